@@ -1,0 +1,40 @@
+//! Backends: things that generate kernels for (some) descriptors. The one list of them lives in
+//! [`crate::dispatch`]; each JIT backend is thin glue here over its `kernels-<target>` generator.
+
+pub mod reference;
+
+use crate::exec::{BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+use crate::isa::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
+
+/// A kernel generator. Each method returns `None` for a descriptor the backend does not
+/// support (dispatch then tries the next backend and finally the reference); a backend must
+/// never return a kernel whose results differ from the reference beyond the ISA's tolerances.
+/// Descriptors reach a backend validated and in canonical form.
+pub trait Backend: Send + Sync {
+    /// Short name: `reference`, `avx512`, ... (what `TPP_TARGET` selects).
+    fn name(&self) -> &'static str;
+    /// True only for the portable reference backend.
+    fn is_reference(&self) -> bool {
+        false
+    }
+    /// A GEMM / BRGEMM kernel.
+    fn gemm(&self, _d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
+        None
+    }
+    /// A unary kernel.
+    fn unary(&self, _d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
+        None
+    }
+    /// A binary kernel.
+    fn binary(&self, _d: &BinaryDesc) -> Option<Box<dyn Exec<BinaryArgs>>> {
+        None
+    }
+    /// A ternary kernel.
+    fn ternary(&self, _d: &TernaryDesc) -> Option<Box<dyn Exec<TernaryArgs>>> {
+        None
+    }
+    /// A reduce kernel.
+    fn reduce(&self, _d: &ReduceDesc) -> Option<Box<dyn Exec<ReduceArgs>>> {
+        None
+    }
+}

@@ -1,0 +1,14 @@
+//! Running kernels: handles, the `#[repr(C)]` kernel ABIs, and the safe calls that check
+//! caller memory against the descriptor before any kernel touches it.
+
+mod args;
+mod call_eltwise;
+mod call_gemm;
+mod kernel;
+mod operand;
+
+pub use args::{BinaryArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+pub use call_eltwise::UnaryCall;
+pub use call_gemm::{GemmCall, GemmInputs};
+pub use kernel::{Exec, Family, Kernel, KernelInfo};
+pub use operand::{In, Out};
