@@ -1,9 +1,10 @@
-//! The kernel cache: descriptor → kernel, one per family. A hit is a lock-free read of a
-//! concurrent map keyed by the descriptor itself; a miss validates, canonicalises and
+//! The kernel cache: descriptor → kernel, one per family. A hit is a lock-free read of an
+//! insert-only map keyed by the descriptor itself; a miss validates, canonicalises and
 //! generates under a per-family lock, so each key gets exactly one kernel.
 
 use super::env::{log, settings};
 use super::registry;
+use super::table::InsertOnlyMap;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::{Family, Kernel};
@@ -25,7 +26,7 @@ type ForcedMap<F> = HashMap<(&'static str, <F as Family>::Desc), Kernel<F>, FxBu
 /// The cache of one family.
 pub struct Cache<F: Family> {
     /// Automatic dispatch (honouring `TPP_TARGET`): the hot path.
-    auto: papaya::HashMap<F::Desc, Kernel<F>, FxBuildHasher>,
+    auto: InsertOnlyMap<F::Desc, Kernel<F>, FxBuildHasher>,
     /// Dispatch forced onto a named backend (tests, comparisons): behind a lock.
     forced: Mutex<ForcedMap<F>>,
     /// Serialises generation so that racing threads get one kernel per key.
@@ -35,7 +36,7 @@ pub struct Cache<F: Family> {
 impl<F: Family> Default for Cache<F> {
     fn default() -> Self {
         Cache {
-            auto: papaya::HashMap::builder().hasher(FxBuildHasher).build(),
+            auto: InsertOnlyMap::with_hasher(FxBuildHasher),
             forced: Mutex::new(HashMap::default()),
             miss: Mutex::new(()),
         }
@@ -46,7 +47,7 @@ impl<F: Family> Cache<F> {
     /// Lock-free lookup.
     #[inline]
     pub(crate) fn get(&self, d: &F::Desc) -> Option<Kernel<F>> {
-        self.auto.pin().get(d).copied()
+        self.auto.get(d)
     }
 
     /// Miss path of automatic dispatch.
@@ -54,21 +55,15 @@ impl<F: Family> Cache<F> {
     pub(crate) fn dispatch_miss(&self, d: &F::Desc) -> Result<Kernel<F>> {
         F::validate(d)?;
         let _guard = self.miss.lock().unwrap_or_else(|e| e.into_inner());
-        let map = self.auto.pin();
-        if let Some(k) = map.get(d) {
-            return Ok(*k);
+        if let Some(k) = self.auto.get(d) {
+            return Ok(k);
         }
         let canon = F::canonical(d);
-        let kernel = match map.get(&canon) {
-            Some(k) => *k,
-            None => {
-                let k = generate_auto::<F>(&canon);
-                map.insert(canon, k);
-                k
-            }
+        let kernel = match self.auto.get(&canon) {
+            Some(k) => k,
+            None => self.auto.insert(canon, generate_auto::<F>(&canon)),
         };
-        map.insert(*d, kernel);
-        Ok(kernel)
+        Ok(self.auto.insert(*d, kernel))
     }
 
     /// Dispatch on the backend called `name`, or an error if it declines.

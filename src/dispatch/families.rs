@@ -37,6 +37,7 @@ macro_rules! family {
             fn generate(b: &dyn Backend, d: &$desc) -> Option<Box<dyn Exec<$args>>> {
                 b.$method(d)
             }
+            #[inline]
             fn cache() -> &'static Cache<Self> {
                 static CACHE: OnceLock<Cache<$fam>> = OnceLock::new();
                 CACHE.get_or_init(Cache::default)

@@ -9,6 +9,7 @@ mod cache;
 mod env;
 mod families;
 mod registry;
+mod table;
 
 pub use cache::{kernels_generated, Cache};
 pub use families::{Binary, Descriptor, Gemm, Reduce, Ternary, Unary};

@@ -81,6 +81,14 @@ impl Activation {
         }
     }
 
+    /// One word that identifies the activation (kind and parameter), for cache keys.
+    #[inline]
+    pub(crate) fn key_word(self) -> u64 {
+        let (kind, param) = self.key();
+        (kind as u64) << 32 | param as u64
+    }
+
+    #[inline]
     fn key(self) -> (u8, u32) {
         match self {
             Activation::None => (0, 0),
@@ -98,7 +106,8 @@ impl Activation {
 
 impl Eq for Activation {}
 impl Hash for Activation {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
+        state.write_u64(self.key_word())
     }
 }

@@ -1,8 +1,10 @@
 //! Binary TPPs: `out = a ⊙ b` over a `rows × cols` space, with broadcasts of either input.
 
 use crate::error::Result;
+use crate::isa::key;
 use crate::isa::matrix::{bitmask, Check};
 use crate::isa::{Broadcast, DType};
+use std::hash::{Hash, Hasher};
 
 /// Comparison of a [`BinaryOp::Compare`]; the result is a bitmask (NaN compares false, except
 /// `Ne`, which is true).
@@ -79,6 +81,19 @@ impl BinaryOp {
         }
     }
 
+    fn code(self) -> u8 {
+        match self {
+            BinaryOp::Add => 0,
+            BinaryOp::Sub => 1,
+            BinaryOp::Mul => 2,
+            BinaryOp::Div => 3,
+            BinaryOp::Max => 4,
+            BinaryOp::Min => 5,
+            BinaryOp::MulAdd => 6,
+            BinaryOp::Compare(_) => 7,
+        }
+    }
+
     /// True for the comparisons, which write a bitmask.
     pub fn is_compare(self) -> bool {
         matches!(self, BinaryOp::Compare(_))
@@ -91,7 +106,7 @@ impl BinaryOp {
 /// `rows × cols` with `ld_out`, or for comparisons a bitmask with `ld_out` bits (a multiple
 /// of 8) whose `out_dtype` is `U8`. Inputs and outputs are any floating dtype; `out` may
 /// alias a non-broadcast input of the same dtype and leading dimension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BinaryDesc {
     /// The operation.
     pub op: BinaryOp,
@@ -262,5 +277,31 @@ impl BinaryDesc {
             self.broadcast0.tag().replace("_bcast", "_a"),
             self.broadcast1.tag().replace("_bcast", "_b"),
         )
+    }
+}
+
+impl Hash for BinaryDesc {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (op, cmp) = match self.op {
+            BinaryOp::Compare(c) => (7, c as u8),
+            op => (op.code(), 0),
+        };
+        key::write(
+            state,
+            [
+                key::pack3(self.rows, self.cols, self.ld_out),
+                key::pack3(self.ld_in0, self.ld_in1, 0)
+                    ^ key::codes([
+                        op,
+                        cmp,
+                        self.in0_dtype as u8,
+                        self.in1_dtype as u8,
+                        self.compute_dtype as u8,
+                        self.out_dtype as u8,
+                        self.broadcast0 as u8 | (self.broadcast1 as u8) << 4,
+                    ]),
+            ],
+        );
     }
 }

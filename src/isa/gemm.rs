@@ -1,6 +1,7 @@
 //! GEMM and batch-reduce GEMM descriptors.
 
 use crate::error::Result;
+use crate::isa::key;
 use crate::isa::matrix::{bitmask, Check, Layout};
 use crate::isa::{Activation, DType};
 use std::hash::{Hash, Hasher};
@@ -449,30 +450,67 @@ impl GemmDesc {
         s += self.epilogue.activation.tag();
         s
     }
-
-    fn key(&self) -> impl Eq + Hash + '_ {
-        (
-            (self.m, self.n, self.k, self.lda, self.ldb, self.ldc),
-            (self.a_dtype, self.b_dtype, self.c_dtype, self.compute_dtype),
-            (self.trans_a, self.trans_b, self.b_layout, self.c_layout),
-            (self.alpha.to_bits(), self.beta.to_bits(), self.batch),
-            (
-                self.epilogue.bias,
-                self.epilogue.activation,
-                self.epilogue.mask_ld,
-            ),
-        )
-    }
 }
 
 impl PartialEq for GemmDesc {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+    /// Field by field, with `&` rather than `&&` so the comparisons run without branches (a
+    /// cache hit compares the descriptor once). Floats compare by bits.
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        (self.m == o.m)
+            & (self.n == o.n)
+            & (self.k == o.k)
+            & (self.lda == o.lda)
+            & (self.ldb == o.ldb)
+            & (self.ldc == o.ldc)
+            & (self.a_dtype == o.a_dtype)
+            & (self.b_dtype == o.b_dtype)
+            & (self.c_dtype == o.c_dtype)
+            & (self.compute_dtype == o.compute_dtype)
+            & (self.trans_a == o.trans_a)
+            & (self.trans_b == o.trans_b)
+            & (self.b_layout == o.b_layout)
+            & (self.c_layout == o.c_layout)
+            & (self.alpha.to_bits() == o.alpha.to_bits())
+            & (self.beta.to_bits() == o.beta.to_bits())
+            & (self.batch == o.batch)
+            & (self.epilogue.bias == o.epilogue.bias)
+            & (self.epilogue.activation.key_word() == o.epilogue.activation.key_word())
+            & (self.epilogue.mask_ld == o.epilogue.mask_ld)
     }
 }
 impl Eq for GemmDesc {}
 impl Hash for GemmDesc {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
+        let (batch_kind, sa, sb) = match self.batch {
+            BatchReduce::None => (0, 0, 0),
+            BatchReduce::Stride { a, b } => (1, a, b),
+            BatchReduce::Offsets => (2, 0, 0),
+            BatchReduce::Addresses => (3, 0, 0),
+        };
+        let bias = self
+            .epilogue
+            .bias
+            .map_or(0, |b| 1 | (b.broadcast as u8) << 1 | (b.dtype as u8) << 2);
+        key::write(
+            state,
+            [
+                key::pack3(self.m, self.n, self.k),
+                key::pack3(self.lda, self.ldb, self.ldc),
+                key::codes([
+                    self.a_dtype as u8,
+                    self.b_dtype as u8,
+                    self.c_dtype as u8,
+                    self.compute_dtype as u8,
+                    self.trans_a as u8 | (self.trans_b as u8) << 1,
+                    self.b_layout as u8 | (self.c_layout as u8) << 4,
+                    batch_kind,
+                    bias,
+                ]),
+                self.alpha.to_bits() ^ self.beta.to_bits().rotate_left(32),
+                key::pack3(sa, sb, self.epilogue.mask_ld) ^ self.epilogue.activation.key_word(),
+            ],
+        );
     }
 }

@@ -9,6 +9,7 @@ mod binary;
 pub mod dropout;
 mod dtype;
 mod gemm;
+mod key;
 pub mod matrix;
 mod reduce;
 mod ternary;

@@ -1,8 +1,10 @@
 //! Reduce TPPs: a `rows × cols` matrix folded to one value per row or per column.
 
 use crate::error::Result;
+use crate::isa::key;
 use crate::isa::matrix::Check;
 use crate::isa::DType;
+use std::hash::{Hash, Hasher};
 
 /// The reduction.
 ///
@@ -51,7 +53,7 @@ pub enum ReduceAxis {
 /// A reduce TPP. The output is a dense vector of `rows` (per row) or `cols` (per column)
 /// values, twice that for `SumAndSumSq`. With `accumulate` the result is folded into the
 /// prior output (`out = out + Σ`, `out = max(out, max)`, ...) instead of overwriting it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReduceDesc {
     /// The reduction.
     pub op: ReduceOp,
@@ -164,5 +166,25 @@ impl ReduceDesc {
             self.cols,
             if self.accumulate { "_acc" } else { "" }
         )
+    }
+}
+
+impl Hash for ReduceDesc {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        key::write(
+            state,
+            [
+                key::pack3(self.rows, self.cols, self.ld_in),
+                key::codes([
+                    self.op as u8,
+                    self.axis as u8,
+                    self.in_dtype as u8,
+                    self.compute_dtype as u8,
+                    self.out_dtype as u8,
+                    self.accumulate as u8,
+                ]),
+            ],
+        );
     }
 }

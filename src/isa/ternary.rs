@@ -1,8 +1,10 @@
 //! Ternary TPPs: fused multiply-add forms and select-by-mask.
 
 use crate::error::Result;
+use crate::isa::key;
 use crate::isa::matrix::{bitmask, Check};
 use crate::isa::{Broadcast, DType};
+use std::hash::{Hash, Hasher};
 
 /// The operation of a ternary TPP, with `a = in0(i, j)`, `b = in1(i, j)`, `c = in2(i, j)`.
 ///
@@ -45,7 +47,7 @@ impl TernaryOp {
 /// `rows × cols` with `ld_out` and may alias a non-broadcast input of the same dtype and
 /// leading dimension (`out = a·b + out` is `MulAdd` with `in2` aliasing `out`). `Select` reads
 /// a bitmask with `mask_ld` bits per row. All dtypes are floating; compute is f32 or f64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TernaryDesc {
     /// The operation.
     pub op: TernaryOp,
@@ -179,5 +181,30 @@ impl TernaryDesc {
             }
         }
         s
+    }
+}
+
+impl Hash for TernaryDesc {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [b0, b1, b2] = self.broadcasts.map(|b| b as u8);
+        let [d0, d1, d2] = self.in_dtypes.map(|d| d as u8);
+        key::write(
+            state,
+            [
+                key::pack3(self.rows, self.cols, self.ld_out),
+                key::pack3(self.ld_in[0], self.ld_in[1], self.ld_in[2]),
+                key::pack3(self.mask_ld, 0, 0)
+                    ^ key::codes([
+                        self.op as u8,
+                        d0,
+                        d1,
+                        d2,
+                        self.compute_dtype as u8,
+                        self.out_dtype as u8,
+                        b0 | b1 << 2 | b2 << 4,
+                    ]),
+            ],
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Unary TPPs: `out = f(in)` over a `rows × cols` space, plus the layout transforms.
 
 use crate::error::Result;
+use crate::isa::key;
 use crate::isa::matrix::{bitmask, Check, Layout};
 use crate::isa::{Broadcast, DType};
 use std::hash::{Hash, Hasher};
@@ -229,6 +230,14 @@ impl UnaryOp {
         }
     }
 
+    /// The op's parameter bits and layout in one word (the variant is hashed separately).
+    #[inline]
+    pub(crate) fn param_word(self) -> u64 {
+        let (_, bits, layout) = self.key();
+        (layout as u64) << 32 | bits as u64
+    }
+
+    #[inline]
     fn key(self) -> (&'static str, u32, u8) {
         use UnaryOp::*;
         let bits = match self {
@@ -249,8 +258,10 @@ impl UnaryOp {
 
 impl Eq for UnaryOp {}
 impl Hash for UnaryOp {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
+        std::mem::discriminant(self).hash(state);
+        state.write_u64(self.param_word());
     }
 }
 
@@ -264,7 +275,7 @@ impl Hash for UnaryOp {
 ///   `ScatterRows`/`ScatterCols` mirror them on the output side.
 /// - Masks use `mask_ld` (bits, see [`crate::isa::bitmask`]).
 /// - `out` may alias `in` (or `aux`) when both have the same shape, dtype and leading dimension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnaryDesc {
     /// The operation.
     pub op: UnaryOp,
@@ -492,5 +503,26 @@ impl UnaryDesc {
             self.cols,
             self.broadcast.tag()
         )
+    }
+}
+
+impl Hash for UnaryDesc {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(&self.op).hash(state);
+        key::write(
+            state,
+            [
+                self.op.param_word(),
+                key::pack3(self.rows, self.cols, self.ld_in),
+                key::pack3(self.ld_out, self.mask_ld, 0)
+                    ^ key::codes([
+                        self.in_dtype as u8,
+                        self.compute_dtype as u8,
+                        self.out_dtype as u8,
+                        self.broadcast as u8,
+                    ]),
+            ],
+        );
     }
 }
