@@ -17,7 +17,10 @@ static REGISTERED: RwLock<Vec<&'static dyn Backend>> = RwLock::new(Vec::new());
 /// name twice keeps the first.
 pub fn register_backend(backend: &'static dyn Backend) {
     let mut list = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
-    if find(backend.name()).is_none() {
+    let name = backend.name();
+    let taken =
+        name == REFERENCE.name() || BUILTIN.iter().chain(list.iter()).any(|b| b.name() == name);
+    if !taken {
         list.push(backend);
     }
 }

@@ -130,6 +130,9 @@ pub fn matrix_len(rows: usize, cols: usize, ld: usize) -> usize {
 /// One bit per element, row-major, least significant bit first: element `(i, j)` is bit
 /// `(i*ld + j) % 8` of byte `(i*ld + j) / 8`, where `ld` is counted in bits, is at least `cols`
 /// and is a multiple of 8 (so every row starts on a byte). A set bit means "true"/"kept".
+///
+/// A kernel that writes a mask writes every byte holding bits of its rows (the padding bits of
+/// a row's last byte, columns `cols..` up to the byte boundary, as 0) and no other byte.
 pub mod bitmask {
     /// Bytes a `rows × cols` mask with leading dimension `ld` (bits) spans.
     pub fn bytes(rows: usize, cols: usize, ld: usize) -> usize {

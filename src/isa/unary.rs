@@ -33,7 +33,7 @@ use std::hash::{Hash, Hasher};
 /// | `LeakyRelu{alpha, mask}` | `x > 0 ? x : αx` | `LeakyReluBackward`: `x > 0 ? dy : α·dy` |
 /// | `Elu{alpha}` | `x > 0 ? x : α(eˣ − 1)` | `EluBackward`: `x > 0 ? dy : dy·α·eˣ` |
 /// | `Silu` | `x·σ(x)` | `SiluBackward`: `dy·σ(x)(1 + x(1 − σ(x)))` |
-/// | `Dropout{p}` | kept ? `x/(1 − p)` : 0; mask bit = kept | `DropoutBackward`: kept ? `dy/(1 − p)` : 0 |
+/// | `Dropout{p}` | kept ? `x·s` : 0, `s = 1/(1 − p)` rounded to the compute dtype; mask bit = kept | `DropoutBackward`: kept ? `dy·s` : 0 |
 ///
 /// Layout transforms move elements without arithmetic (input and output dtype equal, any dtype):
 /// `Transpose` (`out` is `cols × rows`), `VnniPack`/`VnniUnpack` (to and from [`Layout`]'s VNNI

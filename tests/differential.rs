@@ -1,0 +1,81 @@
+//! Differential property tests: every registered non-reference backend against the reference,
+//! for every family, over random shapes, leading dimensions, dtypes and flags.
+//!
+//! A backend gets these tests by being in the registry (`tpp::dispatch::backends()`); when a
+//! backend declines a descriptor, dispatch falls back to the reference, so only claimed
+//! descriptors are compared. With no JIT backend compiled in, each property still runs its
+//! strategies and the harness (which `harness_catches_bugs.rs` shows can fail) on the
+//! dispatch path itself: the automatically dispatched kernel against the reference.
+
+mod common;
+
+use common::harness::{self, Checked};
+use common::strategies;
+use proptest::prelude::*;
+
+/// The backends to compare: every JIT backend, or, while there is none, whatever automatic
+/// dispatch picks (so the harness and strategies run on every build).
+fn targets() -> Vec<&'static str> {
+    let jit = harness::jit_backends();
+    if jit.is_empty() {
+        vec!["reference"]
+    } else {
+        jit
+    }
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 512,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn gemm_matches_reference(d in strategies::gemm(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_gemm(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn unary_matches_reference(d in strategies::unary(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_unary(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn binary_matches_reference(d in strategies::binary(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_binary(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn ternary_matches_reference(d in strategies::ternary(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_ternary(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn reduce_matches_reference(d in strategies::reduce(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_reduce(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
+/// The reference claims every descriptor the strategies produce.
+#[test]
+fn reference_claims_everything() {
+    let d = tpp::GemmDesc::new(3, 5, 7, tpp::DType::F32);
+    assert_eq!(
+        harness::check_gemm("reference", &d, 1),
+        Ok(Checked::Compared)
+    );
+}
