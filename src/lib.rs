@@ -60,3 +60,8 @@ pub type ReduceKernel = Kernel<Reduce>;
 
 /// bf16 and f16 element types, re-exported from `half`.
 pub use half::{bf16, f16};
+
+/// The README's examples, compiled and run as doctests so the front door stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

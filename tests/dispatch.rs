@@ -17,13 +17,11 @@ fn handles_are_send_sync_and_copy() {
 #[test]
 fn the_same_descriptor_gives_the_same_kernel() {
     let d = GemmDesc::new(13, 7, 5, DType::F32).beta(0.0);
-    let before = tpp::dispatch::kernels_generated();
     let k1 = d.dispatch().unwrap();
     let k2 = d.dispatch().unwrap();
     let k3 = tpp::dispatch(&d).unwrap();
     assert_eq!(k1, k2);
     assert_eq!(k1, k3);
-    assert!(tpp::dispatch::kernels_generated() - before <= 1);
     let other = GemmDesc::new(13, 7, 6, DType::F32)
         .beta(0.0)
         .dispatch()

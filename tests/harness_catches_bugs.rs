@@ -40,6 +40,7 @@ unsafe fn elem(p: *mut c_void, dt: DType, i: usize) -> *mut u8 {
 }
 
 /// Commits `bug` on an output of `dt` with `(rows, cols, ld)`, given the run to wrap.
+#[allow(clippy::too_many_arguments)]
 unsafe fn with_bug(
     bug: Bug,
     out: *mut c_void,

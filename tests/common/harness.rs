@@ -41,10 +41,13 @@ enum Judge {
     Close(f64, Tol),
 }
 
-fn kernels<D: Descriptor>(
-    backend: &str,
-    d: &D,
-) -> Result<Option<(Kernel<D::Family>, Kernel<D::Family>)>, String> {
+/// The backend's kernel and the reference's, for one descriptor.
+type KernelPair<D> = (
+    Kernel<<D as Descriptor>::Family>,
+    Kernel<<D as Descriptor>::Family>,
+);
+
+fn kernels<D: Descriptor>(backend: &str, d: &D) -> Result<Option<KernelPair<D>>, String> {
     let k = match dispatch_on(d, backend) {
         Ok(k) => k,
         Err(Error::Unsupported { .. }) => return Ok(None),
@@ -56,12 +59,12 @@ fn kernels<D: Descriptor>(
 
 fn compare(what: &str, got: &Buf, want: &Buf, judge: &[Judge]) -> Result<(), String> {
     assert_eq!(got.len(), judge.len());
-    for i in 0..got.len() {
+    for (i, &how) in judge.iter().enumerate() {
         if got.bits(i) == want.bits(i) {
             continue;
         }
         let (g, w) = (got.get(i), want.get(i));
-        let ok = match judge[i] {
+        let ok = match how {
             Judge::Outside | Judge::Exact => false,
             Judge::Close(mag, tol) => tolerance::close(g, w, mag, tol),
         };
@@ -70,7 +73,7 @@ fn compare(what: &str, got: &Buf, want: &Buf, judge: &[Judge]) -> Result<(), Str
                 "{what}[{i}]: got {g:e} (bits {:#x}), want {w:e} (bits {:#x}); judged {:?}",
                 got.bits(i),
                 want.bits(i),
-                judge[i]
+                how
             ));
         }
     }
