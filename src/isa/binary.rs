@@ -208,17 +208,19 @@ impl BinaryDesc {
 
     /// Bytes a call reads and writes.
     pub fn bytes(&self) -> u64 {
-        let e = self.rows as u64 * self.cols as u64;
+        let e = self.rows as u128 * self.cols as u128;
         let out = if self.op.is_compare() {
             e.div_ceil(8)
         } else {
             let rw = if self.op == BinaryOp::MulAdd { 2 } else { 1 };
-            rw * e * self.out_dtype.size() as u64
+            rw * e * self.out_dtype.size() as u128
         };
-        out + self.broadcast0.len(self.rows, self.cols, self.cols) as u64
-            * self.in0_dtype.size() as u64
-            + self.broadcast1.len(self.rows, self.cols, self.cols) as u64
-                * self.in1_dtype.size() as u64
+        let input = |b: Broadcast, d: DType| {
+            b.len(self.rows, self.cols, self.cols) as u128 * d.size() as u128
+        };
+        key::saturate(
+            out + input(self.broadcast0, self.in0_dtype) + input(self.broadcast1, self.in1_dtype),
+        )
     }
 
     /// Checks every field against the ISA.

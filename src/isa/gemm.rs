@@ -256,9 +256,12 @@ impl GemmDesc {
         self.a_dtype.is_int8()
     }
 
-    /// Nominal flop count of one product (per batch member for BRGEMM): `2·m·n·k`.
+    /// Nominal flop count of one product (per batch member for BRGEMM): `2·m·n·k`, saturating.
     pub fn flops(&self) -> u64 {
-        2 * self.m as u64 * self.n as u64 * self.k as u64
+        // Saturating: validation bounds each operand's bytes, not the product of the sizes.
+        (2 * self.m as u64)
+            .saturating_mul(self.n as u64)
+            .saturating_mul(self.k as u64)
     }
 
     /// Checks every field against the ISA.

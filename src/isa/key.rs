@@ -38,3 +38,8 @@ pub(crate) fn write<H: Hasher, const N: usize>(state: &mut H, words: [u64; N]) {
     }
     state.write_u64(mixed);
 }
+
+/// A u128 count clamped to u64 (flop and byte counts of absurd but valid shapes).
+pub(crate) fn saturate(x: u128) -> u64 {
+    u64::try_from(x).unwrap_or(u64::MAX)
+}

@@ -102,7 +102,10 @@ impl Layout {
         if packed == 0 || cols == 0 {
             0
         } else {
-            (packed - 1) * ld * v + cols * v
+            (packed - 1)
+                .saturating_mul(ld)
+                .saturating_mul(v)
+                .saturating_add(cols.saturating_mul(v))
         }
     }
 
@@ -115,13 +118,14 @@ impl Layout {
     }
 }
 
-/// Elements a row-major `rows × cols` matrix with leading dimension `ld` spans.
+/// Elements a row-major `rows × cols` matrix with leading dimension `ld` spans (saturating, so
+/// that garbage sizes give a huge extent rather than a panic).
 #[inline]
 pub fn matrix_len(rows: usize, cols: usize, ld: usize) -> usize {
     if rows == 0 || cols == 0 {
         0
     } else {
-        (rows - 1) * ld + cols
+        (rows - 1).saturating_mul(ld).saturating_add(cols)
     }
 }
 
@@ -141,7 +145,8 @@ pub mod bitmask {
 
     /// The default mask leading dimension for `cols` columns: `cols` rounded up to 8.
     pub fn default_ld(cols: usize) -> usize {
-        cols.next_multiple_of(8)
+        // Out-of-range sizes saturate; validation then rejects them with a proper error.
+        cols.checked_next_multiple_of(8).unwrap_or(usize::MAX)
     }
 
     /// Reads bit `(i, j)`.

@@ -107,7 +107,7 @@ impl ReduceDesc {
     pub fn out_len(&self) -> usize {
         let n = self.out_count();
         if self.op == ReduceOp::SumAndSumSq {
-            2 * n
+            n.saturating_mul(2)
         } else {
             n
         }
@@ -130,8 +130,8 @@ impl ReduceDesc {
 
     /// Bytes a call reads and writes.
     pub fn bytes(&self) -> u64 {
-        (self.rows * self.cols * self.in_dtype.size() + self.out_len() * self.out_dtype.size())
-            as u64
+        let input = self.rows as u128 * self.cols as u128 * self.in_dtype.size() as u128;
+        key::saturate(input + self.out_len() as u128 * self.out_dtype.size() as u128)
     }
 
     /// Checks every field against the ISA.

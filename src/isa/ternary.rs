@@ -116,13 +116,13 @@ impl TernaryDesc {
 
     /// Bytes a call reads and writes.
     pub fn bytes(&self) -> u64 {
-        let e = self.rows as u64 * self.cols as u64;
-        let mut b = e * self.out_dtype.size() as u64;
+        let e = self.rows as u128 * self.cols as u128;
+        let mut b = e * self.out_dtype.size() as u128;
         for i in 0..self.op.inputs() {
-            b += self.broadcasts[i].len(self.rows, self.cols, self.cols) as u64
-                * self.in_dtypes[i].size() as u64;
+            b += self.broadcasts[i].len(self.rows, self.cols, self.cols) as u128
+                * self.in_dtypes[i].size() as u128;
         }
-        b
+        key::saturate(b)
     }
 
     /// Checks every field against the ISA.

@@ -380,16 +380,16 @@ impl UnaryDesc {
 
     /// Bytes a call reads and writes (input, aux and output; masks and indices excluded).
     pub fn bytes(&self) -> u64 {
-        let elems = self.rows as u64 * self.cols as u64;
-        let mut b = elems * self.out_dtype.size() as u64;
+        let elems = self.rows as u128 * self.cols as u128;
+        let mut b = elems * self.out_dtype.size() as u128;
         if self.op.reads_input() {
-            b += self.broadcast.len(self.rows, self.cols, self.cols) as u64
-                * self.in_dtype.size() as u64;
+            b += self.broadcast.len(self.rows, self.cols, self.cols) as u128
+                * self.in_dtype.size() as u128;
         }
         if self.op.reads_aux() {
-            b += elems * self.in_dtype.size() as u64;
+            b += elems * self.in_dtype.size() as u128;
         }
-        b
+        crate::isa::key::saturate(b)
     }
 
     /// Checks every field against the ISA.
