@@ -37,6 +37,9 @@ pub mod dispatch;
 mod error;
 pub mod exec;
 pub mod isa;
+#[path = "../kernels-x86/mod.rs"]
+pub mod kernels_x86;
+pub mod lower;
 
 pub use dispatch::{dispatch, dispatch_on, Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
 pub use error::{Error, Result};

@@ -2,6 +2,8 @@
 //! [`crate::dispatch`]; each JIT backend is thin glue here over its `kernels-<target>` generator.
 
 pub mod reference;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 use crate::exec::{BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 use crate::isa::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};

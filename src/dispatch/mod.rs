@@ -6,6 +6,7 @@
 //! generated kernel and every fallback.
 
 mod cache;
+pub mod caps;
 mod env;
 mod families;
 mod registry;
@@ -14,6 +15,11 @@ mod table;
 pub use cache::{kernels_generated, Cache};
 pub use families::{Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
 pub use registry::{backends, find, register_backend};
+
+/// Logs (under `TPP_VERBOSE`) why a backend declined a kernel it usually supports.
+pub fn log_decline(backend: &str, kernel: &str, why: &str) {
+    env::log(|| format!("{backend} declines {kernel}: {why}"));
+}
 
 use crate::error::Result;
 use crate::exec::{Family, Kernel};

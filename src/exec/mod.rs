@@ -1,6 +1,7 @@
 //! Running kernels: handles, the `#[repr(C)]` kernel ABIs, and the safe calls that check
 //! caller memory against the descriptor before any kernel touches it.
 
+pub mod arena;
 mod args;
 mod call_eltwise;
 mod call_gemm;

@@ -1,0 +1,115 @@
+/* A thin C shim over oneDNN's C API for the eltwise benches: build a primitive once for a
+ * shape, then run it on caller memory. Every function returns NULL / non-zero on failure. */
+#include <oneapi/dnnl/dnnl.h>
+#include <stdlib.h>
+
+typedef struct {
+    dnnl_primitive_t prim;
+    int n;
+    int ids[3];
+    dnnl_memory_t mem[3];
+} tpp_dnnl_op;
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+
+static int init(void) {
+    if (engine) return 0;
+    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return -1;
+    return dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success;
+}
+
+static dnnl_data_type_t dtype(int bf16) { return bf16 ? dnnl_bf16 : dnnl_f32; }
+
+static void md2(dnnl_memory_desc_t *md, int bf16, long r, long c, long sr, long sc) {
+    dnnl_dims_t dims = {r, c}, strides = {sr, sc};
+    dnnl_memory_desc_init_by_strides(md, 2, dims, dtype(bf16), strides);
+}
+
+static tpp_dnnl_op *build(dnnl_primitive_desc_t pd, int n, const int *ids, const dnnl_memory_desc_t **mds) {
+    tpp_dnnl_op *op = calloc(1, sizeof *op);
+    if (!op) return NULL;
+    op->n = n;
+    if (dnnl_primitive_create(&op->prim, pd) != dnnl_success) goto fail;
+    for (int i = 0; i < n; i++) {
+        op->ids[i] = ids[i];
+        if (dnnl_memory_create(&op->mem[i], mds[i], engine, DNNL_MEMORY_NONE) != dnnl_success) goto fail;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return op;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    free(op);
+    return NULL;
+}
+
+/* alg: 0 relu, 1 gelu (tanh), 2 exp, 3 logistic (sigmoid). */
+tpp_dnnl_op *tpp_dnnl_eltwise(int alg, int bf16, long rows, long cols) {
+    static const dnnl_alg_kind_t algs[] = {dnnl_eltwise_relu, dnnl_eltwise_gelu_tanh, dnnl_eltwise_exp, dnnl_eltwise_logistic};
+    if (init() || alg < 0 || alg > 3) return NULL;
+    dnnl_memory_desc_t md;
+    md2(&md, bf16, rows, cols, cols, 1);
+    dnnl_eltwise_desc_t desc;
+    if (dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, algs[alg], &md, 0.f, 0.f) != dnnl_success) return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&md, &md};
+    return build(pd, 2, ids, mds);
+}
+
+/* dst = src0 + src1, src1 a row of `cols` broadcast down the rows. */
+tpp_dnnl_op *tpp_dnnl_add_row(int bf16, long rows, long cols) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t a, b;
+    md2(&a, bf16, rows, cols, cols, 1);
+    md2(&b, bf16, 1, cols, cols, 1);
+    dnnl_binary_desc_t desc;
+    if (dnnl_binary_desc_init(&desc, dnnl_binary_add, &a, &b, &a) != dnnl_success) return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&a, &b, &a};
+    return build(pd, 3, ids, mds);
+}
+
+/* Sums per row (dst rows × 1) or per column (dst 1 × cols). */
+tpp_dnnl_op *tpp_dnnl_reduce_sum(int bf16, long rows, long cols, int per_row) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t src, dst;
+    md2(&src, bf16, rows, cols, cols, 1);
+    if (per_row) md2(&dst, bf16, rows, 1, 1, 1); else md2(&dst, bf16, 1, cols, cols, 1);
+    dnnl_reduction_desc_t desc;
+    if (dnnl_reduction_desc_init(&desc, dnnl_reduction_sum, &src, &dst, 0.f, 0.f) != dnnl_success) return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&src, &dst};
+    return build(pd, 2, ids, mds);
+}
+
+/* A rows × cols row-major matrix to its transpose (a reorder to column-major). */
+tpp_dnnl_op *tpp_dnnl_transpose(int bf16, long rows, long cols) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t src, dst;
+    md2(&src, bf16, rows, cols, cols, 1);
+    md2(&dst, bf16, rows, cols, 1, rows);
+    dnnl_primitive_desc_t pd;
+    if (dnnl_reorder_primitive_desc_create(&pd, &src, engine, &dst, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    const dnnl_memory_desc_t *mds[] = {&src, &dst};
+    return build(pd, 2, ids, mds);
+}
+
+/* Runs `op` with its memories bound to p[0..n) (in the order of the constructor). */
+int tpp_dnnl_run(tpp_dnnl_op *op, void *p0, void *p1, void *p2) {
+    void *p[3] = {p0, p1, p2};
+    dnnl_exec_arg_t args[3];
+    for (int i = 0; i < op->n; i++) {
+        if (dnnl_memory_set_data_handle(op->mem[i], p[i]) != dnnl_success) return -1;
+        args[i].arg = op->ids[i];
+        args[i].memory = op->mem[i];
+    }
+    if (dnnl_primitive_execute(op->prim, stream, op->n, args) != dnnl_success) return -1;
+    return dnnl_stream_wait(stream) != dnnl_success;
+}

@@ -1,0 +1,599 @@
+//! AVX-512 code generation for micro-op programs, with the 2D loop driver: every row, full
+//! 16-lane vectors unrolled by a factor chosen from the program's register needs, the leftover
+//! full vectors straight-line, and a masked tail, so any `rows × cols` and any leading
+//! dimensions run without scratch copies. Outputs may alias inputs: each vector is loaded
+//! before it is stored.
+
+use super::asm::*;
+use super::convert;
+use crate::isa::{Broadcast, CmpOp, DType};
+use crate::lower::regalloc::{invariant_def, Assignment, Slot};
+use crate::lower::{BinOp, IntOp, MicroOp, Port, Program, UnOp, K, V};
+use iced_x86::code_asm::*;
+
+/// f32 lanes of a zmm register.
+pub const LANES: usize = 16;
+/// Vector registers kept for the emitter's own temporaries.
+const SCRATCH_A: Zmm = Zmm(30);
+const SCRATCH_B: Zmm = Zmm(31);
+/// Opmask of the tail vector, and the emitter's scratch opmask.
+const TAIL: Kreg = Kreg(1);
+const KSCRATCH: Kreg = Kreg(7);
+/// Opmasks available to the program (k2..k6).
+const PROGRAM_KREGS: usize = 5;
+
+/// One operand of the kernel as the loops see it.
+#[derive(Clone, Copy, Debug)]
+pub struct PortSpec {
+    /// Which program port it is.
+    pub port: Port,
+    /// Its dtype (f32, bf16 or f16).
+    pub dtype: DType,
+    /// How it covers the space.
+    pub broadcast: Broadcast,
+    /// Its leading dimension (elements).
+    pub ld: usize,
+    /// Byte offset of its pointer in the argument struct.
+    pub arg_offset: usize,
+}
+
+/// A bitmask operand.
+#[derive(Clone, Copy, Debug)]
+pub struct MaskSpec {
+    /// Byte offset of its pointer in the argument struct.
+    pub arg_offset: usize,
+    /// Its leading dimension in bits (a multiple of 8).
+    pub ld_bits: usize,
+}
+
+/// Everything the generator needs besides the program.
+#[derive(Clone, Debug)]
+pub struct EltwiseSpec<'a> {
+    /// The lowered program.
+    pub program: &'a Program,
+    /// Rows of the space.
+    pub rows: usize,
+    /// Columns of the space.
+    pub cols: usize,
+    /// The program's ports.
+    pub ports: Vec<PortSpec>,
+    /// The bitmask `LoadMask` reads.
+    pub mask_in: Option<MaskSpec>,
+    /// The bitmask `StoreMask` writes.
+    pub mask_out: Option<MaskSpec>,
+    /// Byte offset of the u64 seed in the argument struct (for `Seed`).
+    pub seed_offset: Option<usize>,
+}
+
+/// Why a program could not be generated (the backend then declines the descriptor).
+#[derive(Debug)]
+pub struct Declined(pub String);
+
+impl From<iced_x86::IcedError> for Declined {
+    fn from(e: iced_x86::IcedError) -> Self {
+        Declined(format!("assembler: {e}"))
+    }
+}
+
+/// Generates the kernel: `extern "C" fn(*const Args)` reading its pointers at the offsets
+/// of the spec.
+pub fn generate(spec: &EltwiseSpec) -> Result<Vec<u8>, Declined> {
+    Gen::new(spec)?.emit()
+}
+
+struct Gen<'a> {
+    a: CodeAssembler,
+    spec: &'a EltwiseSpec<'a>,
+    asg: Assignment,
+    /// `V`s that hold a non-NaN constant.
+    number_consts: Vec<bool>,
+    unroll: usize,
+    ports: [Option<(PortSpec, Gpr)>; 5],
+    mask_in: Option<(MaskSpec, Gpr)>,
+    mask_out: Option<(MaskSpec, Gpr)>,
+    rows: Gpr,
+    col: Gpr,
+    mask_byte: Gpr,
+    pos_row: Gpr,
+    tmp: Gpr,
+    saved: Vec<Gpr>,
+    iota: CodeLabel,
+    sign: CodeLabel,
+    abs: CodeLabel,
+}
+
+fn port_index(p: Port) -> usize {
+    match p {
+        Port::In0 => 0,
+        Port::In1 => 1,
+        Port::In2 => 2,
+        Port::Aux => 3,
+        Port::Out => 4,
+    }
+}
+
+impl<'a> Gen<'a> {
+    fn new(spec: &'a EltwiseSpec<'a>) -> Result<Self, Declined> {
+        let asg = Assignment::of(spec.program);
+        let (inv, temps, ktemps) = (
+            asg.invariants as usize,
+            asg.temps as usize,
+            asg.ktemps as usize,
+        );
+        if inv + temps > 30 || ktemps > PROGRAM_KREGS {
+            return Err(Declined(format!(
+                "program needs {inv} invariant + {temps} vector and {ktemps} mask registers"
+            )));
+        }
+        if spec.cols.saturating_mul(8) > i32::MAX as usize / 2 {
+            return Err(Declined("rows too wide for 32-bit displacements".into()));
+        }
+        // Unroll as far as registers allow (at most 4 vectors in flight).
+        let by_v = (30 - inv).checked_div(temps).unwrap_or(4);
+        let by_k = PROGRAM_KREGS.checked_div(ktemps).unwrap_or(4);
+        let unroll = by_v.min(by_k).clamp(1, 4);
+
+        // General-purpose registers: caller-saved first, then callee-saved (pushed).
+        let mut pool = SCRATCH.iter().chain(SAVED.iter()).copied();
+        let mut saved = Vec::new();
+        let mut take = || -> Result<Gpr, Declined> {
+            let g = pool
+                .next()
+                .ok_or_else(|| Declined("out of general-purpose registers".into()))?;
+            if SAVED.contains(&g) {
+                saved.push(g);
+            }
+            Ok(g)
+        };
+        let (rows, col, tmp) = (take()?, take()?, take()?);
+        let mut ports = [None; 5];
+        for p in &spec.ports {
+            ports[port_index(p.port)] = Some((*p, take()?));
+        }
+        let uses = |f: fn(&MicroOp) -> bool| spec.program.ops.iter().any(f);
+        let mask_in = match (
+            spec.mask_in,
+            uses(|o| matches!(o, MicroOp::LoadMask { .. })),
+        ) {
+            (Some(m), true) => Some((m, take()?)),
+            (None, true) => return Err(Declined("program reads a mask the spec lacks".into())),
+            _ => None,
+        };
+        let mask_out = match (
+            spec.mask_out,
+            uses(|o| matches!(o, MicroOp::StoreMask { .. })),
+        ) {
+            (Some(m), true) => Some((m, take()?)),
+            (None, true) => return Err(Declined("program writes a mask the spec lacks".into())),
+            _ => None,
+        };
+        let mask_byte = if mask_in.is_some() || mask_out.is_some() {
+            take()?
+        } else {
+            tmp
+        };
+        let pos_row = if uses(|o| matches!(o, MicroOp::Position { .. })) {
+            take()?
+        } else {
+            tmp
+        };
+        let mut number_consts = vec![false; spec.program.vregs as usize];
+        for op in &spec.program.ops {
+            if let MicroOp::Const { dst, value } = *op {
+                number_consts[dst.0 as usize] = !value.is_nan();
+            }
+        }
+        let mut a = assembler()?;
+        let (iota, sign, abs) = (a.create_label(), a.create_label(), a.create_label());
+        Ok(Gen {
+            a,
+            spec,
+            asg,
+            number_consts,
+            unroll,
+            ports,
+            mask_in,
+            mask_out,
+            rows,
+            col,
+            mask_byte,
+            pos_row,
+            tmp,
+            saved,
+            iota,
+            sign,
+            abs,
+        })
+    }
+
+    fn zmm(&self, v: V, copy: usize) -> Zmm {
+        match self.asg.v[v.0 as usize] {
+            Slot::Invariant(n) => Zmm(n as u8),
+            Slot::Temp(t) => Zmm((self.asg.invariants as usize
+                + copy * self.asg.temps as usize
+                + t as usize) as u8),
+        }
+    }
+
+    fn kreg(&self, k: K, copy: usize) -> Kreg {
+        Kreg((2 + copy * self.asg.ktemps as usize + self.asg.k[k.0 as usize] as usize) as u8)
+    }
+
+    fn port(&self, p: Port) -> Result<(PortSpec, Gpr), Declined> {
+        self.ports[port_index(p)]
+            .ok_or_else(|| Declined(format!("program uses {p:?}, which the spec lacks")))
+    }
+
+    /// `reg += value`, for any value.
+    fn add_imm(&mut self, reg: Gpr, value: usize) -> Result<(), Declined> {
+        if value == 0 {
+            return Ok(());
+        }
+        match i32::try_from(value) {
+            Ok(v) => self.a.add(reg.q(), v)?,
+            Err(_) => {
+                self.a.mov(self.tmp.q(), value as u64)?;
+                self.a.add(reg.q(), self.tmp.q())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(mut self) -> Result<Vec<u8>, Declined> {
+        let spec = self.spec;
+        // Prologue: save what we use, load pointers, materialise invariants.
+        for g in self.saved.clone() {
+            self.a.push(g.q())?;
+        }
+        for (p, reg) in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
+            self.a
+                .mov(reg.q(), qword_ptr(ARG0.q() + p.arg_offset as i32))?;
+        }
+        for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
+            self.a
+                .mov(reg.q(), qword_ptr(ARG0.q() + m.arg_offset as i32))?;
+        }
+        for op in &spec.program.ops {
+            let Some(dst) = invariant_def(op) else {
+                continue;
+            };
+            let z = self.zmm(dst, 0).z();
+            match *op {
+                MicroOp::Const { value, .. } => {
+                    self.a.mov(self.tmp.d(), value.to_bits())?;
+                    self.a.vpbroadcastd(z, self.tmp.d())?;
+                }
+                MicroOp::ConstBits { bits, .. } => {
+                    self.a.mov(self.tmp.d(), bits)?;
+                    self.a.vpbroadcastd(z, self.tmp.d())?;
+                }
+                MicroOp::Seed { high, .. } => {
+                    let off = spec
+                        .seed_offset
+                        .ok_or_else(|| Declined("program reads a seed the spec lacks".into()))?;
+                    self.a
+                        .vpbroadcastd(z, dword_ptr(ARG0.q() + (off + 4 * high as usize) as i32))?;
+                }
+                _ => unreachable!("invariant_def covers only constants and seeds"),
+            }
+        }
+        let rem = spec.cols % LANES;
+        if rem != 0 {
+            self.a.mov(self.tmp.d(), (1u32 << rem) - 1)?;
+            self.a.kmovw(TAIL.k(), self.tmp.d())?;
+        }
+        self.a.mov(self.rows.q(), spec.rows as u64)?;
+        if self.pos_row != self.tmp {
+            self.a.xor(self.pos_row.d(), self.pos_row.d())?;
+        }
+
+        // Rows.
+        let mut row_top = self.a.create_label();
+        self.a.set_label(&mut row_top)?;
+        self.a.xor(self.col.d(), self.col.d())?;
+        if self.mask_byte != self.tmp {
+            self.a.xor(self.mask_byte.d(), self.mask_byte.d())?;
+        }
+        let full = spec.cols / LANES;
+        let iters = full / self.unroll;
+        if iters > 0 {
+            let mut col_top = self.a.create_label();
+            self.a.set_label(&mut col_top)?;
+            for u in 0..self.unroll {
+                self.step(u, u * LANES, None)?;
+            }
+            self.add_imm(self.col, self.unroll * LANES)?;
+            if self.mask_byte != self.tmp {
+                self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
+            }
+            self.a
+                .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
+            self.a.jb(col_top)?;
+        }
+        for v in 0..full % self.unroll {
+            self.step(v, v * LANES, None)?;
+        }
+        if rem != 0 {
+            self.step(0, (full % self.unroll) * LANES, Some(rem))?;
+        }
+        // Next row.
+        for (p, reg) in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
+            let step = match p.broadcast {
+                Broadcast::None => p.ld * p.dtype.size(),
+                Broadcast::Col => p.dtype.size(),
+                Broadcast::Row | Broadcast::Scalar => 0,
+            };
+            self.add_imm(reg, step)?;
+        }
+        for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
+            self.add_imm(reg, m.ld_bits / 8)?;
+        }
+        if self.pos_row != self.tmp {
+            self.add_imm(self.pos_row, spec.cols)?;
+        }
+        self.a.dec(self.rows.q())?;
+        self.a.jnz(row_top)?;
+
+        // Epilogue and constant pool.
+        self.a.vzeroupper()?;
+        for g in self.saved.clone().into_iter().rev() {
+            self.a.pop(g.q())?;
+        }
+        self.a.ret()?;
+        let mut iota = self.iota;
+        self.a.set_label(&mut iota)?;
+        self.a.dd(&(0..LANES as u32).collect::<Vec<_>>())?;
+        let mut sign = self.sign;
+        self.a.set_label(&mut sign)?;
+        self.a.dd(&[0x8000_0000])?;
+        let mut abs = self.abs;
+        self.a.set_label(&mut abs)?;
+        self.a.dd(&[0x7fff_ffff])?;
+        Ok(self.a.assemble(0)?)
+    }
+
+    /// Address of element `col + e` of the current row of `reg`.
+    fn elem(&self, reg: Gpr, size: usize, e: usize) -> AsmMemoryOperand {
+        let base = reg.q() + (e * size) as i32;
+        match size {
+            1 => ptr(base + self.col.q()),
+            2 => ptr(base + self.col.q() * 2),
+            4 => ptr(base + self.col.q() * 4),
+            _ => ptr(base + self.col.q() * 8),
+        }
+    }
+
+    /// One vector of the program: lanes `col + e ..`, unrolled copy `copy`; `tail` is the
+    /// number of active lanes of a partial vector.
+    fn step(&mut self, copy: usize, e: usize, tail: Option<usize>) -> Result<(), Declined> {
+        let k = tail.map(|_| TAIL);
+        for op in &self.spec.program.ops {
+            if invariant_def(op).is_some() {
+                continue;
+            }
+            match *op {
+                MicroOp::Load { dst, port } => self.load(self.zmm(dst, copy), port, e, k)?,
+                MicroOp::Store { src, port } => self.store(self.zmm(src, copy), port, e, k)?,
+                MicroOp::LoadMask { dst } => {
+                    let (_, reg) = self.mask_in.expect("checked in new");
+                    let m = ptr(reg.q() + self.mask_byte.q() + (e / 8) as i32);
+                    let kd = self.kreg(dst, copy).k();
+                    if tail.is_some_and(|t| t <= 8) {
+                        self.a.kmovb(kd, byte_ptr(m))?;
+                    } else {
+                        self.a.kmovw(kd, word_ptr(m))?;
+                    }
+                }
+                MicroOp::StoreMask { src } => {
+                    let (_, reg) = self.mask_out.expect("checked in new");
+                    let m = ptr(reg.q() + self.mask_byte.q() + (e / 8) as i32);
+                    let mut ks = self.kreg(src, copy).k();
+                    if tail.is_some() {
+                        // Bits of inactive lanes are written as 0.
+                        self.a.kandw(KSCRATCH.k(), ks, TAIL.k())?;
+                        ks = KSCRATCH.k();
+                    }
+                    if tail.is_some_and(|t| t <= 8) {
+                        self.a.kmovb(byte_ptr(m), ks)?;
+                    } else {
+                        self.a.kmovw(word_ptr(m), ks)?;
+                    }
+                }
+                MicroOp::Un { dst, op, a } => {
+                    let (d, x) = (self.zmm(dst, copy).z(), self.zmm(a, copy).z());
+                    match op {
+                        UnOp::Neg => self.a.vpxord(d, x, dword_bcst(self.sign))?,
+                        UnOp::Abs => self.a.vpandd(d, x, dword_bcst(self.abs))?,
+                        UnOp::Sqrt => self.a.vsqrtps(d, x)?,
+                        UnOp::RoundEven => self.a.vrndscaleps(d, x, 0)?,
+                    }
+                }
+                MicroOp::Bin {
+                    dst,
+                    op: op @ (BinOp::Max | BinOp::Min),
+                    a,
+                    b,
+                } if self.number_consts[a.0 as usize] || self.number_consts[b.0 as usize] => {
+                    // Against a constant that is not NaN one instruction propagates NaN: x86
+                    // returns the second operand when either is NaN, so put the constant first.
+                    let (c, x) = if self.number_consts[a.0 as usize] {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    let (d, c, x) = (
+                        self.zmm(dst, copy).z(),
+                        self.zmm(c, copy).z(),
+                        self.zmm(x, copy).z(),
+                    );
+                    if op == BinOp::Max {
+                        self.a.vmaxps(d, c, x)?;
+                    } else {
+                        self.a.vminps(d, c, x)?;
+                    }
+                }
+                MicroOp::Bin { dst, op, a, b } => self.bin(
+                    op,
+                    self.zmm(dst, copy),
+                    self.zmm(a, copy),
+                    self.zmm(b, copy),
+                )?,
+                MicroOp::Fma {
+                    dst,
+                    a,
+                    b,
+                    c,
+                    negate,
+                } => self.fma(
+                    self.zmm(dst, copy),
+                    self.zmm(a, copy),
+                    self.zmm(b, copy),
+                    self.zmm(c, copy),
+                    negate,
+                )?,
+                MicroOp::Cmp { dst, op, a, b } => {
+                    // Ordered, quiet predicates; `Ne` is unordered so NaN != x holds.
+                    let imm = match op {
+                        CmpOp::Eq => 0x00,
+                        CmpOp::Lt => 0x11,
+                        CmpOp::Le => 0x12,
+                        CmpOp::Ne => 0x04,
+                        CmpOp::Ge => 0x1d,
+                        CmpOp::Gt => 0x1e,
+                    };
+                    let (x, y) = (self.zmm(a, copy).z(), self.zmm(b, copy).z());
+                    self.a.vcmpps(self.kreg(dst, copy).k(), x, y, imm)?;
+                }
+                MicroOp::Select { dst, k: c, a, b } => {
+                    let d = self.zmm(dst, copy).masked(Some(self.kreg(c, copy)), false);
+                    let (x, y) = (self.zmm(a, copy).z(), self.zmm(b, copy).z());
+                    self.a.vblendmps(d, y, x)?;
+                }
+                MicroOp::KAnd { dst, a, b } => {
+                    let (d, x, y) = (
+                        self.kreg(dst, copy).k(),
+                        self.kreg(a, copy).k(),
+                        self.kreg(b, copy).k(),
+                    );
+                    self.a.kandw(d, x, y)?;
+                }
+                MicroOp::Position { dst } => {
+                    let d = self.zmm(dst, copy).z();
+                    self.a.lea(
+                        self.tmp.q(),
+                        ptr(self.pos_row.q() + self.col.q() + e as i32),
+                    )?;
+                    self.a.vpbroadcastd(d, self.tmp.d())?;
+                    self.a.vpaddd(d, d, zmmword_ptr(self.iota))?;
+                }
+                MicroOp::Int { dst, op, a, b } => {
+                    let (d, x, y) = (
+                        self.zmm(dst, copy).z(),
+                        self.zmm(a, copy).z(),
+                        self.zmm(b, copy).z(),
+                    );
+                    match op {
+                        IntOp::Add => self.a.vpaddd(d, x, y)?,
+                        IntOp::Mul => self.a.vpmulld(d, x, y)?,
+                        IntOp::Xor => self.a.vpxord(d, x, y)?,
+                    }
+                }
+                MicroOp::ShrImm { dst, a, shift } => {
+                    self.a
+                        .vpsrld(self.zmm(dst, copy).z(), self.zmm(a, copy).z(), shift as u32)?
+                }
+                MicroOp::UGe { dst, a, b } => {
+                    let (x, y) = (self.zmm(a, copy).z(), self.zmm(b, copy).z());
+                    self.a.vpcmpud(self.kreg(dst, copy).k(), x, y, 5)?;
+                }
+                MicroOp::Const { .. } | MicroOp::ConstBits { .. } | MicroOp::Seed { .. } => {
+                    unreachable!("invariants are emitted in the prologue")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, d: Zmm, port: Port, e: usize, k: Option<Kreg>) -> Result<(), Declined> {
+        let (p, reg) = self.port(port)?;
+        match p.broadcast {
+            Broadcast::None | Broadcast::Row => {
+                let m = self.elem(reg, p.dtype.size(), e);
+                convert::load(&mut self.a, d, p.dtype, m, k)?
+            }
+            Broadcast::Col | Broadcast::Scalar => {
+                convert::broadcast(&mut self.a, d, p.dtype, ptr(reg.q()))?
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, s: Zmm, port: Port, e: usize, k: Option<Kreg>) -> Result<(), Declined> {
+        let (p, reg) = self.port(port)?;
+        let m = self.elem(reg, p.dtype.size(), e);
+        Ok(convert::store(&mut self.a, s, p.dtype, m, k, SCRATCH_B)?)
+    }
+
+    fn bin(&mut self, op: BinOp, d: Zmm, x: Zmm, y: Zmm) -> Result<(), Declined> {
+        let (dz, xz, yz) = (d.z(), x.z(), y.z());
+        match op {
+            BinOp::Add => self.a.vaddps(dz, xz, yz)?,
+            BinOp::Sub => self.a.vsubps(dz, xz, yz)?,
+            BinOp::Mul => self.a.vmulps(dz, xz, yz)?,
+            BinOp::Div => self.a.vdivps(dz, xz, yz)?,
+            BinOp::Max | BinOp::Min => {
+                // vmaxps/vminps return the second operand when either is NaN; patch in the
+                // first operand where it is the NaN, so NaN always propagates.
+                let t = SCRATCH_A.z();
+                if op == BinOp::Max {
+                    self.a.vmaxps(t, xz, yz)?;
+                } else {
+                    self.a.vminps(t, xz, yz)?;
+                }
+                self.a.vcmpps(KSCRATCH.k(), xz, xz, 3)?;
+                self.a
+                    .vmovaps(SCRATCH_A.masked(Some(KSCRATCH), false), xz)?;
+                self.a.vmovaps(dz, t)?;
+            }
+            BinOp::Scalef => self.a.vscalefps(dz, xz, yz)?,
+            BinOp::CopySign => {
+                self.a.vpandd(SCRATCH_A.z(), xz, dword_bcst(self.abs))?;
+                self.a.vpandd(SCRATCH_B.z(), yz, dword_bcst(self.sign))?;
+                self.a.vpord(dz, SCRATCH_A.z(), SCRATCH_B.z())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `d = a·b + c` (or `c − a·b`), whatever registers coincide.
+    fn fma(&mut self, d: Zmm, a: Zmm, b: Zmm, c: Zmm, negate: bool) -> Result<(), Declined> {
+        let (dz, az, bz, cz) = (d.z(), a.z(), b.z(), c.z());
+        if d == c {
+            if negate {
+                self.a.vfnmadd231ps(dz, az, bz)?
+            } else {
+                self.a.vfmadd231ps(dz, az, bz)?
+            }
+        } else if d == a {
+            if negate {
+                self.a.vfnmadd213ps(dz, bz, cz)?
+            } else {
+                self.a.vfmadd213ps(dz, bz, cz)?
+            }
+        } else if d == b {
+            if negate {
+                self.a.vfnmadd213ps(dz, az, cz)?
+            } else {
+                self.a.vfmadd213ps(dz, az, cz)?
+            }
+        } else {
+            self.a.vmovaps(dz, cz)?;
+            if negate {
+                self.a.vfnmadd231ps(dz, az, bz)?
+            } else {
+                self.a.vfmadd231ps(dz, az, bz)?
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! x86-64 code generation (AVX-512, later AMX): typed registers over the iced-x86 assembler,
+//! and the generators. Pure code generation: it compiles on every host; the bytes only run on
+//! an x86-64 CPU with the features the caller checked.
+
+pub mod asm;
+pub mod convert;
+pub mod eltwise;
+pub mod reduce;

@@ -1,0 +1,280 @@
+//! AVX-512 reductions. Per row: each row's vectors are folded into a few accumulators (to
+//! hide latency), which are combined and then folded across lanes. Per column: a block of up
+//! to four column vectors is folded down all rows, so every row is read contiguously.
+//! NaN propagates through max, min and absmax as the ISA requires.
+
+use super::asm::*;
+use super::convert;
+use crate::isa::{DType, ReduceAxis, ReduceDesc, ReduceOp};
+use iced_x86::code_asm::*;
+
+const LANES: usize = 16;
+const TAIL: Kreg = Kreg(1);
+const LANE0: Kreg = Kreg(2);
+const KSCRATCH: Kreg = Kreg(7);
+/// Accumulators per fold (and a second set for the sums of squares).
+const ACCS: u8 = 4;
+const X: Zmm = Zmm(20);
+const T: Zmm = Zmm(21);
+const SCRATCH: Zmm = Zmm(22);
+const IDENTITY: Zmm = Zmm(23);
+const ABS: Zmm = Zmm(24);
+
+fn acc(i: u8) -> Zmm {
+    Zmm(i)
+}
+fn acc2(i: u8) -> Zmm {
+    Zmm(8 + i)
+}
+
+struct Gen<'a> {
+    a: CodeAssembler,
+    d: &'a ReduceDesc,
+}
+
+/// Generates `extern "C" fn(*const ReduceArgs)` (input at offset 0, output at offset 8).
+/// `None` for dtypes other than f32/bf16/f16 or a compute dtype other than f32.
+pub fn generate(d: &ReduceDesc) -> Option<AsmResult<Vec<u8>>> {
+    let port = |t: DType| matches!(t, DType::F32 | DType::BF16 | DType::F16);
+    let fits = |bytes: usize| bytes <= i32::MAX as usize / 2;
+    if d.compute_dtype != DType::F32
+        || !port(d.in_dtype)
+        || !port(d.out_dtype)
+        || !fits(d.cols * 8)
+        || !fits(d.ld_in * d.in_dtype.size())
+        || !fits(d.rows * 8)
+    {
+        return None;
+    }
+    Some((|| {
+        let mut g = Gen { a: assembler()?, d };
+        g.emit()?;
+        g.a.assemble(0)
+    })())
+}
+
+impl Gen<'_> {
+    fn identity_bits(&self) -> u32 {
+        match self.d.op {
+            ReduceOp::Max => f32::NEG_INFINITY.to_bits(),
+            ReduceOp::Min => f32::INFINITY.to_bits(),
+            _ => 0,
+        }
+    }
+
+    /// `acc = max/min(acc, x)` with NaN propagation (x86 returns the second operand on NaN).
+    fn max_min(&mut self, acc: Zmm, x: Zmm, max: bool) -> AsmResult<()> {
+        // acc first: a NaN in x comes through; then re-impose a NaN already in acc.
+        self.a.vcmpps(KSCRATCH.k(), acc.z(), acc.z(), 3)?;
+        if max {
+            self.a.vmaxps(T.z(), acc.z(), x.z())?;
+        } else {
+            self.a.vminps(T.z(), acc.z(), x.z())?;
+        }
+        self.a.vmovaps(T.masked(Some(KSCRATCH), false), acc.z())?;
+        self.a.vmovaps(acc.z(), T.z())
+    }
+
+    /// Folds the f32 vector `x` into accumulator `i` (both sets for sum and sum of squares).
+    fn fold(&mut self, i: u8, x: Zmm) -> AsmResult<()> {
+        match self.d.op {
+            ReduceOp::Sum => self.a.vaddps(acc(i).z(), acc(i).z(), x.z()),
+            ReduceOp::SumSq => self.a.vfmadd231ps(acc(i).z(), x.z(), x.z()),
+            ReduceOp::SumAndSumSq => {
+                self.a.vaddps(acc(i).z(), acc(i).z(), x.z())?;
+                self.a.vfmadd231ps(acc2(i).z(), x.z(), x.z())
+            }
+            ReduceOp::Max => self.max_min(acc(i), x, true),
+            ReduceOp::Min => self.max_min(acc(i), x, false),
+            ReduceOp::AbsMax => {
+                self.a.vpandd(x.z(), x.z(), ABS.z())?;
+                self.max_min(acc(i), x, true)
+            }
+        }
+    }
+
+    /// Combines two partial results `r += s` (for each set).
+    fn combine(&mut self, r: Zmm, s: Zmm) -> AsmResult<()> {
+        match self.d.op {
+            ReduceOp::Sum | ReduceOp::SumSq | ReduceOp::SumAndSumSq => {
+                self.a.vaddps(r.z(), r.z(), s.z())
+            }
+            ReduceOp::Min => self.max_min(r, s, false),
+            ReduceOp::Max | ReduceOp::AbsMax => self.max_min(r, s, true),
+        }
+    }
+
+    fn reset(&mut self, n: u8) -> AsmResult<()> {
+        for i in 0..n {
+            self.a.vmovaps(acc(i).z(), IDENTITY.z())?;
+            if self.d.op == ReduceOp::SumAndSumSq {
+                self.a.vmovaps(acc2(i).z(), IDENTITY.z())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads 16 lanes at `m` (inactive tail lanes take the fold's identity) and folds them.
+    fn load_fold(&mut self, i: u8, m: AsmMemoryOperand, tail: bool) -> AsmResult<()> {
+        if tail {
+            convert::load(&mut self.a, X, self.d.in_dtype, m, Some(TAIL))?;
+            // Zero-filled lanes become the identity (they are zero only for sums).
+            self.a.knotw(KSCRATCH.k(), TAIL.k())?;
+            self.a
+                .vmovaps(X.masked(Some(KSCRATCH), false), IDENTITY.z())?;
+        } else {
+            convert::load(&mut self.a, X, self.d.in_dtype, m, None)?;
+        }
+        self.fold(i, X)
+    }
+
+    fn emit(&mut self) -> AsmResult<()> {
+        let d = self.d;
+        // rsi = input, rdx = output, rax = row counter / column-block counter, rcx = column.
+        let (inp, out, cnt, col, rowp) = (Gpr(6), Gpr(2), Gpr(0), Gpr(1), Gpr(8));
+        self.a.mov(inp.q(), qword_ptr(ARG0.q()))?;
+        self.a.mov(out.q(), qword_ptr(ARG0.q() + 8))?;
+        self.a.mov(eax, self.identity_bits())?;
+        self.a.vpbroadcastd(IDENTITY.z(), eax)?;
+        self.a.mov(eax, 0x7fff_ffffu32)?;
+        self.a.vpbroadcastd(ABS.z(), eax)?;
+        self.a.mov(eax, 1u32)?;
+        self.a.kmovw(LANE0.k(), eax)?;
+        let rem = d.cols % LANES;
+        if rem != 0 {
+            self.a.mov(eax, (1u32 << rem) - 1)?;
+            self.a.kmovw(TAIL.k(), eax)?;
+        }
+        match d.axis {
+            ReduceAxis::PerRow => self.per_row(inp, out, cnt, col)?,
+            ReduceAxis::PerCol => self.per_col(inp, out, cnt, rowp)?,
+        }
+        self.a.vzeroupper()?;
+        self.a.ret()
+    }
+
+    fn elem(&self, base: Gpr, idx: Gpr, e: usize) -> AsmMemoryOperand {
+        let disp = (e * self.d.in_dtype.size()) as i32;
+        match self.d.in_dtype.size() {
+            2 => ptr(base.q() + idx.q() * 2 + disp),
+            _ => ptr(base.q() + idx.q() * 4 + disp),
+        }
+    }
+
+    /// Folds `prior` into `r` when accumulating, then stores the lanes under `k` at `m`.
+    fn finish(
+        &mut self,
+        r: Zmm,
+        m: AsmMemoryOperand,
+        k: Option<Kreg>,
+        single: bool,
+    ) -> AsmResult<()> {
+        if self.d.accumulate {
+            if single {
+                convert::broadcast(&mut self.a, X, self.d.out_dtype, m)?;
+            } else {
+                convert::load(&mut self.a, X, self.d.out_dtype, m, k)?;
+            }
+            self.combine(r, X)?;
+        }
+        convert::store(&mut self.a, r, self.d.out_dtype, m, k, SCRATCH)
+    }
+
+    fn per_row(&mut self, inp: Gpr, out: Gpr, rows: Gpr, col: Gpr) -> AsmResult<()> {
+        let d = self.d;
+        let osize = d.out_dtype.size() as i32;
+        let full = d.cols / LANES;
+        let unroll = (ACCS as usize).min(full.max(1));
+        let iters = full / unroll;
+        self.a.xor(rows.d(), rows.d())?;
+        let mut top = self.a.create_label();
+        self.a.set_label(&mut top)?;
+        self.reset(unroll as u8)?;
+        self.a.xor(col.d(), col.d())?;
+        if iters > 0 {
+            let mut inner = self.a.create_label();
+            self.a.set_label(&mut inner)?;
+            for u in 0..unroll {
+                let m = self.elem(inp, col, u * LANES);
+                self.load_fold(u as u8, m, false)?;
+            }
+            self.a.add(col.q(), (unroll * LANES) as i32)?;
+            self.a.cmp(col.q(), (iters * unroll * LANES) as i32)?;
+            self.a.jb(inner)?;
+        }
+        for v in 0..full % unroll {
+            let m = self.elem(inp, col, v * LANES);
+            self.load_fold(v as u8, m, false)?;
+        }
+        if d.cols % LANES != 0 {
+            let m = self.elem(inp, col, (full % unroll) * LANES);
+            self.load_fold(0, m, true)?;
+        }
+        for set in [false, true] {
+            if set && d.op != ReduceOp::SumAndSumSq {
+                continue;
+            }
+            let r = |i| if set { acc2(i) } else { acc(i) };
+            for i in 1..unroll as u8 {
+                self.combine(r(0), r(i))?;
+            }
+            // Across lanes: 256-bit halves, 128-bit quarters, pairs, neighbours.
+            for (shuf, imm) in [(true, 0x4e), (true, 0xb1), (false, 0x4e), (false, 0xb1)] {
+                if shuf {
+                    self.a.vshuff32x4(T.z(), r(0).z(), r(0).z(), imm)?;
+                } else {
+                    self.a.vpermilps(T.z(), r(0).z(), imm)?;
+                }
+                self.a.vmovaps(SCRATCH.z(), T.z())?;
+                self.combine(r(0), SCRATCH)?;
+            }
+            let base = if set { d.rows as i32 * osize } else { 0 };
+            let m = match osize {
+                2 => ptr(out.q() + rows.q() * 2 + base),
+                _ => ptr(out.q() + rows.q() * 4 + base),
+            };
+            self.finish(r(0), m, Some(LANE0), true)?;
+        }
+        self.a.add(inp.q(), (d.ld_in * d.in_dtype.size()) as i32)?;
+        self.a.inc(rows.q())?;
+        self.a.cmp(rows.q(), d.rows as i32)?;
+        self.a.jb(top)
+    }
+
+    fn per_col(&mut self, inp: Gpr, out: Gpr, rows: Gpr, rowp: Gpr) -> AsmResult<()> {
+        let d = self.d;
+        let (isize, osize) = (d.in_dtype.size(), d.out_dtype.size());
+        let vectors = d.cols.div_ceil(LANES);
+        let row_step = (d.ld_in * isize) as i32;
+        // Column blocks of up to ACCS vectors, emitted straight-line (one per block).
+        let mut first = 0;
+        while first < vectors {
+            let n = (vectors - first).min(ACCS as usize);
+            self.reset(n as u8)?;
+            self.a
+                .lea(rowp.q(), ptr(inp.q() + (first * LANES * isize) as i32))?;
+            self.a.mov(rows.q(), d.rows as u64)?;
+            let mut top = self.a.create_label();
+            self.a.set_label(&mut top)?;
+            for u in 0..n {
+                let tail = first + u == vectors - 1 && d.cols % LANES != 0;
+                self.load_fold(u as u8, ptr(rowp.q() + (u * LANES * isize) as i32), tail)?;
+            }
+            self.a.add(rowp.q(), row_step)?;
+            self.a.dec(rows.q())?;
+            self.a.jnz(top)?;
+            for u in 0..n {
+                let v = first + u;
+                let k = (v == vectors - 1 && d.cols % LANES != 0).then_some(TAIL);
+                let j = (v * LANES * osize) as i32;
+                self.finish(acc(u as u8), ptr(out.q() + j), k, false)?;
+                if d.op == ReduceOp::SumAndSumSq {
+                    let j2 = j + (d.cols * osize) as i32;
+                    self.finish(acc2(u as u8), ptr(out.q() + j2), k, false)?;
+                }
+            }
+            first += n;
+        }
+        Ok(())
+    }
+}

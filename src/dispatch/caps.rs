@@ -1,0 +1,54 @@
+//! What the CPU can do, detected once.
+
+use std::sync::OnceLock;
+
+/// x86-64 features the JIT backends care about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct X86Caps {
+    /// AVX-512 F, BW, VL and DQ together (the baseline of the AVX-512 backend).
+    pub avx512: bool,
+    /// AVX512_VNNI (`vpdpbusd`).
+    pub avx512_vnni: bool,
+    /// AVX512_BF16 (`vdpbf16ps`, `vcvtneps2bf16`).
+    pub avx512_bf16: bool,
+    /// AVX512_FP16.
+    pub avx512_fp16: bool,
+    /// AMX-TILE.
+    pub amx_tile: bool,
+    /// AMX-BF16.
+    pub amx_bf16: bool,
+    /// AMX-INT8.
+    pub amx_int8: bool,
+}
+
+/// The detected capabilities (all false off x86-64).
+pub fn x86() -> &'static X86Caps {
+    static CAPS: OnceLock<X86Caps> = OnceLock::new();
+    CAPS.get_or_init(detect)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> X86Caps {
+    use std::arch::x86_64::__cpuid_count;
+    let avx512 = is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq");
+    // AMX bits are in CPUID leaf 7 EDX (the std macro for them is not stable).
+    let leaf7 = __cpuid_count(7, 0);
+    let bit = |b: u32| leaf7.edx >> b & 1 == 1;
+    X86Caps {
+        avx512,
+        avx512_vnni: avx512 && is_x86_feature_detected!("avx512vnni"),
+        avx512_bf16: avx512 && is_x86_feature_detected!("avx512bf16"),
+        avx512_fp16: avx512 && is_x86_feature_detected!("avx512fp16"),
+        amx_tile: bit(24),
+        amx_bf16: bit(22),
+        amx_int8: bit(25),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> X86Caps {
+    X86Caps::default()
+}

@@ -1,0 +1,141 @@
+//! Executable memory for JIT kernels, W^X: code is written while its pages are read-write and
+//! then made read-execute, never both. Kernels live for the life of the process, so pages are
+//! never unmapped. Small kernels share one reservation: each kernel takes whole pages of it
+//! (two `mprotect` calls instead of an `mmap` per kernel, which costs more on this VM).
+
+use std::io;
+use std::sync::Mutex;
+
+const PAGE: usize = 4096;
+/// Address space reserved at a time (inaccessible until a kernel claims pages of it).
+const RESERVATION: usize = 64 << 20;
+
+struct Reservation {
+    base: usize,
+    used: usize,
+}
+
+static ARENA: Mutex<Option<Reservation>> = Mutex::new(None);
+
+/// A finished kernel's machine code, read-execute, alive for the rest of the process.
+#[derive(Clone, Copy, Debug)]
+pub struct Code {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the pages are immutable (read-execute) once published.
+unsafe impl Send for Code {}
+unsafe impl Sync for Code {}
+
+impl Code {
+    /// Start of the code.
+    pub fn ptr(&self) -> *const u8 {
+        self.ptr
+    }
+    /// Bytes of code.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True for empty code.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn os_err(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Copies `bytes` into fresh pages and makes them read-execute.
+pub fn install(bytes: &[u8]) -> io::Result<Code> {
+    let len = bytes.len().max(1).next_multiple_of(PAGE);
+    let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
+    let fits = matches!(&*arena, Some(r) if r.used + len <= RESERVATION);
+    if !fits {
+        let size = RESERVATION.max(len);
+        // SAFETY: a fresh anonymous private mapping, inaccessible until claimed.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(os_err("mmap of the code arena"));
+        }
+        *arena = Some(Reservation {
+            base: base as usize,
+            used: 0,
+        });
+    }
+    let r = arena.as_mut().expect("reserved above");
+    let at = (r.base + r.used) as *mut u8;
+    // SAFETY: `at..at+len` lies inside our reservation and no other kernel uses it. The pages
+    // are made writable (not executable), filled, then made executable (not writable).
+    unsafe {
+        if libc::mprotect(at.cast(), len, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+            return Err(os_err("mprotect(RW) of kernel pages"));
+        }
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+        if libc::mprotect(at.cast(), len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            return Err(os_err("mprotect(RX) of kernel pages"));
+        }
+    }
+    r.used += len;
+    Ok(Code {
+        ptr: at,
+        len: bytes.len(),
+    })
+}
+
+/// With `TPP_DUMP=dir`, writes `bytes` to `dir/<name>.bin` for
+/// `objdump -D -b binary -m i386:x86-64 <file>` (failures are logged, never fatal).
+pub fn dump(name: &str, bytes: &[u8]) {
+    let Some(dir) = std::env::var_os("TPP_DUMP") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(format!("{name}.bin"));
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, bytes)) {
+        eprintln!("tpp: TPP_DUMP could not write {}: {e}", path.display());
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_code_runs_and_is_not_writable() {
+        // mov eax, 42; ret
+        let code = install(&[0xb8, 42, 0, 0, 0, 0xc3]).unwrap();
+        // SAFETY: the bytes above are a complete function returning an i32.
+        let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(code.ptr()) };
+        assert_eq!(f(), 42);
+        // The page is read-execute: asking the kernel to make it writable+executable is the
+        // only way to write it again, and W^X forbids us from ever doing that. Check the
+        // protection through /proc/self/maps.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let addr = code.ptr() as usize;
+        let line = maps
+            .lines()
+            .find(|l| {
+                let (range, _) = l.split_once(' ').unwrap();
+                let (lo, hi) = range.split_once('-').unwrap();
+                let (lo, hi) = (
+                    usize::from_str_radix(lo, 16).unwrap(),
+                    usize::from_str_radix(hi, 16).unwrap(),
+                );
+                (lo..hi).contains(&addr)
+            })
+            .unwrap();
+        assert!(line.contains(" r-xp "), "{line}");
+        let second = install(&[0xc3]).unwrap();
+        assert_ne!(second.ptr(), code.ptr());
+    }
+}

@@ -1,0 +1,1 @@
+//! Transcendental functions as micro-op sequences (filled in below).

@@ -1,0 +1,183 @@
+//! Lowerings of the elementwise unary, binary and ternary ops to micro-op programs.
+//!
+//! Each returns `None` for what is not elementwise arithmetic on f32 compute (layout
+//! transforms, integer or f64 data, f64 compute): those stay with dedicated generators or the
+//! reference backend. Transcendental ops join as their micro-op sequences land in `approx`.
+
+use super::program::{BinOp, Builder, IntOp, Port, Program, UnOp, V};
+use crate::isa::{
+    dropout, BinaryDesc, BinaryOp, CmpOp, DType, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp,
+};
+
+/// The dtypes a micro-op port carries: the f32-convertible ones.
+pub fn port_dtype_ok(d: DType) -> bool {
+    matches!(d, DType::F32 | DType::BF16 | DType::F16)
+}
+
+/// `fmix32` of [`crate::isa::dropout`], lane-wise.
+fn fmix32(b: &mut Builder, h: V) -> V {
+    let (m1, m2) = (b.bits(0x85eb_ca6b), b.bits(0xc2b2_ae35));
+    let s = b.shr(h, 16);
+    let h = b.int(IntOp::Xor, h, s);
+    let h = b.int(IntOp::Mul, h, m1);
+    let s = b.shr(h, 13);
+    let h = b.int(IntOp::Xor, h, s);
+    let h = b.int(IntOp::Mul, h, m2);
+    let s = b.shr(h, 16);
+    b.int(IntOp::Xor, h, s)
+}
+
+/// The unary op as a program.
+pub fn unary(d: &UnaryDesc) -> Option<Program> {
+    use UnaryOp::*;
+    if d.op.is_layout_transform()
+        || d.compute_dtype != DType::F32
+        || !port_dtype_ok(d.in_dtype)
+        || !port_dtype_ok(d.out_dtype)
+    {
+        return None;
+    }
+    let mut b = Builder::new();
+    let zero = b.constant(0.0);
+    let one = b.constant(1.0);
+    let x = if d.op.reads_input() {
+        b.load(Port::In0)
+    } else {
+        zero
+    };
+    let aux = if d.op.reads_aux() {
+        Some(b.load(Port::Aux))
+    } else {
+        None
+    };
+    let y = match d.op {
+        Identity => x,
+        Zero => zero,
+        Negate => b.un(UnOp::Neg, x),
+        Abs => b.un(UnOp::Abs, x),
+        Square => b.mul(x, x),
+        Sqrt => b.un(UnOp::Sqrt, x),
+        Reciprocal => b.div(one, x),
+        Rsqrt => {
+            let s = b.un(UnOp::Sqrt, x);
+            b.div(one, s)
+        }
+        Increment => b.add(x, one),
+        Relu { mask } => {
+            if mask {
+                let k = b.cmp(CmpOp::Gt, x, zero);
+                b.store_mask(k);
+            }
+            b.bin(BinOp::Max, x, zero)
+        }
+        LeakyRelu { alpha, mask } => {
+            let k = b.cmp(CmpOp::Gt, x, zero);
+            if mask {
+                b.store_mask(k);
+            }
+            let a = b.constant(alpha);
+            let ax = b.mul(x, a);
+            b.select(k, x, ax)
+        }
+        ReluBackward { mask } | LeakyReluBackward { mask, .. } => {
+            let k = match (mask, aux) {
+                (true, _) => b.load_mask(),
+                (false, Some(a)) => b.cmp(CmpOp::Gt, a, zero),
+                (false, None) => unreachable!("relu backward without mask reads aux"),
+            };
+            let neg = match d.op {
+                LeakyReluBackward { alpha, .. } => {
+                    let a = b.constant(alpha);
+                    b.mul(x, a)
+                }
+                _ => zero,
+            };
+            b.select(k, x, neg)
+        }
+        Dropout { p } | DropoutBackward { p } => {
+            let scale = b.constant((1.0 / (1.0 - p as f64)) as f32);
+            let keep = if let Dropout { .. } = d.op {
+                let pos = b.position();
+                let (k0, k1) = (b.seed(false), b.seed(true));
+                let h = b.int(IntOp::Xor, pos, k0);
+                let h = fmix32(&mut b, h);
+                let h = b.int(IntOp::Xor, h, k1);
+                let h = fmix32(&mut b, h);
+                let t = b.bits(dropout::threshold(p));
+                let keep = b.uge(h, t);
+                b.store_mask(keep);
+                keep
+            } else {
+                b.load_mask()
+            };
+            let s = b.mul(x, scale);
+            b.select(keep, s, zero)
+        }
+        _ => return None,
+    };
+    b.store(y, Port::Out);
+    Some(b.finish())
+}
+
+/// The binary op as a program (comparisons store a mask).
+pub fn binary(d: &BinaryDesc) -> Option<Program> {
+    if d.compute_dtype != DType::F32
+        || !port_dtype_ok(d.in0_dtype)
+        || !port_dtype_ok(d.in1_dtype)
+        || !(d.op.is_compare() || port_dtype_ok(d.out_dtype))
+    {
+        return None;
+    }
+    let mut b = Builder::new();
+    let x = b.load(Port::In0);
+    let y = b.load(Port::In1);
+    let r = match d.op {
+        BinaryOp::Add => b.add(x, y),
+        BinaryOp::Sub => b.sub(x, y),
+        BinaryOp::Mul => b.mul(x, y),
+        BinaryOp::Div => b.div(x, y),
+        BinaryOp::Max => b.bin(BinOp::Max, x, y),
+        BinaryOp::Min => b.bin(BinOp::Min, x, y),
+        BinaryOp::MulAdd => {
+            let o = b.load(Port::Out);
+            b.fma(x, y, o)
+        }
+        BinaryOp::Compare(c) => {
+            let k = b.cmp(c, x, y);
+            b.store_mask(k);
+            return Some(b.finish());
+        }
+    };
+    b.store(r, Port::Out);
+    Some(b.finish())
+}
+
+/// The ternary op as a program.
+pub fn ternary(d: &TernaryDesc) -> Option<Program> {
+    let inputs = d.op.inputs();
+    if d.compute_dtype != DType::F32
+        || !port_dtype_ok(d.out_dtype)
+        || !d.in_dtypes[..inputs].iter().all(|&t| port_dtype_ok(t))
+    {
+        return None;
+    }
+    let mut b = Builder::new();
+    let x = b.load(Port::In0);
+    let y = b.load(Port::In1);
+    let r = match d.op {
+        TernaryOp::MulAdd => {
+            let z = b.load(Port::In2);
+            b.fma(x, y, z)
+        }
+        TernaryOp::NMulAdd => {
+            let z = b.load(Port::In2);
+            b.fnma(x, y, z)
+        }
+        TernaryOp::Select => {
+            let k = b.load_mask();
+            b.select(k, x, y)
+        }
+    };
+    b.store(r, Port::Out);
+    Some(b.finish())
+}
