@@ -1,6 +1,7 @@
 //! The main job: dispatch real TPP kernels, run them, and print what they achieve next to a
-//! plain Rust loop doing the same work, measured interleaved in the same run (this machine is
-//! shared and noisy, so only same-run ratios mean much).
+//! plain Rust loop doing the same work and, for memory-bound ops, a copy of the same bytes
+//! (the bandwidth ceiling), all timed interleaved in the same run: this machine is shared and
+//! noisy, so only same-run ratios mean much.
 //!
 //! `cargo run --release --example showcase`
 
@@ -8,46 +9,39 @@ use std::hint::black_box;
 use std::time::Instant;
 use tpp::*;
 
-/// Median seconds per call of `f`, and of `g`, timed alternately.
-fn race(reps: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    f();
-    g();
-    let (mut tf, mut tg) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+/// Median seconds per call of each closure, timed round-robin.
+fn race(reps: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    fs.iter_mut().for_each(|f| f());
+    let mut t = vec![Vec::with_capacity(reps); fs.len()];
     for _ in 0..reps {
-        let t = Instant::now();
-        f();
-        tf.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        g();
-        tg.push(t.elapsed().as_secs_f64());
+        for (f, t) in fs.iter_mut().zip(&mut t) {
+            let s = Instant::now();
+            f();
+            t.push(s.elapsed().as_secs_f64());
+        }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (median(&mut tf), median(&mut tg))
+    t.iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
 }
 
 struct Row {
     name: String,
     backend: &'static str,
     unit: &'static str,
-    ours: f64,
-    plain: f64,
+    /// tpp, the plain loop, and the copy (memory-bound ops), in units per second.
+    rates: Vec<f64>,
 }
 
-fn row<F: tpp::exec::Family>(
-    k: &Kernel<F>,
-    unit: &'static str,
-    work: f64,
-    (t, tp): (f64, f64),
-) -> Row {
+fn row<F: tpp::exec::Family>(k: &Kernel<F>, unit: &'static str, work: f64, t: &[f64]) -> Row {
     Row {
         name: k.name().to_string(),
         backend: k.backend(),
         unit,
-        ours: work / t / 1e9,
-        plain: work / tp / 1e9,
+        rates: t.iter().map(|t| work / t / 1e9).collect(),
     }
 }
 
@@ -62,26 +56,26 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044_715 * v * v * v)).tanh())
+}
+
 fn main() -> tpp::Result<()> {
     let backends: Vec<_> = tpp::dispatch::backends().iter().map(|b| b.name()).collect();
     println!(
-        "tpp showcase — backends in dispatch order: {}",
+        "tpp showcase: backends in dispatch order: {}\n",
         backends.join(", ")
-    );
-    println!(
-        "(each figure is the median of interleaved runs; 'plain' is a straightforward Rust loop)\n"
     );
     let mut rows = Vec::new();
 
-    // GEMM: C = A·B, f32, 128³.
+    // GEMM: C = A·B, f32, 128³, against a plain i-k-j loop.
     let n = 128;
     let gemm = GemmDesc::new(n, n, n, DType::F32).beta(0.0).dispatch()?;
     let (a, b) = (values(n * n, 1), values(n * n, 2));
     let (mut c, mut cp) = (vec![0f32; n * n], vec![0f32; n * n]);
-    let times = race(
+    let t = race(
         7,
-        || gemm.call(&a, &b, &mut c).unwrap(),
-        || {
+        &mut [&mut || gemm.call(&a, &b, &mut c).unwrap(), &mut || {
             for i in 0..n {
                 let row = &mut cp[i * n..(i + 1) * n];
                 row.fill(0.0);
@@ -93,7 +87,7 @@ fn main() -> tpp::Result<()> {
                 }
             }
             black_box(&cp);
-        },
+        }],
     );
     let worst = c
         .iter()
@@ -104,104 +98,130 @@ fn main() -> tpp::Result<()> {
         worst < 1e-3,
         "gemm disagrees with the plain loop by {worst}"
     );
-    rows.push(row(&gemm, "GFLOP/s", gemm.flops() as f64, times));
+    rows.push(row(&gemm, "GFLOP/s", gemm.flops() as f64, &t));
 
-    // Eltwise on 1024 × 1024 f32: relu, gelu, add with a row broadcast, per-row sum, transpose.
-    let (r, cdim) = (1024, 1024);
-    let x = values(r * cdim, 3);
-    let bias = values(cdim, 4);
-    let (mut y, mut yp) = (vec![0f32; r * cdim], vec![0f32; r * cdim]);
-    let bytes = (2 * r * cdim * 4) as f64;
-
-    let relu = UnaryDesc::new(UnaryOp::Relu { mask: false }, r, cdim, DType::F32).dispatch()?;
-    let t = race(
-        9,
-        || relu.call(&x, &mut y).unwrap(),
-        || {
-            yp.iter_mut().zip(&x).for_each(|(o, &v)| *o = v.max(0.0));
-            black_box(&yp);
-        },
+    // Eltwise on 1024 × 1024 f32.
+    let (r, cols) = (1024, 1024);
+    let x = values(r * cols, 3);
+    let bias = values(cols, 4);
+    let (mut y, mut yp, mut yc) = (
+        vec![0f32; r * cols],
+        vec![0f32; r * cols],
+        vec![0f32; r * cols],
     );
-    rows.push(row(&relu, "GB/s", bytes, t));
+    let mut copy = |_: ()| {
+        yc.copy_from_slice(&x);
+        black_box(&yc);
+    };
 
-    let gelu = UnaryDesc::new(UnaryOp::Gelu, r, cdim, DType::F32).dispatch()?;
+    let relu = UnaryDesc::new(UnaryOp::Relu { mask: false }, r, cols, DType::F32).dispatch()?;
     let t = race(
-        5,
-        || gelu.call(&x, &mut y).unwrap(),
-        || {
-            yp.iter_mut().zip(&x).for_each(|(o, &v)| {
-                *o = 0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044_715 * v * v * v)).tanh())
-            });
-            black_box(&yp);
-        },
+        15,
+        &mut [
+            &mut || relu.call(&x, &mut y).unwrap(),
+            &mut || {
+                yp.iter_mut().zip(&x).for_each(|(o, &v)| *o = v.max(0.0));
+                black_box(&yp);
+            },
+            &mut || copy(()),
+        ],
     );
-    rows.push(row(&gelu, "GB/s", bytes, t));
+    rows.push(row(&relu, "GB/s", relu.desc().bytes() as f64, &t));
 
-    let add = BinaryDesc::new(BinaryOp::Add, r, cdim, DType::F32)
+    let gelu_k = UnaryDesc::new(UnaryOp::Gelu, r, cols, DType::F32).dispatch()?;
+    let t = race(
+        7,
+        &mut [
+            &mut || gelu_k.call(&x, &mut y).unwrap(),
+            &mut || {
+                yp.iter_mut().zip(&x).for_each(|(o, &v)| *o = gelu(v));
+                black_box(&yp);
+            },
+            &mut || copy(()),
+        ],
+    );
+    rows.push(row(&gelu_k, "GB/s", gelu_k.desc().bytes() as f64, &t));
+
+    let add = BinaryDesc::new(BinaryOp::Add, r, cols, DType::F32)
         .broadcast(Broadcast::None, Broadcast::Row)
         .dispatch()?;
     let t = race(
-        9,
-        || add.call(&x, &bias, &mut y).unwrap(),
-        || {
-            for (orow, xrow) in yp.chunks_mut(cdim).zip(x.chunks(cdim)) {
-                orow.iter_mut()
-                    .zip(xrow.iter().zip(&bias))
-                    .for_each(|(o, (&v, &b))| *o = v + b);
-            }
-            black_box(&yp);
-        },
+        15,
+        &mut [
+            &mut || add.call(&x, &bias, &mut y).unwrap(),
+            &mut || {
+                for (orow, xrow) in yp.chunks_mut(cols).zip(x.chunks(cols)) {
+                    orow.iter_mut()
+                        .zip(xrow.iter().zip(&bias))
+                        .for_each(|(o, (&v, &b))| *o = v + b);
+                }
+                black_box(&yp);
+            },
+            &mut || copy(()),
+        ],
     );
-    rows.push(row(&add, "GB/s", bytes, t));
+    rows.push(row(&add, "GB/s", add.desc().bytes() as f64, &t));
 
-    let sum = ReduceDesc::new(ReduceOp::Sum, ReduceAxis::PerRow, r, cdim, DType::F32).dispatch()?;
+    let sum = ReduceDesc::new(ReduceOp::Sum, ReduceAxis::PerRow, r, cols, DType::F32).dispatch()?;
     let (mut s, mut sp) = (vec![0f32; r], vec![0f32; r]);
     let t = race(
-        9,
-        || sum.call(&x, &mut s).unwrap(),
-        || {
+        15,
+        &mut [&mut || sum.call(&x, &mut s).unwrap(), &mut || {
             sp.iter_mut()
-                .zip(x.chunks(cdim))
+                .zip(x.chunks(cols))
                 .for_each(|(o, row)| *o = row.iter().sum());
             black_box(&sp);
-        },
+        }],
     );
-    rows.push(row(&sum, "GB/s", (r * cdim * 4) as f64, t));
+    rows.push(row(&sum, "GB/s", sum.desc().bytes() as f64, &t));
 
-    let tr = UnaryDesc::new(UnaryOp::Transpose, r, cdim, DType::F32).dispatch()?;
+    let tr = UnaryDesc::new(UnaryOp::Transpose, r, cols, DType::F32).dispatch()?;
     let t = race(
         5,
-        || tr.call(&x, &mut y).unwrap(),
-        || {
-            for i in 0..r {
-                for j in 0..cdim {
-                    yp[j * r + i] = x[i * cdim + j];
+        &mut [
+            &mut || tr.call(&x, &mut y).unwrap(),
+            &mut || {
+                for i in 0..r {
+                    for j in 0..cols {
+                        yp[j * r + i] = x[i * cols + j];
+                    }
                 }
-            }
-            black_box(&yp);
-        },
+                black_box(&yp);
+            },
+            &mut || copy(()),
+        ],
     );
-    rows.push(row(&tr, "GB/s", bytes, t));
+    rows.push(row(&tr, "GB/s", tr.desc().bytes() as f64, &t));
 
     println!(
-        "{:<44} {:>10} {:>9} {:>9} {:>8}",
-        "kernel", "backend", "tpp", "plain", "ratio"
+        "{:<44} {:>9} {:>9} {:>11} {:>9} {:>8} {:>7}",
+        "kernel", "backend", "tpp", "plain loop", "copy", "vs loop", "% copy"
     );
     for r in &rows {
+        let copy = r
+            .rates
+            .get(2)
+            .map_or("-".to_string(), |c| format!("{c:.1}"));
+        let pct = r.rates.get(2).map_or("-".to_string(), |c| {
+            format!("{:.0}%", 100.0 * r.rates[0] / c)
+        });
         println!(
-            "{:<44} {:>10} {:>6.2} {:<2} {:>6.2} {:<2} {:>7.2}x",
+            "{:<44} {:>9} {:>9.1} {:>11.1} {:>9} {:>7.2}x {:>7}",
             r.name,
             r.backend,
-            r.ours,
-            if r.unit == "GB/s" { "GB" } else { "GF" },
-            r.plain,
-            if r.unit == "GB/s" { "GB" } else { "GF" },
-            r.ours / r.plain
+            r.rates[0],
+            r.rates[1],
+            copy,
+            r.rates[0] / r.rates[1],
+            pct
         );
     }
     println!(
-        "\nGB = GB/s of operand traffic, GF = GFLOP/s. Kernels from the reference backend compute"
+        "\nGEMM in GFLOP/s, the rest in GB/s of operand traffic (bytes read + written; the copy"
     );
-    println!("every element from its formula in f64 (the oracle); JIT backends replace them as they land.");
+    println!(
+        "moves the same bytes). Kernels on `reference` compute each element from its formula in"
+    );
+    println!("f64 (the oracle); `avx512` kernels are JIT-compiled. `cargo bench --bench eltwise` adds oneDNN.");
     Ok(())
 }

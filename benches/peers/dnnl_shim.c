@@ -13,8 +13,14 @@ typedef struct {
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 
+/* tpp's kernels run on the calling thread: make oneDNN's OpenMP runtime do the same, so the
+ * comparison is one core against one core. Weak: resolved from oneDNN's own libgomp. */
+#pragma weak omp_set_num_threads
+extern void omp_set_num_threads(int);
+
 static int init(void) {
     if (engine) return 0;
+    if (omp_set_num_threads) omp_set_num_threads(1);
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return -1;
     return dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success;
 }
