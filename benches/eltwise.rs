@@ -4,7 +4,7 @@
 //! Criterion measures each implementation; the summary at the end is from interleaved runs in
 //! the same process: GB/s, percent of the copy, ratio to the best peer.
 //!
-//! `cargo bench --bench eltwise` (add a filter, e.g. `-- gelu`, to run fewer cases)
+//! `cargo bench --bench eltwise` (add a filter, e.g. `-- 'gelu|exp'`, to run fewer cases)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -227,9 +227,11 @@ fn runners(c: &Case) -> (Vec<Runner>, u64) {
 }
 
 fn bench(crit: &mut Criterion) {
+    // Criterion's filter is a regex; alternatives (`gelu|exp`) are all this summary needs.
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
+        .flat_map(|a| a.split('|').map(str::to_string).collect::<Vec<_>>())
         .collect();
     let full = std::env::args().any(|a| a == "--bench");
     let mut summary = vec![];

@@ -194,8 +194,8 @@ fn main() -> tpp::Result<()> {
     rows.push(row(&tr, "GB/s", tr.desc().bytes() as f64, &t));
 
     println!(
-        "{:<44} {:>9} {:>9} {:>11} {:>9} {:>8} {:>7}",
-        "kernel", "backend", "tpp", "plain loop", "copy", "vs loop", "% copy"
+        "{:<44} {:>9} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}",
+        "kernel", "backend", "unit", "tpp", "plain loop", "copy", "vs loop", "% copy"
     );
     for r in &rows {
         let copy = r
@@ -206,9 +206,10 @@ fn main() -> tpp::Result<()> {
             format!("{:.0}%", 100.0 * r.rates[0] / c)
         });
         println!(
-            "{:<44} {:>9} {:>9.1} {:>11.1} {:>9} {:>7.2}x {:>7}",
+            "{:<44} {:>9} {:>8} {:>9.1} {:>11.1} {:>9} {:>7.2}x {:>7}",
             r.name,
             r.backend,
+            r.unit,
             r.rates[0],
             r.rates[1],
             copy,

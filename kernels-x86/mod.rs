@@ -6,3 +6,4 @@ pub mod asm;
 pub mod convert;
 pub mod eltwise;
 pub mod reduce;
+pub mod transpose;

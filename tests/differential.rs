@@ -49,6 +49,13 @@ proptest! {
     }
 
     #[test]
+    fn layout_transforms_match_reference(d in strategies::layout_transform(), seed in any::<u64>()) {
+        for b in targets() {
+            harness::check_unary(b, &d, seed).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
     fn binary_matches_reference(d in strategies::binary(), seed in any::<u64>()) {
         for b in targets() {
             harness::check_binary(b, &d, seed).map_err(TestCaseError::fail)?;
@@ -78,4 +85,39 @@ fn reference_claims_everything() {
         harness::check_gemm("reference", &d, 1),
         Ok(Checked::Compared)
     );
+}
+
+/// Block-edge shapes of the layout transforms (16×16 transpose blocks, 32-column VNNI chunks,
+/// odd row counts), on every dtype, with padded leading dimensions.
+#[test]
+fn layout_transform_edges() {
+    use tpp::*;
+    for (r, c) in [
+        (1, 1),
+        (16, 16),
+        (17, 33),
+        (40, 5),
+        (3, 70),
+        (64, 64),
+        (31, 32),
+    ] {
+        for dt in DType::ALL {
+            let t = UnaryDesc::new(UnaryOp::Transpose, r, c, dt).ld(c + 3, r + 1);
+            let p = UnaryDesc::new(
+                UnaryOp::VnniPack {
+                    layout: Layout::Vnni2,
+                },
+                r,
+                c,
+                dt,
+            )
+            .ld(c + 2, c + 5);
+            for d in [t, p] {
+                for b in targets() {
+                    let got = harness::check_unary(b, &d, 5);
+                    assert!(got.is_ok(), "{b} {}: {got:?}", d.kernel_name(b));
+                }
+            }
+        }
+    }
 }

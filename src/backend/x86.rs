@@ -66,6 +66,36 @@ fn generate<A: 'static>(name: String, spec: EltwiseSpec) -> Option<Box<dyn Exec<
     }
 }
 
+impl Avx512 {
+    /// Transpose of 32-bit and VNNI2 packing of 16-bit elements; the other transforms stay
+    /// with the reference for now.
+    fn layout_transform(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
+        use crate::isa::{Layout, UnaryOp};
+        use crate::kernels_x86::transpose;
+        let fits = |ld: usize| 16 * ld * 4 <= i32::MAX as usize;
+        let (input, output) = (offset_of!(UnaryArgs, input), offset_of!(UnaryArgs, output));
+        let name = d.kernel_name(self.name());
+        let bytes = match d.op {
+            UnaryOp::Transpose if d.in_dtype.size() == 4 && fits(d.ld_in) && fits(d.ld_out) => {
+                transpose::transpose32(d.rows, d.cols, d.ld_in, d.ld_out, input, output)
+            }
+            UnaryOp::VnniPack {
+                layout: Layout::Vnni2,
+            } if d.in_dtype.size() == 2 && fits(d.ld_in) && fits(d.ld_out) => {
+                transpose::vnni2_pack16(d.rows, d.cols, d.ld_in, d.ld_out, input, output)
+            }
+            _ => return None,
+        };
+        match bytes {
+            Ok(bytes) => install(&name, bytes),
+            Err(e) => {
+                crate::dispatch::log_decline("avx512", &name, &e.to_string());
+                None
+            }
+        }
+    }
+}
+
 impl Backend for Avx512 {
     fn name(&self) -> &'static str {
         "avx512"
@@ -74,6 +104,9 @@ impl Backend for Avx512 {
     fn unary(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
         if !can_store(d.out_dtype) {
             return None;
+        }
+        if d.op.is_layout_transform() {
+            return self.layout_transform(d);
         }
         let program = lower::eltwise::unary(d)?;
         let mut ports = vec![];

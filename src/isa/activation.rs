@@ -19,6 +19,7 @@ use std::hash::{Hash, Hasher};
 /// | `Silu` | `x · sigmoid(x)` |
 ///
 /// NaN propagates through every activation (relu of NaN is NaN, with a clear mask bit).
+/// At ±∞ each takes its limit (`gelu(−∞) = silu(−∞) = −0`).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Activation {
     /// No activation.

@@ -44,6 +44,9 @@ use std::hash::{Hash, Hasher};
 /// (transpose, unpack, scatter-add of the gathered gradient).
 ///
 /// Broadcasting a row, a column or a scalar is `Identity` with [`UnaryDesc::broadcast`] set.
+///
+/// At ±∞ the activations and their derivatives take their limits (`gelu(−∞) = silu(−∞) = −0`,
+/// `gelu′(+∞) = 1`, ...), rather than the NaN a literal `∞·0` in the formula would give.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub enum UnaryOp {

@@ -2,8 +2,9 @@
 //!
 //! Each returns `None` for what is not elementwise arithmetic on f32 compute (layout
 //! transforms, integer or f64 data, f64 compute): those stay with dedicated generators or the
-//! reference backend. Transcendental ops join as their micro-op sequences land in `approx`.
+//! reference backend.
 
+use super::approx;
 use super::program::{BinOp, Builder, IntOp, Port, Program, UnOp, V};
 use crate::isa::{
     dropout, BinaryDesc, BinaryOp, CmpOp, DType, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp,
@@ -63,6 +64,18 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
             b.div(one, s)
         }
         Increment => b.add(x, one),
+        Exp => approx::exp(&mut b, x),
+        Tanh => approx::tanh(&mut b, x),
+        Sigmoid => approx::sigmoid(&mut b, x),
+        Gelu => approx::gelu_tanh(&mut b, x),
+        GeluErf => approx::gelu_erf(&mut b, x),
+        Silu => {
+            // Clamped so that −∞ gives the limit −0 (σ(−200) is 0 in f32), not ∞·0.
+            let lo = b.constant(-200.0);
+            let xc = b.bin(BinOp::Max, x, lo);
+            let s = approx::sigmoid(&mut b, xc);
+            b.mul(xc, s)
+        }
         Relu { mask } => {
             if mask {
                 let k = b.cmp(CmpOp::Gt, x, zero);
@@ -79,11 +92,19 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
             let ax = b.mul(x, a);
             b.select(k, x, ax)
         }
+        Elu { alpha } => {
+            let k = b.cmp(CmpOp::Gt, x, zero);
+            let e = approx::expm1(&mut b, x);
+            let a = b.constant(alpha);
+            let ae = b.mul(e, a);
+            // NaN fails `x > 0` and propagates through expm1.
+            b.select(k, x, ae)
+        }
         ReluBackward { mask } | LeakyReluBackward { mask, .. } => {
             let k = match (mask, aux) {
                 (true, _) => b.load_mask(),
                 (false, Some(a)) => b.cmp(CmpOp::Gt, a, zero),
-                (false, None) => unreachable!("relu backward without mask reads aux"),
+                (false, None) => return None,
             };
             let neg = match d.op {
                 LeakyReluBackward { alpha, .. } => {
@@ -93,6 +114,45 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
                 _ => zero,
             };
             b.select(k, x, neg)
+        }
+        EluBackward { alpha } => {
+            let a = aux?;
+            let k = b.cmp(CmpOp::Gt, a, zero);
+            let e = approx::exp(&mut b, a);
+            let al = b.constant(alpha);
+            let ae = b.mul(e, al);
+            let neg = b.mul(x, ae);
+            b.select(k, x, neg)
+        }
+        TanhBackward => {
+            let t = approx::tanh(&mut b, aux?);
+            let g = b.fnma(t, t, one);
+            b.mul(x, g)
+        }
+        SigmoidBackward => {
+            let s = approx::sigmoid(&mut b, aux?);
+            let c = b.sub(one, s);
+            let g = b.mul(s, c);
+            b.mul(x, g)
+        }
+        SiluBackward => {
+            // Clamped to ±200 so that ±∞ give the limits 1 and 0, not ∞·0.
+            let (lo, hi) = (b.constant(-200.0), b.constant(200.0));
+            let a = b.bin(BinOp::Max, aux?, lo);
+            let a = b.bin(BinOp::Min, a, hi);
+            let s = approx::sigmoid(&mut b, a);
+            let c = b.sub(one, s);
+            let t = b.fma(a, c, one);
+            let g = b.mul(s, t);
+            b.mul(x, g)
+        }
+        GeluBackward => {
+            let g = approx::gelu_tanh_grad(&mut b, aux?);
+            b.mul(x, g)
+        }
+        GeluErfBackward => {
+            let g = approx::gelu_erf_grad(&mut b, aux?);
+            b.mul(x, g)
         }
         Dropout { p } | DropoutBackward { p } => {
             let scale = b.constant((1.0 / (1.0 - p as f64)) as f32);

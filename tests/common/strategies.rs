@@ -362,3 +362,30 @@ pub fn reduce() -> impl Strategy<Value = ReduceDesc> {
         })
         .prop_filter("valid reduce", |d| d.validate().is_ok())
 }
+
+/// Layout-transform descriptors only (transposes and VNNI packs are rare in `unary()`).
+pub fn layout_transform() -> impl Strategy<Value = UnaryDesc> {
+    use UnaryOp::*;
+    let ops = select(vec![
+        Transpose,
+        VnniPack {
+            layout: Layout::Vnni2,
+        },
+        VnniPack {
+            layout: Layout::Vnni4,
+        },
+        VnniUnpack {
+            layout: Layout::Vnni2,
+        },
+        GatherRows,
+        ScatterCols,
+    ]);
+    (ops, dim(), dim(), pad(), pad(), any_dtype())
+        .prop_map(|(op, rows, cols, pi, po, dt)| {
+            let mut d = UnaryDesc::new(op, rows, cols, dt);
+            d.ld_in += pi;
+            d.ld_out += po;
+            d
+        })
+        .prop_filter("valid transform", |d| d.validate().is_ok())
+}

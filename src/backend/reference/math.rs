@@ -10,24 +10,53 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Tanh-approximate GELU.
+/// SiLU, `x·σ(x)` (its limit, −0, at −∞).
+pub fn silu(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        return -0.0;
+    }
+    x * sigmoid(x)
+}
+
+/// Derivative of [`silu`]: `σ(x)(1 + x(1 − σ(x)))` (its limits, 1 and 0, at ±∞).
+pub fn silu_grad(x: f64) -> f64 {
+    if x.is_infinite() {
+        return if x > 0.0 { 1.0 } else { 0.0 };
+    }
+    let s = sigmoid(x);
+    s * (1.0 + x * (1.0 - s))
+}
+
+/// Tanh-approximate GELU (its limit, −0, at −∞).
 pub fn gelu(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        return -0.0;
+    }
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh())
 }
 
-/// Derivative of [`gelu`].
+/// Derivative of [`gelu`] (its limits, 1 and 0, at ±∞).
 pub fn gelu_grad(x: f64) -> f64 {
+    if x.is_infinite() {
+        return if x > 0.0 { 1.0 } else { 0.0 };
+    }
     let t = (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh();
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
 }
 
-/// Exact GELU: `x·Φ(x)`.
+/// Exact GELU: `x·Φ(x)` (its limit, −0, at −∞).
 pub fn gelu_erf(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        return -0.0;
+    }
     0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
 }
 
-/// Derivative of [`gelu_erf`]: `Φ(x) + x·φ(x)`.
+/// Derivative of [`gelu_erf`]: `Φ(x) + x·φ(x)` (its limits, 1 and 0, at ±∞).
 pub fn gelu_erf_grad(x: f64) -> f64 {
+    if x.is_infinite() {
+        return if x > 0.0 { 1.0 } else { 0.0 };
+    }
     let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
     0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)) + x * pdf
 }
@@ -70,7 +99,7 @@ pub fn activation(act: Activation, x: f64) -> f64 {
         Activation::GeluErf => gelu_erf(x),
         Activation::Sigmoid => sigmoid(x),
         Activation::Tanh => x.tanh(),
-        Activation::Silu => x * sigmoid(x),
+        Activation::Silu => silu(x),
     }
 }
 
@@ -107,7 +136,7 @@ pub fn pointwise(op: UnaryOp, x: f64) -> f64 {
                 alpha as f64 * x.exp_m1()
             }
         }
-        Silu => x * sigmoid(x),
+        Silu => silu(x),
         _ => unreachable!("{op:?} is not a pointwise forward op"),
     }
 }
@@ -147,10 +176,7 @@ pub fn backward(op: UnaryOp, dy: f64, x: f64) -> f64 {
                 dy * alpha as f64 * x.exp()
             }
         }
-        SiluBackward => {
-            let s = sigmoid(x);
-            dy * s * (1.0 + x * (1.0 - s))
-        }
+        SiluBackward => dy * silu_grad(x),
         _ => unreachable!("{op:?} is not a backward op"),
     }
 }
