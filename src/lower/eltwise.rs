@@ -1,13 +1,15 @@
-//! Lowerings of the elementwise unary, binary and ternary ops to micro-op programs.
+//! Lowerings of the elementwise unary, binary and ternary ops, and of the GEMM epilogue, to
+//! micro-op programs.
 //!
 //! Each returns `None` for what is not elementwise arithmetic on f32 compute (layout
 //! transforms, integer or f64 data, f64 compute): those stay with dedicated generators or the
 //! reference backend.
 
 use super::approx;
-use super::program::{BinOp, Builder, IntOp, Port, Program, UnOp, V};
+use super::program::{BinOp, Builder, IntOp, Port, Program, UnOp, K, V};
 use crate::isa::{
-    dropout, BinaryDesc, BinaryOp, CmpOp, DType, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp,
+    dropout, Activation, BinaryDesc, BinaryOp, CmpOp, DType, Epilogue, TernaryDesc, TernaryOp,
+    UnaryDesc, UnaryOp,
 };
 
 /// The dtypes a micro-op port carries: the f32-convertible ones.
@@ -26,6 +28,67 @@ fn fmix32(b: &mut Builder, h: V) -> V {
     let h = b.int(IntOp::Mul, h, m2);
     let s = b.shr(h, 16);
     b.int(IntOp::Xor, h, s)
+}
+
+/// A forward activation of `x` — the one implementation that the unary ops and the GEMM
+/// epilogue share — and, for the relu family, the predicate `x > 0` (the mask bits).
+pub fn activation(b: &mut Builder, act: Activation, x: V) -> (V, Option<K>) {
+    let zero = b.constant(0.0);
+    match act {
+        Activation::None => (x, None),
+        Activation::Tanh => (approx::tanh(b, x), None),
+        Activation::Sigmoid => (approx::sigmoid(b, x), None),
+        Activation::Gelu => (approx::gelu_tanh(b, x), None),
+        Activation::GeluErf => (approx::gelu_erf(b, x), None),
+        Activation::Silu => {
+            // Clamped so that −∞ gives the limit −0 (σ(−200) is 0 in f32), not ∞·0.
+            let lo = b.constant(-200.0);
+            let xc = b.bin(BinOp::Max, x, lo);
+            let s = approx::sigmoid(b, xc);
+            (b.mul(xc, s), None)
+        }
+        Activation::Relu { .. } => {
+            let k = b.cmp(CmpOp::Gt, x, zero);
+            (b.bin(BinOp::Max, x, zero), Some(k))
+        }
+        Activation::LeakyRelu { alpha } => {
+            let k = b.cmp(CmpOp::Gt, x, zero);
+            let a = b.constant(alpha);
+            let ax = b.mul(x, a);
+            (b.select(k, x, ax), Some(k))
+        }
+        Activation::Elu { alpha } => {
+            let k = b.cmp(CmpOp::Gt, x, zero);
+            let e = approx::expm1(b, x);
+            let a = b.constant(alpha);
+            let ae = b.mul(e, a);
+            // NaN fails `x > 0` and propagates through expm1.
+            (b.select(k, x, ae), None)
+        }
+    }
+}
+
+/// The GEMM epilogue as a program over C: `In0` holds the accumulated
+/// `alpha·Σ A·B + beta·C` (f32), `In1` the bias (with its broadcast), `Out` is C; the relu
+/// mask goes to the output mask. JIT GEMM microkernels run it on their accumulators before
+/// the stores; run as an eltwise kernel it finishes a GEMM computed without epilogue.
+pub fn epilogue(ep: &Epilogue) -> Option<Program> {
+    let mut b = Builder::new();
+    let acc = b.load(Port::In0);
+    let x = match ep.bias {
+        Some(bias) if port_dtype_ok(bias.dtype) => {
+            let v = b.load(Port::In1);
+            b.add(acc, v)
+        }
+        Some(_) => return None,
+        None => acc,
+    };
+    let (y, positive) = activation(&mut b, ep.activation, x);
+    if ep.activation.writes_mask() {
+        b.store_mask(positive?);
+    }
+    b.store(y, Port::Out);
+    Some(b.finish())
 }
 
 /// The unary op as a program.
@@ -65,40 +128,23 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
         }
         Increment => b.add(x, one),
         Exp => approx::exp(&mut b, x),
-        Tanh => approx::tanh(&mut b, x),
-        Sigmoid => approx::sigmoid(&mut b, x),
-        Gelu => approx::gelu_tanh(&mut b, x),
-        GeluErf => approx::gelu_erf(&mut b, x),
-        Silu => {
-            // Clamped so that −∞ gives the limit −0 (σ(−200) is 0 in f32), not ∞·0.
-            let lo = b.constant(-200.0);
-            let xc = b.bin(BinOp::Max, x, lo);
-            let s = approx::sigmoid(&mut b, xc);
-            b.mul(xc, s)
-        }
-        Relu { mask } => {
-            if mask {
-                let k = b.cmp(CmpOp::Gt, x, zero);
-                b.store_mask(k);
+        Tanh | Sigmoid | Gelu | GeluErf | Silu | Relu { .. } | LeakyRelu { .. } | Elu { .. } => {
+            let act = match d.op {
+                Tanh => Activation::Tanh,
+                Sigmoid => Activation::Sigmoid,
+                Gelu => Activation::Gelu,
+                GeluErf => Activation::GeluErf,
+                Silu => Activation::Silu,
+                Relu { mask } => Activation::Relu { mask },
+                LeakyRelu { alpha, .. } => Activation::LeakyRelu { alpha },
+                Elu { alpha } => Activation::Elu { alpha },
+                _ => unreachable!("matched above"),
+            };
+            let (y, positive) = activation(&mut b, act, x);
+            if d.op.writes_mask() {
+                b.store_mask(positive?);
             }
-            b.bin(BinOp::Max, x, zero)
-        }
-        LeakyRelu { alpha, mask } => {
-            let k = b.cmp(CmpOp::Gt, x, zero);
-            if mask {
-                b.store_mask(k);
-            }
-            let a = b.constant(alpha);
-            let ax = b.mul(x, a);
-            b.select(k, x, ax)
-        }
-        Elu { alpha } => {
-            let k = b.cmp(CmpOp::Gt, x, zero);
-            let e = approx::expm1(&mut b, x);
-            let a = b.constant(alpha);
-            let ae = b.mul(e, a);
-            // NaN fails `x > 0` and propagates through expm1.
-            b.select(k, x, ae)
+            y
         }
         ReluBackward { mask } | LeakyReluBackward { mask, .. } => {
             let k = match (mask, aux) {
@@ -240,4 +286,63 @@ pub fn ternary(d: &TernaryDesc) -> Option<Program> {
     };
     b.store(r, Port::Out);
     Some(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::reference::math;
+    use crate::isa::{Bias, BiasBroadcast};
+    use crate::lower::interp::{run_lane, Lane};
+
+    /// The epilogue program, run lane by lane, against the reference formulas.
+    #[test]
+    fn epilogue_matches_the_reference_activation() {
+        let acts = [
+            Activation::None,
+            Activation::Relu { mask: true },
+            Activation::LeakyRelu { alpha: 0.1 },
+            Activation::Elu { alpha: 0.7 },
+            Activation::Gelu,
+            Activation::GeluErf,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Silu,
+        ];
+        for act in acts {
+            let ep = Epilogue {
+                bias: Some(Bias {
+                    broadcast: BiasBroadcast::Row,
+                    dtype: DType::F32,
+                }),
+                activation: act,
+                mask_ld: 8,
+            };
+            let p = epilogue(&ep).unwrap();
+            for i in -400..=400 {
+                let (acc, bias) = (i as f32 * 0.03, 0.125f32);
+                let load = move |port: Port| if port == Port::In0 { acc } else { bias };
+                let out = run_lane(
+                    &p,
+                    &Lane {
+                        load: &load,
+                        mask_in: false,
+                        position: 0,
+                        seed: 0,
+                    },
+                );
+                let x = (acc + bias) as f64;
+                let want = math::activation(act, x);
+                let got = out.stores[0].1 as f64;
+                let tol = 8.0 * f32::EPSILON as f64 * x.abs().max(want.abs()) + 1e-30;
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{act:?}({x}): got {got}, want {want}"
+                );
+                if act.writes_mask() {
+                    assert_eq!(out.mask_out, Some(x > 0.0));
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 mod binary;
 mod elem;
 mod gemm;
-mod math;
+pub(crate) mod math;
 mod reduce;
 mod unary;
 
