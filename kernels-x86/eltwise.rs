@@ -7,7 +7,7 @@
 use super::asm::*;
 use super::convert;
 use crate::isa::{Broadcast, CmpOp, DType};
-use crate::lower::regalloc::{invariant_def, Assignment, Slot};
+use crate::lower::regalloc::{invariant_def, reads, Assignment, Slot};
 use crate::lower::{BinOp, IntOp, MicroOp, Port, Program, UnOp, K, V};
 use iced_x86::code_asm::*;
 
@@ -87,6 +87,15 @@ struct Gen<'a> {
     asg: Assignment,
     /// `V`s that hold a non-NaN constant.
     number_consts: Vec<bool>,
+    /// Register of each invariant slot, or the constant-pool label it is loaded from at each
+    /// use when the program has more constants than registers.
+    invariant_home: Vec<Home>,
+    /// Registers the invariants kept in registers take (`zmm0..`).
+    kept: usize,
+    /// Spilled constants an op reads, loaded into `SPILL` registers for that op.
+    spill_override: Vec<(V, Zmm)>,
+    /// Bits of each spilled constant, by label, for the pool.
+    pool: Vec<(CodeLabel, u32)>,
     unroll: usize,
     ports: [Option<(PortSpec, Gpr)>; 5],
     mask_in: Option<(MaskSpec, Gpr)>,
@@ -101,6 +110,17 @@ struct Gen<'a> {
     sign: CodeLabel,
     abs: CodeLabel,
 }
+
+/// Where a loop-invariant value lives.
+#[derive(Clone, Copy)]
+enum Home {
+    Reg(u8),
+    Pool(usize),
+}
+
+/// Vector registers the program may use; `SPILL` holds spilled constants for one op.
+const PROGRAM_VREGS: usize = 28;
+const SPILL: [Zmm; 2] = [Zmm(28), Zmm(29)];
 
 fn port_index(p: Port) -> usize {
     match p {
@@ -120,16 +140,66 @@ impl<'a> Gen<'a> {
             asg.temps as usize,
             asg.ktemps as usize,
         );
-        if inv + temps > 30 || ktemps > PROGRAM_KREGS {
+        if ktemps > PROGRAM_KREGS || temps > PROGRAM_VREGS {
             return Err(Declined(format!(
-                "program needs {inv} invariant + {temps} vector and {ktemps} mask registers"
+                "program needs {temps} vector and {ktemps} mask temporaries"
             )));
         }
         if spec.cols.saturating_mul(8) > i32::MAX as usize / 2 {
             return Err(Declined("rows too wide for 32-bit displacements".into()));
         }
+        // Invariants: keep as many in registers as the temporaries leave room for (most used
+        // first); load the other constants from a pool at each use.
+        let mut uses = vec![0usize; inv];
+        let mut constant = vec![false; inv];
+        for op in &spec.program.ops {
+            if let (Some(dst), MicroOp::Const { .. } | MicroOp::ConstBits { .. }) =
+                (invariant_def(op), op)
+            {
+                if let Slot::Invariant(n) = asg.v[dst.0 as usize] {
+                    constant[n as usize] = true;
+                }
+            }
+            for r in reads(op).0.into_iter().flatten() {
+                if let Slot::Invariant(n) = asg.v[r.0 as usize] {
+                    uses[n as usize] += 1;
+                }
+            }
+        }
+        let room = PROGRAM_VREGS - temps;
+        let mut order: Vec<usize> = (0..inv).collect();
+        // Seeds first (they cannot be spilled), then constants by use count.
+        order.sort_by_key(|&n| (constant[n], std::cmp::Reverse(uses[n])));
+        let mut invariant_home = vec![Home::Pool(0); inv];
+        let mut kept = 0;
+        let mut spilled = 0;
+        for n in order {
+            if kept < room {
+                invariant_home[n] = Home::Reg(kept as u8);
+                kept += 1;
+            } else if constant[n] {
+                invariant_home[n] = Home::Pool(spilled);
+                spilled += 1;
+            } else {
+                return Err(Declined(format!(
+                    "program needs {inv} invariant + {temps} vector registers"
+                )));
+            }
+        }
+        // An op can read at most two spilled constants (one per SPILL register).
+        for op in &spec.program.ops {
+            let spilled_reads = reads(op)
+                .0
+                .into_iter()
+                .flatten()
+                .filter(|r| matches!(asg.v[r.0 as usize], Slot::Invariant(n) if matches!(invariant_home[n as usize], Home::Pool(_))))
+                .count();
+            if spilled_reads > SPILL.len() {
+                return Err(Declined("an op reads three spilled constants".into()));
+            }
+        }
         // Unroll as far as registers allow (at most 4 vectors in flight).
-        let by_v = (30 - inv).checked_div(temps).unwrap_or(4);
+        let by_v = (PROGRAM_VREGS - kept).checked_div(temps).unwrap_or(4);
         let by_k = PROGRAM_KREGS.checked_div(ktemps).unwrap_or(4);
         let unroll = by_v.min(by_k).clamp(1, 4);
 
@@ -177,6 +247,10 @@ impl<'a> Gen<'a> {
         } else {
             tmp
         };
+        let pool_size = invariant_home
+            .iter()
+            .filter(|h| matches!(h, Home::Pool(_)))
+            .count();
         let mut number_consts = vec![false; spec.program.vregs as usize];
         for op in &spec.program.ops {
             if let MicroOp::Const { dst, value } = *op {
@@ -185,11 +259,16 @@ impl<'a> Gen<'a> {
         }
         let mut a = assembler()?;
         let (iota, sign, abs) = (a.create_label(), a.create_label(), a.create_label());
+        let pool = (0..pool_size).map(|_| (a.create_label(), 0)).collect();
         Ok(Gen {
             a,
             spec,
             asg,
             number_consts,
+            invariant_home,
+            kept,
+            spill_override: Vec::new(),
+            pool,
             unroll,
             ports,
             mask_in,
@@ -207,12 +286,36 @@ impl<'a> Gen<'a> {
     }
 
     fn zmm(&self, v: V, copy: usize) -> Zmm {
-        match self.asg.v[v.0 as usize] {
-            Slot::Invariant(n) => Zmm(n as u8),
-            Slot::Temp(t) => Zmm((self.asg.invariants as usize
-                + copy * self.asg.temps as usize
-                + t as usize) as u8),
+        if let Some(&(_, z)) = self.spill_override.iter().find(|o| o.0 == v) {
+            return z;
         }
+        match self.asg.v[v.0 as usize] {
+            Slot::Invariant(n) => match self.invariant_home[n as usize] {
+                Home::Reg(r) => Zmm(r),
+                Home::Pool(_) => {
+                    unreachable!("spilled constants are loaded before the op reads them")
+                }
+            },
+            Slot::Temp(t) => Zmm((self.kept + copy * self.asg.temps as usize + t as usize) as u8),
+        }
+    }
+
+    /// Loads the spilled constants `op` reads into the `SPILL` registers.
+    fn load_spilled(&mut self, op: &MicroOp) -> Result<(), Declined> {
+        self.spill_override.clear();
+        for r in reads(op).0.into_iter().flatten() {
+            if let Slot::Invariant(n) = self.asg.v[r.0 as usize] {
+                if let Home::Pool(i) = self.invariant_home[n as usize] {
+                    if self.spill_override.iter().any(|o| o.0 == r) {
+                        continue;
+                    }
+                    let z = SPILL[self.spill_override.len()];
+                    self.a.vbroadcastss(z.z(), dword_ptr(self.pool[i].0))?;
+                    self.spill_override.push((r, z));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn kreg(&self, k: K, copy: usize) -> Kreg {
@@ -257,6 +360,17 @@ impl<'a> Gen<'a> {
             let Some(dst) = invariant_def(op) else {
                 continue;
             };
+            let Slot::Invariant(n) = self.asg.v[dst.0 as usize] else {
+                unreachable!("invariant_def values have invariant slots")
+            };
+            if let Home::Pool(i) = self.invariant_home[n as usize] {
+                self.pool[i].1 = match *op {
+                    MicroOp::Const { value, .. } => value.to_bits(),
+                    MicroOp::ConstBits { bits, .. } => bits,
+                    _ => unreachable!("only constants are spilled"),
+                };
+                continue;
+            }
             let z = self.zmm(dst, 0).z();
             match *op {
                 MicroOp::Const { value, .. } => {
@@ -349,6 +463,10 @@ impl<'a> Gen<'a> {
         let mut abs = self.abs;
         self.a.set_label(&mut abs)?;
         self.a.dd(&[0x7fff_ffff])?;
+        for (mut label, bits) in self.pool.clone() {
+            self.a.set_label(&mut label)?;
+            self.a.dd(&[bits])?;
+        }
         Ok(self.a.assemble(0)?)
     }
 
@@ -371,6 +489,7 @@ impl<'a> Gen<'a> {
             if invariant_def(op).is_some() {
                 continue;
             }
+            self.load_spilled(op)?;
             match *op {
                 MicroOp::Load { dst, port } => self.load(self.zmm(dst, copy), port, e, k)?,
                 MicroOp::Store { src, port } => self.store(self.zmm(src, copy), port, e, k)?,

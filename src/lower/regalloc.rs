@@ -34,10 +34,26 @@ impl Assignment {
     pub fn of(p: &Program) -> Assignment {
         let mut v = vec![Slot::Temp(u16::MAX); p.vregs as usize];
         let mut invariants = 0;
+        // Equal constants share one register (sequences each create their own 0.0 and 1.0).
+        let mut seen: Vec<(u32, u16)> = Vec::new();
         for op in &p.ops {
             if let Some(dst) = invariant_def(op) {
-                v[dst.0 as usize] = Slot::Invariant(invariants);
-                invariants += 1;
+                let bits = match *op {
+                    MicroOp::Const { value, .. } => Some(value.to_bits()),
+                    MicroOp::ConstBits { bits, .. } => Some(bits),
+                    _ => None,
+                };
+                let slot = match bits.and_then(|b| seen.iter().find(|s| s.0 == b)) {
+                    Some(&(_, n)) => n,
+                    None => {
+                        invariants += 1;
+                        if let Some(b) = bits {
+                            seen.push((b, invariants - 1));
+                        }
+                        invariants - 1
+                    }
+                };
+                v[dst.0 as usize] = Slot::Invariant(slot);
             }
         }
         // Last use of every register (by op index).
@@ -179,6 +195,12 @@ mod tests {
         let a = Assignment::of(&p);
         assert_eq!(a.invariants, 1);
         assert_eq!(a.v[one.0 as usize], Slot::Invariant(0));
+        // A second 1.0 shares the register.
+        let mut b = Builder::new();
+        let (x, y) = (b.constant(1.0), b.constant(1.0));
+        let s = b.add(x, y);
+        b.store(s, Port::Out);
+        assert_eq!(Assignment::of(&b.finish()).invariants, 1);
         // x, y, z, w form a chain: one temp suffices.
         assert_eq!(a.temps, 1, "{:?}", a.v);
     }
