@@ -12,7 +12,8 @@ const LANES: usize = 16;
 const TAIL: Kreg = Kreg(1);
 const LANE0: Kreg = Kreg(2);
 const KSCRATCH: Kreg = Kreg(7);
-/// Accumulators per fold (and a second set for the sums of squares).
+/// Accumulators per row fold (latency hiding); per-column folds use up to 16 (`acc(0..16)`,
+/// or `acc(0..8)` and `acc2(0..8)` for the sum with the sum of squares).
 const ACCS: u8 = 4;
 const X: Zmm = Zmm(20);
 const T: Zmm = Zmm(21);
@@ -246,10 +247,12 @@ impl Gen<'_> {
         let (isize, osize) = (d.in_dtype.size(), d.out_dtype.size());
         let vectors = d.cols.div_ceil(LANES);
         let row_step = (d.ld_in * isize) as i32;
-        // Column blocks of up to ACCS vectors, emitted straight-line (one per block).
+        // Column blocks as wide as the accumulators allow (16 vectors, 8 when two sets are
+        // kept), so the rows are walked few times; each block is emitted straight-line.
+        let width = if d.op == ReduceOp::SumAndSumSq { 8 } else { 16 };
         let mut first = 0;
         while first < vectors {
-            let n = (vectors - first).min(ACCS as usize);
+            let n = (vectors - first).min(width);
             self.reset(n as u8)?;
             self.a
                 .lea(rowp.q(), ptr(inp.q() + (first * LANES * isize) as i32))?;
