@@ -219,7 +219,9 @@ type Runner = (String, Run);
 fn runners(c: &Case) -> (Vec<Runner>, u64) {
     let (tpp, bytes) = tpp_runner(c);
     let mut v: Vec<Runner> = vec![("tpp".into(), tpp), ("copy".into(), copy_runner(c))];
-    v.push(("rust".into(), peers::plain(c.op, c.n, c.dt)));
+    if let Some(p) = peers::plain(c.op, c.n, c.dt) {
+        v.push(("rust".into(), p));
+    }
     if let Some(d) = peers::dnnl(c.op, c.n, c.dt) {
         v.push(("onednn".into(), d));
     }

@@ -25,11 +25,6 @@ const YMMS: [AsmRegisterYmm; 32] = [
     ymm15, ymm16, ymm17, ymm18, ymm19, ymm20, ymm21, ymm22, ymm23, ymm24, ymm25, ymm26, ymm27,
     ymm28, ymm29, ymm30, ymm31,
 ];
-const XMMS: [AsmRegisterXmm; 32] = [
-    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
-    xmm15, xmm16, xmm17, xmm18, xmm19, xmm20, xmm21, xmm22, xmm23, xmm24, xmm25, xmm26, xmm27,
-    xmm28, xmm29, xmm30, xmm31,
-];
 const KS: [AsmRegisterK; 8] = [k0, k1, k2, k3, k4, k5, k6, k7];
 const GPR64: [AsmRegister64; 16] = [
     rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
@@ -63,31 +58,9 @@ impl Zmm {
     pub fn y(self) -> AsmRegisterYmm {
         YMMS[self.0 as usize]
     }
-    /// The low 128 bits.
-    pub fn x(self) -> AsmRegisterXmm {
-        XMMS[self.0 as usize]
-    }
     /// As a destination under mask `k`, zeroing (or merging) the other lanes.
     pub fn masked(self, k: Option<Kreg>, zeroing: bool) -> AsmRegisterZmm {
         let r = with_k(self.z(), k);
-        if zeroing && k.is_some() {
-            r.z()
-        } else {
-            r
-        }
-    }
-    /// The low 256 bits under mask `k`.
-    pub fn masked_y(self, k: Option<Kreg>, zeroing: bool) -> AsmRegisterYmm {
-        let r = match k.map(|k| k.0) {
-            None => self.y(),
-            Some(1) => self.y().k1(),
-            Some(2) => self.y().k2(),
-            Some(3) => self.y().k3(),
-            Some(4) => self.y().k4(),
-            Some(5) => self.y().k5(),
-            Some(6) => self.y().k6(),
-            Some(_) => self.y().k7(),
-        };
         if zeroing && k.is_some() {
             r.z()
         } else {
@@ -148,4 +121,16 @@ pub type AsmResult<T> = Result<T, IcedError>;
 /// A fresh 64-bit assembler.
 pub fn assembler() -> AsmResult<CodeAssembler> {
     CodeAssembler::new(64)
+}
+
+/// `reg += value` for any value: an immediate when it fits in 32 bits, else through `scratch`.
+pub fn add_imm(a: &mut CodeAssembler, reg: Gpr, value: usize, scratch: Gpr) -> AsmResult<()> {
+    match i32::try_from(value) {
+        Ok(0) => Ok(()),
+        Ok(v) => a.add(reg.q(), v),
+        Err(_) => {
+            a.mov(scratch.q(), value as u64)?;
+            a.add(reg.q(), scratch.q())
+        }
+    }
 }

@@ -329,17 +329,7 @@ impl<'a> Gen<'a> {
 
     /// `reg += value`, for any value.
     fn add_imm(&mut self, reg: Gpr, value: usize) -> Result<(), Declined> {
-        if value == 0 {
-            return Ok(());
-        }
-        match i32::try_from(value) {
-            Ok(v) => self.a.add(reg.q(), v)?,
-            Err(_) => {
-                self.a.mov(self.tmp.q(), value as u64)?;
-                self.a.add(reg.q(), self.tmp.q())?;
-            }
-        }
-        Ok(())
+        Ok(add_imm(&mut self.a, reg, value, self.tmp)?)
     }
 
     fn emit(mut self) -> Result<Vec<u8>, Declined> {
@@ -588,14 +578,6 @@ impl<'a> Gen<'a> {
                     let (x, y) = (self.zmm(a, copy).z(), self.zmm(b, copy).z());
                     self.a.vblendmps(d, y, x)?;
                 }
-                MicroOp::KAnd { dst, a, b } => {
-                    let (d, x, y) = (
-                        self.kreg(dst, copy).k(),
-                        self.kreg(a, copy).k(),
-                        self.kreg(b, copy).k(),
-                    );
-                    self.a.kandw(d, x, y)?;
-                }
                 MicroOp::Position { dst } => {
                     let d = self.zmm(dst, copy).z();
                     self.a.lea(
@@ -612,7 +594,6 @@ impl<'a> Gen<'a> {
                         self.zmm(b, copy).z(),
                     );
                     match op {
-                        IntOp::Add => self.a.vpaddd(d, x, y)?,
                         IntOp::Mul => self.a.vpmulld(d, x, y)?,
                         IntOp::Xor => self.a.vpxord(d, x, y)?,
                     }

@@ -1,12 +1,14 @@
 //! AVX-512 reductions. Per row: each row's vectors are folded into a few accumulators (to
-//! hide latency), which are combined and then folded across lanes. Per column: a block of up
-//! to four column vectors is folded down all rows, so every row is read contiguously.
+//! hide latency), which are combined and then folded across lanes. Per column: blocks of up to
+//! sixteen column vectors are folded down all rows.
 //! NaN propagates through max, min and absmax as the ISA requires.
 
 use super::asm::*;
 use super::convert;
+use crate::exec::ReduceArgs;
 use crate::isa::{DType, ReduceAxis, ReduceDesc, ReduceOp};
 use iced_x86::code_asm::*;
+use std::mem::offset_of;
 
 const LANES: usize = 16;
 const TAIL: Kreg = Kreg(1);
@@ -33,7 +35,7 @@ struct Gen<'a> {
     d: &'a ReduceDesc,
 }
 
-/// Generates `extern "C" fn(*const ReduceArgs)` (input at offset 0, output at offset 8).
+/// Generates `extern "C" fn(*const ReduceArgs)`.
 /// `None` for dtypes other than f32/bf16/f16 or a compute dtype other than f32.
 pub fn generate(d: &ReduceDesc) -> Option<AsmResult<Vec<u8>>> {
     let port = |t: DType| matches!(t, DType::F32 | DType::BF16 | DType::F16);
@@ -133,8 +135,12 @@ impl Gen<'_> {
         let d = self.d;
         // rsi = input, rdx = output, rax = row counter / column-block counter, rcx = column.
         let (inp, out, cnt, col, rowp) = (Gpr(6), Gpr(2), Gpr(0), Gpr(1), Gpr(8));
-        self.a.mov(inp.q(), qword_ptr(ARG0.q()))?;
-        self.a.mov(out.q(), qword_ptr(ARG0.q() + 8))?;
+        let (input, output) = (
+            offset_of!(ReduceArgs, input),
+            offset_of!(ReduceArgs, output),
+        );
+        self.a.mov(inp.q(), qword_ptr(ARG0.q() + input as i32))?;
+        self.a.mov(out.q(), qword_ptr(ARG0.q() + output as i32))?;
         self.a.mov(eax, self.identity_bits())?;
         self.a.vpbroadcastd(IDENTITY.z(), eax)?;
         self.a.mov(eax, 0x7fff_ffffu32)?;
@@ -245,38 +251,63 @@ impl Gen<'_> {
     fn per_col(&mut self, inp: Gpr, out: Gpr, rows: Gpr, rowp: Gpr) -> AsmResult<()> {
         let d = self.d;
         let (isize, osize) = (d.in_dtype.size(), d.out_dtype.size());
-        let vectors = d.cols.div_ceil(LANES);
-        let row_step = (d.ld_in * isize) as i32;
         // Column blocks as wide as the accumulators allow (16 vectors, 8 when two sets are
-        // kept), so the rows are walked few times; each block is emitted straight-line.
+        // kept), so the rows are walked few times. Full blocks run in a loop (code size does
+        // not grow with the width); the last, partial block is emitted once.
         let width = if d.op == ReduceOp::SumAndSumSq { 8 } else { 16 };
-        let mut first = 0;
-        while first < vectors {
-            let n = (vectors - first).min(width);
-            self.reset(n as u8)?;
-            self.a
-                .lea(rowp.q(), ptr(inp.q() + (first * LANES * isize) as i32))?;
-            self.a.mov(rows.q(), d.rows as u64)?;
+        let full_blocks = d.cols / (width * LANES);
+        let rest = d.cols.div_ceil(LANES) - full_blocks * width;
+        let blocks = Gpr(9);
+        if full_blocks > 0 {
+            self.a.mov(blocks.q(), full_blocks as u64)?;
             let mut top = self.a.create_label();
             self.a.set_label(&mut top)?;
-            for u in 0..n {
-                let tail = first + u == vectors - 1 && d.cols % LANES != 0;
-                self.load_fold(u as u8, ptr(rowp.q() + (u * LANES * isize) as i32), tail)?;
-            }
-            self.a.add(rowp.q(), row_step)?;
-            self.a.dec(rows.q())?;
+            self.col_block(inp, out, rows, rowp, width, false)?;
+            self.a.add(inp.q(), (width * LANES * isize) as i32)?;
+            self.a.add(out.q(), (width * LANES * osize) as i32)?;
+            self.a.dec(blocks.q())?;
             self.a.jnz(top)?;
-            for u in 0..n {
-                let v = first + u;
-                let k = (v == vectors - 1 && d.cols % LANES != 0).then_some(TAIL);
-                let j = (v * LANES * osize) as i32;
-                self.finish(acc(u as u8), ptr(out.q() + j), k, false)?;
-                if d.op == ReduceOp::SumAndSumSq {
-                    let j2 = j + (d.cols * osize) as i32;
-                    self.finish(acc2(u as u8), ptr(out.q() + j2), k, false)?;
-                }
+        }
+        if rest > 0 {
+            self.col_block(inp, out, rows, rowp, rest, d.cols % LANES != 0)?;
+        }
+        Ok(())
+    }
+
+    /// Folds `n` column vectors starting at `inp` down every row and stores them at `out`
+    /// (the last vector partial when `tail`).
+    fn col_block(
+        &mut self,
+        inp: Gpr,
+        out: Gpr,
+        rows: Gpr,
+        rowp: Gpr,
+        n: usize,
+        tail: bool,
+    ) -> AsmResult<()> {
+        let d = self.d;
+        let (isize, osize) = (d.in_dtype.size(), d.out_dtype.size());
+        self.reset(n as u8)?;
+        self.a.mov(rowp.q(), inp.q())?;
+        self.a.mov(rows.q(), d.rows as u64)?;
+        let mut top = self.a.create_label();
+        self.a.set_label(&mut top)?;
+        for u in 0..n {
+            let t = tail && u == n - 1;
+            self.load_fold(u as u8, ptr(rowp.q() + (u * LANES * isize) as i32), t)?;
+        }
+        self.a.add(rowp.q(), (d.ld_in * isize) as i32)?;
+        self.a.dec(rows.q())?;
+        self.a.jnz(top)?;
+        for u in 0..n {
+            let k = (tail && u == n - 1).then_some(TAIL);
+            let j = (u * LANES * osize) as i32;
+            self.finish(acc(u as u8), ptr(out.q() + j), k, false)?;
+            if d.op == ReduceOp::SumAndSumSq {
+                // The sums of squares follow the `cols` sums.
+                let j2 = j + (d.cols * osize) as i32;
+                self.finish(acc2(u as u8), ptr(out.q() + j2), k, false)?;
             }
-            first += n;
         }
         Ok(())
     }

@@ -58,16 +58,6 @@ pub fn transpose32(
     a.assemble(0)
 }
 
-fn add_imm(a: &mut CodeAssembler, reg: Gpr, v: usize, t: Gpr) -> AsmResult<()> {
-    match i32::try_from(v) {
-        Ok(v) => a.add(reg.q(), v),
-        Err(_) => {
-            a.mov(t.q(), v as u64)?;
-            a.add(reg.q(), t.q())
-        }
-    }
-}
-
 /// Transposes one block: `valid_r` rows of `valid_c` elements at `pin` to `valid_c` rows of
 /// `valid_r` elements at `pout` (`r11` walks the rows, `r10` is scratch).
 fn block32(
@@ -173,33 +163,51 @@ pub fn vnni2_pack16(
         a.mov(t.d(), m(2 * tail.saturating_sub(16)))?;
         a.kmovd(k_hi.k(), t.d())?;
     }
+    // One pair of rows: full 32-column chunks in a loop (r11 = byte offset in the input row,
+    // rcx = chunks left), then the masked tail chunk.
+    let (col, left) = (Gpr(11), Gpr(1));
+    let chunk = |a: &mut CodeAssembler, second_row: bool, is_tail: bool| -> AsmResult<()> {
+        let kin = is_tail.then_some(k_in);
+        a.vmovdqu16(with_k16(x, kin), zmmword_ptr(inp.q() + col.q()))?;
+        if second_row {
+            a.vmovdqu16(
+                with_k16(y, kin),
+                zmmword_ptr(inp.q() + col.q() + (ld_in * 2) as i32),
+            )?;
+        } else {
+            a.vpxord(y.z(), y.z(), y.z())?;
+        }
+        a.vmovdqa64(p.z(), lo_idx.z())?;
+        a.vpermi2w(p.z(), x.z(), y.z())?;
+        a.vmovdqa64(q.z(), hi_idx.z())?;
+        a.vpermi2w(q.z(), x.z(), y.z())?;
+        let (klo, khi) = if is_tail {
+            (Some(k_lo), Some(k_hi))
+        } else {
+            (None, None)
+        };
+        a.vmovdqu16(mem_masked(zmmword_ptr(out.q() + col.q() * 2), klo), p.z())?;
+        if !is_tail || tail > 16 {
+            a.vmovdqu16(
+                mem_masked(zmmword_ptr(out.q() + col.q() * 2 + 64), khi),
+                q.z(),
+            )?;
+        }
+        Ok(())
+    };
     let pair = |a: &mut CodeAssembler, second_row: bool| -> AsmResult<()> {
-        for c in 0..chunks + usize::from(tail > 0) {
-            let is_tail = c == chunks;
-            let off = (c * 64) as i32;
-            let kin = is_tail.then_some(k_in);
-            a.vmovdqu16(with_k16(x, kin), zmmword_ptr(inp.q() + off))?;
-            if second_row {
-                a.vmovdqu16(
-                    with_k16(y, kin),
-                    zmmword_ptr(inp.q() + (ld_in * 2) as i32 + off),
-                )?;
-            } else {
-                a.vpxord(y.z(), y.z(), y.z())?;
-            }
-            a.vmovdqa64(p.z(), lo_idx.z())?;
-            a.vpermi2w(p.z(), x.z(), y.z())?;
-            a.vmovdqa64(q.z(), hi_idx.z())?;
-            a.vpermi2w(q.z(), x.z(), y.z())?;
-            let (klo, khi) = if is_tail {
-                (Some(k_lo), Some(k_hi))
-            } else {
-                (None, None)
-            };
-            a.vmovdqu16(mem_masked(zmmword_ptr(out.q() + 2 * off), klo), p.z())?;
-            if !is_tail || tail > 16 {
-                a.vmovdqu16(mem_masked(zmmword_ptr(out.q() + 2 * off + 64), khi), q.z())?;
-            }
+        a.xor(col.d(), col.d())?;
+        if chunks > 0 {
+            a.mov(left.q(), chunks as u64)?;
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            chunk(a, second_row, false)?;
+            a.add(col.q(), 64)?;
+            a.dec(left.q())?;
+            a.jnz(top)?;
+        }
+        if tail > 0 {
+            chunk(a, second_row, true)?;
         }
         Ok(())
     };

@@ -19,7 +19,7 @@ pub enum Error {
     },
     /// An operand handed to a safe call does not fit the descriptor (length, dtype, index).
     InvalidOperand {
-        /// The operand at fault, e.g. `a`, `c`, `relu_mask`, `indices[3]`.
+        /// The operand at fault, e.g. `a`, `c`, `relu_mask`, `indices`.
         operand: &'static str,
         /// What was wrong with it.
         problem: String,

@@ -121,3 +121,60 @@ fn layout_transform_edges() {
         }
     }
 }
+
+/// Widths past what the random strategies reach: several iterations of the unrolled column
+/// loops, the leftover-vector paths, multi-block per-column reductions and mask-byte stepping.
+#[test]
+fn wide_row_edges() {
+    use tpp::*;
+    for cols in [79, 80, 129, 257, 300, 513] {
+        for rows in [1, 3] {
+            for dt in [DType::F32, DType::BF16] {
+                let mut reduces = vec![];
+                for op in [
+                    ReduceOp::Sum,
+                    ReduceOp::Max,
+                    ReduceOp::AbsMax,
+                    ReduceOp::SumAndSumSq,
+                ] {
+                    for axis in [ReduceAxis::PerRow, ReduceAxis::PerCol] {
+                        let mut d = ReduceDesc::new(op, axis, rows, cols, dt);
+                        d.ld_in += 3;
+                        d.accumulate = cols % 2 == 1;
+                        reduces.push(d);
+                    }
+                }
+                let unaries = [
+                    UnaryOp::Relu { mask: true },
+                    UnaryOp::Dropout { p: 0.25 },
+                    UnaryOp::Gelu,
+                    UnaryOp::GeluErf,
+                ]
+                .map(|op| UnaryDesc::new(op, rows, cols, dt).ld(cols + 3, cols + 1));
+                let binaries = [
+                    BinaryDesc::new(BinaryOp::Add, rows, cols, dt)
+                        .broadcast(Broadcast::None, Broadcast::Row),
+                    BinaryDesc::new(BinaryOp::Compare(CmpOp::Le), rows, cols, dt).ld(
+                        cols + 2,
+                        cols,
+                        cols.next_multiple_of(8) + 8,
+                    ),
+                ];
+                for b in targets() {
+                    for d in &reduces {
+                        let r = harness::check_reduce(b, d, 11);
+                        assert!(r.is_ok(), "{}: {r:?}", d.kernel_name(b));
+                    }
+                    for d in &unaries {
+                        let r = harness::check_unary(b, d, 12);
+                        assert!(r.is_ok(), "{}: {r:?}", d.kernel_name(b));
+                    }
+                    for d in &binaries {
+                        let r = harness::check_binary(b, d, 13);
+                        assert!(r.is_ok(), "{}: {r:?}", d.kernel_name(b));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -94,12 +94,19 @@ fn gelu(v: f32) -> f32 {
     0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044_715 * v * v * v)).tanh())
 }
 
-/// The plain Rust loop of an op.
-pub fn plain(op: Op, n: usize, dt: DType) -> Run {
+/// The plain Rust loop of an op, compiled for AVX-512 (`None` on a CPU without it).
+pub fn plain(op: Op, n: usize, dt: DType) -> Option<Run> {
+    let avx512 = is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq");
+    if !avx512 {
+        return None;
+    }
     macro_rules! typed {
         ($view:ident, $view_mut:ident) => {
-            // SAFETY (all calls below): the benches only run on AVX-512 machines (tpp's JIT
-            // needs it too); the target-feature functions are plain safe Rust otherwise.
+            // SAFETY (all calls below): the CPU has the target features (checked above); the
+            // functions are plain safe Rust otherwise.
             match op {
                 Op::Relu | Op::Gelu | Op::Exp | Op::Sigmoid => {
                     let f: fn(f32) -> f32 = match op {
@@ -135,11 +142,11 @@ pub fn plain(op: Op, n: usize, dt: DType) -> Run {
             }
         };
     }
-    if dt == DType::BF16 {
+    Some(if dt == DType::BF16 {
         typed!(bytemuck_bf16, bytemuck_bf16_mut)
     } else {
         typed!(bytemuck_f32, bytemuck_f32_mut)
-    }
+    })
 }
 
 #[cfg(tpp_dnnl)]

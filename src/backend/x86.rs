@@ -72,7 +72,8 @@ impl Avx512 {
     fn layout_transform(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
         use crate::isa::{Layout, UnaryOp};
         use crate::kernels_x86::transpose;
-        let fits = |ld: usize| 16 * ld * 4 <= i32::MAX as usize;
+        // Row steps and the second-row displacement of the VNNI pack are 32-bit immediates.
+        let fits = |ld: usize| ld.checked_mul(64).is_some_and(|b| b <= i32::MAX as usize);
         let (input, output) = (offset_of!(UnaryArgs, input), offset_of!(UnaryArgs, output));
         let name = d.kernel_name(self.name());
         let bytes = match d.op {
@@ -102,11 +103,15 @@ impl Backend for Avx512 {
     }
 
     fn unary(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
+        if d.op.is_layout_transform() {
+            // Pure data movement: no bf16 conversion instructions needed.
+            return caps::x86()
+                .avx512
+                .then(|| self.layout_transform(d))
+                .flatten();
+        }
         if !can_store(d.out_dtype) {
             return None;
-        }
-        if d.op.is_layout_transform() {
-            return self.layout_transform(d);
         }
         let program = lower::eltwise::unary(d)?;
         let mut ports = vec![];

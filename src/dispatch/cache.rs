@@ -108,19 +108,23 @@ fn generate_on<F: Family>(backend: &dyn Backend, d: &F::Desc) -> Option<Kernel<F
 /// Picks the backend: `TPP_TARGET`'s if set and willing, else the first willing one in the
 /// registry; the reference accepts everything.
 fn generate_auto<F: Family>(d: &F::Desc) -> Kernel<F> {
-    let backends = registry::backends();
-    let mut order: Vec<&dyn Backend> = backends.clone();
+    let mut order: Vec<&dyn Backend> = registry::backends();
+    let mut forced_reference = false;
     if let Some(target) = &settings().target {
         match registry::find(target) {
             // A forced target is tried alone, then the reference is the fallback.
-            Some(b) => order = vec![b, registry::reference()],
+            Some(b) => {
+                forced_reference = b.is_reference();
+                order = vec![b, registry::reference()];
+            }
             None => warn_unknown_target(target),
         }
     }
+    let several = order.len() > 1;
     for backend in order {
         if let Some(k) = generate_on::<F>(backend, d) {
-            let why = if k.is_reference() && !backend_is_only(&backends) {
-                " (fallback: no JIT backend supports it)"
+            let why = if k.is_reference() && !forced_reference && several {
+                " (fallback: no other backend generates it)"
             } else {
                 ""
             };
@@ -129,10 +133,6 @@ fn generate_auto<F: Family>(d: &F::Desc) -> Kernel<F> {
         }
     }
     unreachable!("the reference backend accepts every valid descriptor")
-}
-
-fn backend_is_only(backends: &[&dyn Backend]) -> bool {
-    backends.len() == 1
 }
 
 fn warn_unknown_target(target: &str) {

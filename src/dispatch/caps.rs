@@ -13,7 +13,8 @@ pub struct X86Caps {
     pub avx512_bf16: bool,
     /// AVX512_FP16.
     pub avx512_fp16: bool,
-    /// AMX-TILE.
+    /// AMX-TILE support as CPUID reports it. Whether the OS lets this process use tiles
+    /// (XCR0 and Linux's `arch_prctl` permission) is for the AMX code path to establish.
     pub amx_tile: bool,
     /// AMX-BF16.
     pub amx_bf16: bool,

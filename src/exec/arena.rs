@@ -94,13 +94,16 @@ pub fn install(bytes: &[u8]) -> io::Result<Code> {
     })
 }
 
-/// With `TPP_DUMP=dir`, writes `bytes` to `dir/<name>.bin` for
-/// `objdump -D -b binary -m i386:x86-64 <file>` (failures are logged, never fatal).
+/// With `TPP_DUMP=dir`, writes `bytes` to `dir/<name>.<n>.bin` for
+/// `objdump -D -b binary -m i386:x86-64 <file>` (failures are logged, never fatal). `n`
+/// counts the kernels dumped, since names leave out some fields (leading dimensions).
 pub fn dump(name: &str, bytes: &[u8]) {
+    static DUMPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let Some(dir) = std::env::var_os("TPP_DUMP") else {
         return;
     };
-    let path = std::path::Path::new(&dir).join(format!("{name}.bin"));
+    let n = DUMPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::path::Path::new(&dir).join(format!("{name}.{n}.bin"));
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, bytes)) {
         eprintln!("tpp: TPP_DUMP could not write {}: {e}", path.display());
     }

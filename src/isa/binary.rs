@@ -202,8 +202,9 @@ impl BinaryDesc {
 
     /// Nominal flop count: one per element (two for `MulAdd`).
     pub fn flops(&self) -> u64 {
-        let per = if self.op == BinaryOp::MulAdd { 2 } else { 1 };
-        per * self.rows as u64 * self.cols as u64
+        let per: u64 = if self.op == BinaryOp::MulAdd { 2 } else { 1 };
+        per.saturating_mul(self.rows as u64)
+            .saturating_mul(self.cols as u64)
     }
 
     /// Bytes a call reads and writes.

@@ -259,7 +259,8 @@ impl GemmDesc {
     /// Nominal flop count of one product (per batch member for BRGEMM): `2·m·n·k`, saturating.
     pub fn flops(&self) -> u64 {
         // Saturating: validation bounds each operand's bytes, not the product of the sizes.
-        (2 * self.m as u64)
+        (self.m as u64)
+            .saturating_mul(2)
             .saturating_mul(self.n as u64)
             .saturating_mul(self.k as u64)
     }

@@ -120,12 +120,13 @@ impl ReduceDesc {
 
     /// Nominal flop count: one per element and fold (two for `SumAndSumSq`).
     pub fn flops(&self) -> u64 {
-        let per = match self.op {
+        let per: u64 = match self.op {
             ReduceOp::SumSq => 2,
             ReduceOp::SumAndSumSq => 3,
             _ => 1,
         };
-        per * self.rows as u64 * self.cols as u64
+        per.saturating_mul(self.rows as u64)
+            .saturating_mul(self.cols as u64)
     }
 
     /// Bytes a call reads and writes.

@@ -110,8 +110,9 @@ impl TernaryDesc {
 
     /// Nominal flop count: two per element for the multiply-adds, zero for select.
     pub fn flops(&self) -> u64 {
-        let per = if self.op == TernaryOp::Select { 0 } else { 2 };
-        per * self.rows as u64 * self.cols as u64
+        let per: u64 = if self.op == TernaryOp::Select { 0 } else { 2 };
+        per.saturating_mul(self.rows as u64)
+            .saturating_mul(self.cols as u64)
     }
 
     /// Bytes a call reads and writes.

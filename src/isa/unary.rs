@@ -377,7 +377,7 @@ impl UnaryDesc {
         if moves {
             0
         } else {
-            self.rows as u64 * self.cols as u64
+            (self.rows as u64).saturating_mul(self.cols as u64)
         }
     }
 

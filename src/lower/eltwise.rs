@@ -94,7 +94,11 @@ pub fn epilogue(ep: &Epilogue) -> Option<Program> {
 /// The unary op as a program.
 pub fn unary(d: &UnaryDesc) -> Option<Program> {
     use UnaryOp::*;
+    // A same-dtype copy must keep every bit (NaN payloads, bf16 subnormals), which the f32
+    // round trip through the vector registers does not: it stays a data-movement kernel.
+    let same_dtype_copy = d.op == Identity && d.in_dtype == d.out_dtype;
     if d.op.is_layout_transform()
+        || same_dtype_copy
         || d.compute_dtype != DType::F32
         || !port_dtype_ok(d.in_dtype)
         || !port_dtype_ok(d.out_dtype)

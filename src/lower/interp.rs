@@ -110,7 +110,6 @@ pub fn run_lane(p: &Program, lane: &Lane) -> LaneOut {
                     v[b.0 as usize]
                 }
             }
-            MicroOp::KAnd { dst, a, b } => k[dst.0 as usize] = k[a.0 as usize] && k[b.0 as usize],
             MicroOp::Position { dst } => v[dst.0 as usize] = lane.position,
             MicroOp::Seed { dst, high } => {
                 v[dst.0 as usize] = if high {
@@ -122,7 +121,6 @@ pub fn run_lane(p: &Program, lane: &Lane) -> LaneOut {
             MicroOp::Int { dst, op, a, b } => {
                 let (x, y) = (v[a.0 as usize], v[b.0 as usize]);
                 v[dst.0 as usize] = match op {
-                    IntOp::Add => x.wrapping_add(y),
                     IntOp::Mul => x.wrapping_mul(y),
                     IntOp::Xor => x ^ y,
                 }

@@ -72,8 +72,6 @@ pub enum BinOp {
 /// Lane-wise integer operations on u32 lanes (the bits of a `V`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IntOp {
-    /// Wrapping add.
-    Add,
     /// Low 32 bits of the product.
     Mul,
     /// Bitwise xor.
@@ -84,8 +82,8 @@ pub enum IntOp {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub enum MicroOp {
-    /// `dst` = element `(i, j)` of `port`, converted from the port's dtype to f32 (exactly;
-    /// f64 data is rounded), broadcast as the port's layout says.
+    /// `dst` = element `(i, j)` of `port`, converted exactly from the port's dtype (f32, bf16
+    /// or f16) to f32, broadcast as the port's layout says.
     Load { dst: V, port: Port },
     /// Element `(i, j)` of `port` = `src` converted to the port's dtype (round to nearest even),
     /// for the active lanes.
@@ -115,8 +113,6 @@ pub enum MicroOp {
     Cmp { dst: K, op: CmpOp, a: V, b: V },
     /// `dst` = `k ? a : b`, lane by lane.
     Select { dst: V, k: K, a: V, b: V },
-    /// `dst` = `k & l` lane by lane.
-    KAnd { dst: K, a: K, b: K },
     /// u32 lanes: `(i·cols + j + lane) mod 2³²`, the element's position in the space.
     Position { dst: V },
     /// u32 lanes: the low (or high) half of the run-time seed argument.
@@ -249,10 +245,6 @@ impl Builder {
     /// `k ? a : b`.
     pub fn select(&mut self, k: K, a: V, b: V) -> V {
         self.push_v(|dst| MicroOp::Select { dst, k, a, b })
-    }
-    /// `a & b` on predicates.
-    pub fn kand(&mut self, a: K, b: K) -> K {
-        self.push_k(|dst| MicroOp::KAnd { dst, a, b })
     }
     /// The element positions.
     pub fn position(&mut self) -> V {

@@ -145,7 +145,6 @@ pub fn reads(op: &MicroOp) -> ([Option<V>; 3], [Option<K>; 2]) {
         }
         Fma { a, b, c, .. } => ([Some(a), Some(b), Some(c)], [None, None]),
         Select { k, a, b, .. } => ([Some(a), Some(b), None], [Some(k), None]),
-        KAnd { a, b, .. } => ([None; 3], [Some(a), Some(b)]),
         Load { .. }
         | LoadMask { .. }
         | Const { .. }
@@ -170,9 +169,7 @@ pub fn writes(op: &MicroOp) -> (Option<V>, Option<K>) {
         | Seed { dst, .. }
         | Int { dst, .. }
         | ShrImm { dst, .. } => (Some(dst), None),
-        LoadMask { dst } | Cmp { dst, .. } | KAnd { dst, .. } | UGe { dst, .. } => {
-            (None, Some(dst))
-        }
+        LoadMask { dst } | Cmp { dst, .. } | UGe { dst, .. } => (None, Some(dst)),
         Store { .. } | StoreMask { .. } => (None, None),
     }
 }

@@ -24,7 +24,7 @@ impl Rng {
 }
 
 /// Values that break careless kernels.
-pub const SPECIALS: [f64; 9] = [
+pub const SPECIALS: [f64; 10] = [
     f64::NAN,
     f64::INFINITY,
     f64::NEG_INFINITY,
@@ -33,6 +33,8 @@ pub const SPECIALS: [f64; 9] = [
     1.0e4,
     -1.0e4,
     1.0e-30,
+    // Subnormal in f32 and bf16: conversions must not flush it where bits must be kept.
+    -1.0e-40,
     -3.5,
 ];
 

@@ -39,11 +39,13 @@ impl Exec<GemmArgs> for RefGemm {
             BatchReduce::None => 1,
             _ => args.batch as usize,
         };
-        // Σ_i op(A_i)·op(B_i), exact for int8 and nearly so for floats.
-        let mut acc = vec![0.0f64; m * n];
-        for bi in 0..batch {
-            let (pa, pb) = self.operands(args, bi);
-            for i in 0..m {
+        // Σ_i op(A_i)·op(B_i), one row of C at a time (so the scratch is n values, not m·n),
+        // exact for int8 and nearly so for floats.
+        let mut acc = vec![0.0f64; n];
+        for i in 0..m {
+            acc.fill(0.0);
+            for bi in 0..batch {
+                let (pa, pb) = self.operands(args, bi);
                 for p in 0..k {
                     let a_idx = if d.trans_a {
                         p * d.lda + i
@@ -51,18 +53,16 @@ impl Exec<GemmArgs> for RefGemm {
                         i * d.lda + p
                     };
                     let a = load(pa, d.a_dtype, a_idx);
-                    for j in 0..n {
+                    for (j, acc) in acc.iter_mut().enumerate() {
                         let b_idx = match d.b_layout {
                             Layout::RowMajor if d.trans_b => j * d.ldb + p,
                             layout => layout.offset(p, j, d.ldb),
                         };
-                        acc[i * n + j] += a * load(pb, d.b_dtype, b_idx);
+                        *acc += a * load(pb, d.b_dtype, b_idx);
                     }
                 }
             }
-        }
-        for i in 0..m {
-            for j in 0..n {
+            for (j, &sum) in acc.iter().enumerate() {
                 let c_idx = d.c_layout.offset(i, j, d.ldc);
                 let v = if d.is_int8() {
                     // i32 accumulation wraps around, as VNNI and AMX do.
@@ -71,9 +71,9 @@ impl Exec<GemmArgs> for RefGemm {
                     } else {
                         0
                     };
-                    (acc[i * n + j] as i64).wrapping_add(prior) as i32 as f64
+                    (sum as i64).wrapping_add(prior) as i32 as f64
                 } else {
-                    let mut v = d.alpha * acc[i * n + j];
+                    let mut v = d.alpha * sum;
                     if d.beta != 0.0 {
                         v += d.beta * load(args.c, d.c_dtype, c_idx);
                     }
