@@ -134,3 +134,26 @@ pub fn add_imm(a: &mut CodeAssembler, reg: Gpr, value: usize, scratch: Gpr) -> A
         }
     }
 }
+
+/// `dst = max(x, y)` (or min) with NaN propagating from either side. x86 returns the second
+/// operand when either is NaN, so the lanes where `x` is NaN are patched with `x`. `tmp` and
+/// `k` are clobbered; `dst` may be `x` or `y`.
+#[allow(clippy::too_many_arguments)]
+pub fn max_min_nan(
+    a: &mut CodeAssembler,
+    dst: Zmm,
+    x: Zmm,
+    y: Zmm,
+    max: bool,
+    tmp: Zmm,
+    k: Kreg,
+) -> AsmResult<()> {
+    a.vcmpps(k.k(), x.z(), x.z(), 3)?;
+    if max {
+        a.vmaxps(tmp.z(), x.z(), y.z())?;
+    } else {
+        a.vminps(tmp.z(), x.z(), y.z())?;
+    }
+    a.vmovaps(tmp.masked(Some(k), false), x.z())?;
+    a.vmovaps(dst.z(), tmp.z())
+}

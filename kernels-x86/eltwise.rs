@@ -642,18 +642,7 @@ impl<'a> Gen<'a> {
             BinOp::Mul => self.a.vmulps(dz, xz, yz)?,
             BinOp::Div => self.a.vdivps(dz, xz, yz)?,
             BinOp::Max | BinOp::Min => {
-                // vmaxps/vminps return the second operand when either is NaN; patch in the
-                // first operand where it is the NaN, so NaN always propagates.
-                let t = SCRATCH_A.z();
-                if op == BinOp::Max {
-                    self.a.vmaxps(t, xz, yz)?;
-                } else {
-                    self.a.vminps(t, xz, yz)?;
-                }
-                self.a.vcmpps(KSCRATCH.k(), xz, xz, 3)?;
-                self.a
-                    .vmovaps(SCRATCH_A.masked(Some(KSCRATCH), false), xz)?;
-                self.a.vmovaps(dz, t)?;
+                max_min_nan(&mut self.a, d, x, y, op == BinOp::Max, SCRATCH_A, KSCRATCH)?
             }
             BinOp::Scalef => self.a.vscalefps(dz, xz, yz)?,
             BinOp::CopySign => {

@@ -65,17 +65,9 @@ impl Gen<'_> {
         }
     }
 
-    /// `acc = max/min(acc, x)` with NaN propagation (x86 returns the second operand on NaN).
+    /// `acc = max/min(acc, x)` with NaN propagation.
     fn max_min(&mut self, acc: Zmm, x: Zmm, max: bool) -> AsmResult<()> {
-        // acc first: a NaN in x comes through; then re-impose a NaN already in acc.
-        self.a.vcmpps(KSCRATCH.k(), acc.z(), acc.z(), 3)?;
-        if max {
-            self.a.vmaxps(T.z(), acc.z(), x.z())?;
-        } else {
-            self.a.vminps(T.z(), acc.z(), x.z())?;
-        }
-        self.a.vmovaps(T.masked(Some(KSCRATCH), false), acc.z())?;
-        self.a.vmovaps(acc.z(), T.z())
+        max_min_nan(&mut self.a, acc, acc, x, max, T, KSCRATCH)
     }
 
     /// Folds the f32 vector `x` into accumulator `i` (both sets for sum and sum of squares).

@@ -1,6 +1,6 @@
 //! Safe calls of unary, binary, ternary and reduce kernels.
 
-use super::operand::{check_mask, In, Out};
+use super::operand::{check_mask, presence, In, Out};
 use super::{BinaryArgs, Kernel, ReduceArgs, TernaryArgs, UnaryArgs};
 use crate::dispatch::{Binary, Reduce, Ternary, Unary};
 use crate::error::{Error, Result};
@@ -70,16 +70,6 @@ impl<'a> UnaryCall<'a> {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
-    }
-}
-
-/// Pairs "the op uses it" with "the caller passed it".
-fn presence<T>(name: &'static str, used: bool, given: Option<T>, why: &str) -> Result<Option<T>> {
-    match (used, given) {
-        (true, Some(x)) => Ok(Some(x)),
-        (false, None) => Ok(None),
-        (true, None) => Err(Error::operand(name, format!("{why} needs it; pass it"))),
-        (false, Some(_)) => Err(Error::operand(name, format!("{why} does not use it"))),
     }
 }
 

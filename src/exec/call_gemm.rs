@@ -1,12 +1,11 @@
 //! Safe calls of GEMM kernels: every slice is checked against the descriptor first.
 
-use super::operand::{check_mask, In, Out};
+use super::operand::{check_mask, presence, In, Out};
 use super::{GemmArgs, Kernel};
 use crate::dispatch::Gemm;
 use crate::error::{Error, Result};
 use crate::isa::{bitmask, BatchReduce, BiasBroadcast};
 use std::ffi::c_void;
-use std::ptr;
 
 /// How the A and B operands of one call are given; it must match the descriptor's
 /// [`BatchReduce`].
@@ -210,43 +209,23 @@ impl Kernel<Gemm> {
             (GemmInputs::Addresses { .. }, _) => return Err(wrong_form("GemmInputs::Addresses")),
         }
         args.c = call.c.check("c", d.c_dtype, d.c_len())?;
-        args.bias = match (d.epilogue.bias, call.bias) {
-            (Some(bias), Some(x)) => {
-                let n = match bias.broadcast {
-                    BiasBroadcast::Row => d.n,
-                    BiasBroadcast::Col => d.m,
-                };
-                x.check("bias", bias.dtype, n)?
-            }
-            (None, None) => ptr::null(),
-            (Some(_), None) => {
-                return Err(Error::operand("bias", "the epilogue adds a bias; pass it"))
-            }
-            (None, Some(_)) => return Err(Error::operand("bias", "the descriptor has no bias")),
-        };
-        args.relu_mask = match (d.epilogue.activation.writes_mask(), call.relu_mask) {
-            (true, Some(mask)) => {
-                check_mask(
-                    "relu_mask",
-                    mask.len(),
-                    bitmask::bytes(d.m, d.n, d.epilogue.mask_ld),
-                )?;
-                mask.as_mut_ptr()
-            }
-            (false, None) => ptr::null_mut(),
-            (true, None) => {
-                return Err(Error::operand(
-                    "relu_mask",
-                    "the epilogue writes a relu mask; pass it",
-                ))
-            }
-            (false, Some(_)) => {
-                return Err(Error::operand(
-                    "relu_mask",
-                    "the epilogue writes no relu mask",
-                ))
-            }
-        };
+        let given = presence("bias", d.epilogue.bias.is_some(), call.bias, "the epilogue")?;
+        if let (Some(x), Some(bias)) = (given, d.epilogue.bias) {
+            let n = match bias.broadcast {
+                BiasBroadcast::Row => d.n,
+                BiasBroadcast::Col => d.m,
+            };
+            args.bias = x.check("bias", bias.dtype, n)?;
+        }
+        let writes_mask = d.epilogue.activation.writes_mask();
+        if let Some(mask) = presence("relu_mask", writes_mask, call.relu_mask, "the epilogue")? {
+            check_mask(
+                "relu_mask",
+                mask.len(),
+                bitmask::bytes(d.m, d.n, d.epilogue.mask_ld),
+            )?;
+            args.relu_mask = mask.as_mut_ptr();
+        }
         // SAFETY: every pointer was checked above against the extents the descriptor implies.
         unsafe { self.call_raw(&args) };
         Ok(())

@@ -135,3 +135,18 @@ pub(crate) fn check_mask(name: &'static str, len: usize, need: usize) -> Result<
     }
     Ok(())
 }
+
+/// Pairs "the op uses it" with "the caller passed it".
+pub(crate) fn presence<T>(
+    name: &'static str,
+    used: bool,
+    given: Option<T>,
+    why: &str,
+) -> Result<Option<T>> {
+    match (used, given) {
+        (true, Some(x)) => Ok(Some(x)),
+        (false, None) => Ok(None),
+        (true, None) => Err(Error::operand(name, format!("{why} needs it; pass it"))),
+        (false, Some(_)) => Err(Error::operand(name, format!("{why} does not use it"))),
+    }
+}

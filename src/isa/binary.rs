@@ -151,11 +151,7 @@ impl BinaryDesc {
             ld_out,
             in0_dtype: dtype,
             in1_dtype: dtype,
-            compute_dtype: if dtype == DType::F64 {
-                DType::F64
-            } else {
-                DType::F32
-            },
+            compute_dtype: dtype.default_compute(),
             out_dtype,
             broadcast0: Broadcast::None,
             broadcast1: Broadcast::None,

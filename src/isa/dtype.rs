@@ -72,6 +72,15 @@ impl DType {
         }
     }
 
+    /// The compute dtype elementwise ops default to for data of this dtype: f64 for f64,
+    /// f32 otherwise.
+    pub const fn default_compute(self) -> DType {
+        match self {
+            DType::F64 => DType::F64,
+            _ => DType::F32,
+        }
+    }
+
     /// Machine epsilon (distance from 1 to the next value) of a floating type; 0 for integers.
     pub fn epsilon(self) -> f64 {
         match self {

@@ -85,11 +85,7 @@ impl ReduceDesc {
             cols,
             ld_in: cols,
             in_dtype: dtype,
-            compute_dtype: if dtype == DType::F64 {
-                DType::F64
-            } else {
-                DType::F32
-            },
+            compute_dtype: dtype.default_compute(),
             out_dtype: dtype,
             accumulate: false,
         }

@@ -81,11 +81,7 @@ impl TernaryDesc {
             ld_in: [cols; 3],
             ld_out: cols,
             in_dtypes: [dtype; 3],
-            compute_dtype: if dtype == DType::F64 {
-                DType::F64
-            } else {
-                DType::F32
-            },
+            compute_dtype: dtype.default_compute(),
             out_dtype: dtype,
             broadcasts: [Broadcast::None; 3],
             mask_ld: bitmask::default_ld(cols),

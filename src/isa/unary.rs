@@ -316,11 +316,7 @@ impl UnaryDesc {
             ld_in: cols,
             ld_out,
             in_dtype: dtype,
-            compute_dtype: if dtype == DType::F64 {
-                DType::F64
-            } else {
-                DType::F32
-            },
+            compute_dtype: dtype.default_compute(),
             out_dtype: dtype,
             broadcast: Broadcast::None,
             mask_ld,

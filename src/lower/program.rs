@@ -267,8 +267,37 @@ impl Builder {
         self.push_k(|dst| MicroOp::UGe { dst, a, b })
     }
 
-    /// The finished program.
-    pub fn finish(self) -> Program {
+    /// The finished program, without the operations nothing depends on (sequences create
+    /// their constants freely; an unused one would still cost a register).
+    pub fn finish(mut self) -> Program {
+        use super::regalloc::{reads, writes};
+        let (mut live_v, mut live_k) = (
+            vec![false; self.prog.vregs as usize],
+            vec![false; self.prog.kregs as usize],
+        );
+        let mut keep = vec![false; self.prog.ops.len()];
+        for (i, op) in self.prog.ops.iter().enumerate().rev() {
+            let needed = match writes(op) {
+                (Some(v), _) => live_v[v.0 as usize],
+                (_, Some(k)) => live_k[k.0 as usize],
+                (None, None) => true, // stores
+            };
+            if needed {
+                keep[i] = true;
+                let (vs, ks) = reads(op);
+                vs.into_iter()
+                    .flatten()
+                    .for_each(|r| live_v[r.0 as usize] = true);
+                ks.into_iter()
+                    .flatten()
+                    .for_each(|r| live_k[r.0 as usize] = true);
+            }
+        }
+        let mut i = 0;
+        self.prog.ops.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
         self.prog
     }
 }

@@ -1,7 +1,6 @@
 //! Reference binary and ternary ops.
 
-use super::elem::{load, round_to, store};
-use super::gemm::clear_row_padding;
+use super::elem::{clear_row_padding, load, round_to, store};
 use super::math::{max_nan, min_nan};
 use crate::exec::{BinaryArgs, Exec, TernaryArgs};
 use crate::isa::{bitmask, BinaryDesc, BinaryOp, TernaryDesc, TernaryOp};

@@ -88,6 +88,18 @@ fn to_int<T: TryFrom<i64> + Into<i64> + Copy + Default>(v: f64, lo: T, hi: T) ->
     T::try_from(r).unwrap_or_default()
 }
 
+/// Clears the padding bits in the last byte of each mask row (the ISA's mask contract: every
+/// byte holding bits of a row is written, its padding bits as 0, and no other byte).
+pub unsafe fn clear_row_padding(mask: *mut u8, rows: usize, cols: usize, ld: usize) {
+    if cols % 8 == 0 {
+        return;
+    }
+    for i in 0..rows {
+        let last = (i * ld + cols - 1) / 8;
+        *mask.add(last) &= (1u8 << (cols % 8)) - 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

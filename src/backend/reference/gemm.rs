@@ -1,6 +1,6 @@
 //! Reference GEMM / BRGEMM: the formula, element by element, accumulated in f64.
 
-use super::elem::{load, round_to, store};
+use super::elem::{clear_row_padding, load, round_to, store};
 use super::math::activation;
 use crate::exec::{Exec, GemmArgs};
 use crate::isa::{bitmask, BatchReduce, BiasBroadcast, GemmDesc, Layout};
@@ -99,17 +99,5 @@ impl Exec<GemmArgs> for RefGemm {
         if d.epilogue.activation.writes_mask() {
             clear_row_padding(args.relu_mask, m, n, d.epilogue.mask_ld);
         }
-    }
-}
-
-/// Clears the padding bits in the last byte of each mask row (the ISA's mask contract: every
-/// byte holding bits of a row is written, its padding bits as 0, and no other byte).
-pub(super) unsafe fn clear_row_padding(mask: *mut u8, rows: usize, cols: usize, ld: usize) {
-    if cols % 8 == 0 {
-        return;
-    }
-    for i in 0..rows {
-        let last = (i * ld + cols - 1) / 8;
-        *mask.add(last) &= (1u8 << (cols % 8)) - 1;
     }
 }

@@ -1,7 +1,6 @@
 //! Reference unary ops: each element computed from its formula in f64.
 
-use super::elem::{copy, load, round_to, store};
-use super::gemm::clear_row_padding;
+use super::elem::{clear_row_padding, copy, load, round_to, store};
 use super::math::{backward, pointwise};
 use crate::exec::{Exec, UnaryArgs};
 use crate::isa::{bitmask, dropout, UnaryDesc, UnaryOp};
