@@ -2,40 +2,13 @@
 //! inputs, expected outputs worked out by hand, and poisoned outputs so that an unwritten
 //! element fails.
 
+mod common;
+
+use common::values::{reference, same, N, SENTINEL};
 use tpp::{
-    dispatch_on, BinaryDesc, BinaryKernel, BinaryOp, Broadcast, CmpOp, DType, ReduceAxis,
-    ReduceDesc, ReduceKernel, ReduceOp, TernaryDesc, TernaryKernel, TernaryOp,
+    BinaryDesc, BinaryOp, Broadcast, CmpOp, DType, ReduceAxis, ReduceDesc, ReduceOp, TernaryDesc,
+    TernaryOp,
 };
-
-const N: f32 = f32::NAN;
-const SENTINEL: f32 = 777.0;
-
-fn binary(d: BinaryDesc) -> BinaryKernel {
-    let k = dispatch_on(&d, "reference").expect("reference dispatch");
-    assert!(k.is_reference());
-    k
-}
-fn ternary(d: TernaryDesc) -> TernaryKernel {
-    let k = dispatch_on(&d, "reference").expect("reference dispatch");
-    assert!(k.is_reference());
-    k
-}
-fn reduce(d: ReduceDesc) -> ReduceKernel {
-    let k = dispatch_on(&d, "reference").expect("reference dispatch");
-    assert!(k.is_reference());
-    k
-}
-
-/// Equal, or both NaN.
-fn same(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            g == w || (g.is_nan() && w.is_nan()),
-            "{what}[{i}]: got {g}, want {w}"
-        );
-    }
-}
 
 // ---------------------------------------------------------------- binary
 
@@ -53,14 +26,14 @@ fn binary_arithmetic_and_nan() {
     ];
     for (op, want) in cases {
         let mut y = [SENTINEL; 6];
-        binary(BinaryDesc::new(op, 2, 3, DType::F32))
+        reference(BinaryDesc::new(op, 2, 3, DType::F32))
             .call(&a[..], &b[..], &mut y[..])
             .unwrap();
         same(&y, &want, op.name());
     }
     // f64 division keeps f64 precision: 1/3.
     let mut y = [f64::NAN; 1];
-    binary(BinaryDesc::new(BinaryOp::Div, 1, 1, DType::F64))
+    reference(BinaryDesc::new(BinaryOp::Div, 1, 1, DType::F64))
         .call(&[1.0f64][..], &[3.0f64][..], &mut y[..])
         .unwrap();
     assert_eq!(y[0], 0.333_333_333_333_333_3);
@@ -71,7 +44,7 @@ fn binary_muladd_accumulates_into_out() {
     let a = [1.0f32, 2.0, 3.0, 4.0];
     let b = [5.0f32, -6.0, 0.5, 2.0];
     let mut out = [1.0f32, 1.0, -1.0, 0.25];
-    binary(BinaryDesc::new(BinaryOp::MulAdd, 2, 2, DType::F32))
+    reference(BinaryDesc::new(BinaryOp::MulAdd, 2, 2, DType::F32))
         .call(&a[..], &b[..], &mut out[..])
         .unwrap();
     assert_eq!(out, [6.0, -11.0, 0.5, 8.25]);
@@ -94,11 +67,11 @@ fn binary_compare_bitmasks() {
         let d = BinaryDesc::new(BinaryOp::Compare(c), 2, 3, DType::F32);
         for fill in [0x00u8, 0xFF] {
             let mut m = [fill; 3]; // ld 8 bits: one byte a row, padding bits cleared
-            binary(d).call(&a[..], &b[..], &mut m[..]).unwrap();
+            reference(d).call(&a[..], &b[..], &mut m[..]).unwrap();
             assert_eq!(m, [r0, r1, fill], "{c:?}, ld 8, fill {fill:#x}");
             // ld 16: the second byte of each row holds no bit of the row and is untouched.
             let mut m = [fill; 4];
-            binary(d.ld(3, 3, 16))
+            reference(d.ld(3, 3, 16))
                 .call(&a[..], &b[..], &mut m[..])
                 .unwrap();
             assert_eq!(m, [r0, fill, r1, fill], "{c:?}, ld 16, fill {fill:#x}");
@@ -172,15 +145,17 @@ fn binary_broadcasts() {
     ];
     for (op, b0, x0, b1, x1, want) in cases {
         let mut y = [SENTINEL; 6];
-        binary(BinaryDesc::new(op, 2, 3, DType::F32).broadcast(b0, b1))
+        reference(BinaryDesc::new(op, 2, 3, DType::F32).broadcast(b0, b1))
             .call(x0, x1, &mut y[..])
             .unwrap();
         same(&y, &want, &format!("{} {b0:?} {b1:?}", op.name()));
     }
     let mut mask = [0xFFu8; 2];
-    binary(BinaryDesc::new(BinaryOp::Compare(CmpOp::Gt), 2, 3, DType::F32).broadcast(Full, Scalar))
-        .call(&m[..], &[2.5f32][..], &mut mask[..])
-        .unwrap();
+    reference(
+        BinaryDesc::new(BinaryOp::Compare(CmpOp::Gt), 2, 3, DType::F32).broadcast(Full, Scalar),
+    )
+    .call(&m[..], &[2.5f32][..], &mut mask[..])
+    .unwrap();
     assert_eq!(mask, [0b100, 0b111]);
 }
 
@@ -192,18 +167,18 @@ fn ternary_muladd_nmuladd_select() {
     let b = [5.0f32, 6.0, 7.0, 8.0];
     let c = [0.5f32, -1.0, 2.0, 3.0];
     let mut y = [N; 4];
-    ternary(TernaryDesc::new(TernaryOp::MulAdd, 2, 2, DType::F32))
+    reference(TernaryDesc::new(TernaryOp::MulAdd, 2, 2, DType::F32))
         .call(&a[..], &b[..], &c[..], &mut y[..])
         .unwrap();
     assert_eq!(y, [5.5, 11.0, 23.0, 35.0]);
     let mut y = [N; 4];
-    ternary(TernaryDesc::new(TernaryOp::NMulAdd, 2, 2, DType::F32))
+    reference(TernaryDesc::new(TernaryOp::NMulAdd, 2, 2, DType::F32))
         .call(&a[..], &b[..], &c[..], &mut y[..])
         .unwrap();
     assert_eq!(y, [-4.5, -13.0, -19.0, -29.0]);
     // Broadcasts: a·b + row c; scalar a · b + column c.
     let mut y = [N; 4];
-    ternary(
+    reference(
         TernaryDesc::new(TernaryOp::MulAdd, 2, 2, DType::F32).broadcast([
             Broadcast::None,
             Broadcast::None,
@@ -214,7 +189,7 @@ fn ternary_muladd_nmuladd_select() {
     .unwrap();
     assert_eq!(y, [15.0, 32.0, 31.0, 52.0]);
     let mut y = [N; 4];
-    ternary(
+    reference(
         TernaryDesc::new(TernaryOp::NMulAdd, 2, 2, DType::F32).broadcast([
             Broadcast::Scalar,
             Broadcast::None,
@@ -229,12 +204,12 @@ fn ternary_muladd_nmuladd_select() {
     let b = [-1.0f32, -2.0, -3.0, -4.0, -5.0, -6.0];
     let mask = [0b101u8, 0b010];
     let mut y = [N; 6];
-    ternary(TernaryDesc::new(TernaryOp::Select, 2, 3, DType::F32))
+    reference(TernaryDesc::new(TernaryOp::Select, 2, 3, DType::F32))
         .select(&mask, &a[..], &b[..], &mut y[..])
         .unwrap();
     assert_eq!(y, [1.0, -2.0, 3.0, -4.0, 5.0, -6.0]);
     let mut y = [N; 6];
-    ternary(
+    reference(
         TernaryDesc::new(TernaryOp::Select, 2, 3, DType::F32).broadcast([
             Broadcast::None,
             Broadcast::Scalar,
@@ -259,7 +234,7 @@ fn reduce_run(op: ReduceOp, axis: ReduceAxis, acc: Option<&[f32]>) -> Vec<f32> {
         Some(prior) => prior.to_vec(),
         None => vec![N; d.out_len()],
     };
-    reduce(d).call(&RED[..], &mut out[..]).unwrap();
+    reference(d).call(&RED[..], &mut out[..]).unwrap();
     out
 }
 
@@ -327,7 +302,7 @@ fn reduce_max_min_propagate_nan() {
     let x = [1.0f32, N, 3.0, 4.0]; // 2 × 2
     for op in [ReduceOp::Max, ReduceOp::Min] {
         let mut out = [SENTINEL; 2];
-        reduce(ReduceDesc::new(op, ReduceAxis::PerRow, 2, 2, DType::F32))
+        reference(ReduceDesc::new(op, ReduceAxis::PerRow, 2, 2, DType::F32))
             .call(&x[..], &mut out[..])
             .unwrap();
         same(

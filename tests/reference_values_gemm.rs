@@ -1,19 +1,14 @@
 //! The reference GEMM / BRGEMM against hand-computed values: small explicit inputs, expected
 //! outputs worked out by hand, poisoned outputs so that an unwritten element fails.
 
+mod common;
+
+use common::values::{reference, N};
 use tpp::{
-    bf16, dispatch_on, Activation, BatchReduce, BiasBroadcast, DType, GemmCall, GemmDesc,
-    GemmInputs, GemmKernel, In,
+    bf16, Activation, BatchReduce, BiasBroadcast, DType, GemmCall, GemmDesc, GemmInputs, In,
 };
 
 const POISON_I32: i32 = 0x5A5A_5A5A;
-
-/// The reference backend's kernel for `d`.
-fn kernel(d: GemmDesc) -> GemmKernel {
-    let k = dispatch_on(&d, "reference").expect("reference dispatch");
-    assert!(k.is_reference());
-    k
-}
 
 fn bf(v: &[f32]) -> Vec<bf16> {
     v.iter().map(|&x| bf16::from_f32(x)).collect()
@@ -38,7 +33,7 @@ const AB: [f32; 6] = [6.0, 13.0, 4.0, 7.0, -1.5, -4.5];
 
 #[test]
 fn gemm_f32_plain() {
-    let k = kernel(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0));
+    let k = reference(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0));
     let mut c = [f32::NAN; 6];
     k.call(&A[..], &B[..], &mut c[..]).unwrap();
     assert_eq!(c, AB);
@@ -47,17 +42,17 @@ fn gemm_f32_plain() {
 #[test]
 fn gemm_f32_transposes() {
     let mut c = [f32::NAN; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0).trans_a())
+    reference(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0).trans_a())
         .call(&AT[..], &B[..], &mut c[..])
         .unwrap();
     assert_eq!(c, AB, "trans_a");
     let mut c = [f32::NAN; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0).trans_b())
+    reference(GemmDesc::new(2, 3, 4, DType::F32).beta(0.0).trans_b())
         .call(&A[..], &BT[..], &mut c[..])
         .unwrap();
     assert_eq!(c, AB, "trans_b");
     let mut c = [f32::NAN; 6];
-    kernel(
+    reference(
         GemmDesc::new(2, 3, 4, DType::F32)
             .beta(0.0)
             .trans_a()
@@ -72,19 +67,19 @@ fn gemm_f32_transposes() {
 fn gemm_alpha_beta() {
     // beta = 0 over NaN: C is never read.
     let mut c = [f32::NAN; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::F32).alpha(2.0).beta(0.0))
+    reference(GemmDesc::new(2, 3, 4, DType::F32).alpha(2.0).beta(0.0))
         .call(&A[..], &B[..], &mut c[..])
         .unwrap();
     assert_eq!(c, [12.0, 26.0, 8.0, 14.0, -3.0, -9.0]);
     // beta = 1 accumulates.
     let mut c = [1.0f32; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::F32))
+    reference(GemmDesc::new(2, 3, 4, DType::F32))
         .call(&A[..], &B[..], &mut c[..])
         .unwrap();
     assert_eq!(c, [7.0, 14.0, 5.0, 8.0, -0.5, -3.5]);
     // General alpha and beta: 0.5·AB − 2·C.
     let mut c = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-    kernel(GemmDesc::new(2, 3, 4, DType::F32).alpha(0.5).beta(-2.0))
+    reference(GemmDesc::new(2, 3, 4, DType::F32).alpha(0.5).beta(-2.0))
         .call(&A[..], &B[..], &mut c[..])
         .unwrap();
     assert_eq!(c, [1.0, 2.5, -4.0, -4.5, -10.75, -14.25]);
@@ -95,14 +90,14 @@ fn gemm_f64_keeps_f64_precision() {
     let a: Vec<f64> = A.iter().map(|&x| x as f64).collect();
     let b: Vec<f64> = B.iter().map(|&x| x as f64).collect();
     let mut c = [f64::NAN; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::F64).beta(0.0))
+    reference(GemmDesc::new(2, 3, 4, DType::F64).beta(0.0))
         .call(&a[..], &b[..], &mut c[..])
         .unwrap();
     assert_eq!(c, [6.0, 13.0, 4.0, 7.0, -1.5, -4.5]);
     // 2^20·1 + 1·2^-20 needs 41 significant bits: exact in f64, lost in f32.
     let (big, small) = (2f64.powi(20), 2f64.powi(-20));
     let mut c = [f64::NAN; 1];
-    kernel(GemmDesc::new(1, 1, 2, DType::F64).beta(0.0))
+    reference(GemmDesc::new(1, 1, 2, DType::F64).beta(0.0))
         .call(&[big, 1.0][..], &[1.0, small][..], &mut c[..])
         .unwrap();
     assert_eq!(c[0], 1_048_576.000_000_953_7);
@@ -116,13 +111,13 @@ fn gemm_bf16_vnni2_b() {
     let b_vnni = bf(&[1.0, 0.0, 0.0, 1.0, 2.0, -1.0, 3.0, -1.0, 1.0, 2.0, 0.0, 1.0]);
     let a = bf(&A);
     let mut c = [f32::NAN; 6];
-    kernel(GemmDesc::new(2, 3, 4, DType::BF16).beta(0.0).vnni_b())
+    reference(GemmDesc::new(2, 3, 4, DType::BF16).beta(0.0).vnni_b())
         .call(&a[..], &b_vnni[..], &mut c[..])
         .unwrap();
     assert_eq!(c, AB);
     // Row-major bf16 B with bf16 output gives the same values.
     let mut c = [bf16::NAN; 6];
-    kernel(
+    reference(
         GemmDesc::new(2, 3, 4, DType::BF16)
             .beta(0.0)
             .output(DType::BF16),
@@ -140,7 +135,7 @@ fn gemm_u8_i8_vnni4_b() {
     // VNNI4 (ldb = 2): (k, n) at (k/4)·8 + 4n + k%4 = [B00 B10 B20 B30 B01 B11 B21 B31].
     let b: [i8; 8] = [1, 2, 127, -5, -1, -128, 3, 4];
     let mut c = [POISON_I32; 4];
-    kernel(
+    reference(
         GemmDesc::new(2, 2, 4, DType::U8)
             .inputs(DType::U8, DType::I8)
             .beta(0.0)
@@ -158,7 +153,7 @@ fn gemm_int8_wraps_around() {
     let a = [255u8; 4];
     let b: [i8; 8] = [127, 127, 127, 127, -128, -128, -128, -128]; // VNNI4, n = 2
     let mut c = [i32::MAX - 100, i32::MIN + 5];
-    kernel(
+    reference(
         GemmDesc::new(1, 2, 4, DType::U8)
             .inputs(DType::U8, DType::I8)
             .vnni_b(),
@@ -177,7 +172,7 @@ fn gemm_c_in_vnni2_layout() {
     let a = [1.0f32, 2.0, 3.0, 1.0 + 1.0 / 256.0];
     let b = [1.0f32, 0.5];
     let mut c = [bf16::NAN; 8];
-    kernel(
+    reference(
         GemmDesc::new(4, 2, 1, DType::F32)
             .beta(0.0)
             .output(DType::BF16)
@@ -193,7 +188,6 @@ fn gemm_c_in_vnni2_layout() {
 // B0 = I, B1 = [[1, 2], [3, 4]], B2 = [[1, 1], [1, 1]]
 // A0·B0 = [[1, 2], [3, 4]], A1·B1 = [[3, 4], [1, 2]], A2·B2 = [[2, 2], [2, 2]],
 // A2·B1 = [[2, 4], [6, 8]], A0·B2 = [[3, 3], [7, 7]].
-const N: f32 = f32::NAN;
 /// A0, A1, A2 at a stride of 6 elements (2 NaN elements between matrices).
 const A_STRIDED: [f32; 16] = [
     1.0, 2.0, 3.0, 4.0, N, N, 0.0, 1.0, 1.0, 0.0, N, N, 2.0, 0.0, 0.0, 2.0,
@@ -205,7 +199,7 @@ const B_STRIDED: [f32; 14] = [
 
 #[test]
 fn brgemm_stride() {
-    let k = kernel(GemmDesc::new(2, 2, 2, DType::F32).batch(BatchReduce::Stride { a: 6, b: 5 }));
+    let k = reference(GemmDesc::new(2, 2, 2, DType::F32).batch(BatchReduce::Stride { a: 6, b: 5 }));
     let mut c = [1.0f32; 4];
     k.call_strided(&A_STRIDED[..], &B_STRIDED[..], &mut c[..], 3)
         .unwrap();
@@ -221,7 +215,7 @@ fn brgemm_stride() {
 
 #[test]
 fn brgemm_offsets() {
-    let k = kernel(
+    let k = reference(
         GemmDesc::new(2, 2, 2, DType::F32)
             .beta(0.0)
             .batch(BatchReduce::Offsets),
@@ -248,7 +242,7 @@ fn brgemm_addresses() {
     let a_list = [In::from(&a1[..]), In::from(&a0[..])];
     let b_list = [In::from(&b1[..]), In::from(&b2[..])];
     let mut c = [f32::NAN; 4];
-    kernel(
+    reference(
         GemmDesc::new(2, 2, 2, DType::F32)
             .beta(0.0)
             .batch(BatchReduce::Addresses),
@@ -279,7 +273,7 @@ fn brgemm_batch_zero_is_beta_c_plus_epilogue() {
     let prior = [1.0f32, -50.0, 3.0, 4.0];
 
     let mut c = prior;
-    let k = kernel(base(BatchReduce::Stride { a: 6, b: 5 }));
+    let k = reference(base(BatchReduce::Stride { a: 6, b: 5 }));
     let inputs = GemmInputs::Strided {
         a: (&A_STRIDED[..]).into(),
         b: (&B_STRIDED[..]).into(),
@@ -296,14 +290,14 @@ fn brgemm_batch_zero_is_beta_c_plus_epilogue() {
         a_offsets: &[],
         b_offsets: &[],
     };
-    kernel(base(BatchReduce::Offsets))
+    reference(base(BatchReduce::Offsets))
         .run(GemmCall::new(inputs, &mut c[..]).bias(&bias[..]))
         .unwrap();
     assert_eq!(c, want, "offsets");
 
     let mut c = prior;
     let inputs = GemmInputs::Addresses { a: &[], b: &[] };
-    kernel(base(BatchReduce::Addresses))
+    reference(base(BatchReduce::Addresses))
         .run(GemmCall::new(inputs, &mut c[..]).bias(&bias[..]))
         .unwrap();
     assert_eq!(c, want, "addresses");
@@ -320,7 +314,7 @@ fn brgemm_batch_zero_is_beta_c_plus_epilogue() {
         b: (&B_STRIDED[..]).into(),
         batch: 0,
     };
-    kernel(d)
+    reference(d)
         .run(GemmCall::new(inputs, &mut c[..]).bias(&[-1.0f32, 2.0][..]))
         .unwrap();
     assert_eq!(c, [0.0, 0.0, 2.0, 2.0], "beta 0");
@@ -332,18 +326,18 @@ fn gemm_bias_row_and_col() {
     let (a, b) = ([1.0f32, 2.0], [1.0f32, 2.0, 3.0]);
     let d = GemmDesc::new(2, 3, 1, DType::F32).beta(0.0);
     let mut c = [f32::NAN; 6];
-    kernel(d.bias(BiasBroadcast::Row, DType::F32))
+    reference(d.bias(BiasBroadcast::Row, DType::F32))
         .run(GemmCall::new(single(&a[..], &b[..]), &mut c[..]).bias(&[10.0f32, 20.0, 30.0][..]))
         .unwrap();
     assert_eq!(c, [11.0, 22.0, 33.0, 12.0, 24.0, 36.0]);
     let mut c = [f32::NAN; 6];
-    kernel(d.bias(BiasBroadcast::Col, DType::F32))
+    reference(d.bias(BiasBroadcast::Col, DType::F32))
         .run(GemmCall::new(single(&a[..], &b[..]), &mut c[..]).bias(&[100.0f32, 200.0][..]))
         .unwrap();
     assert_eq!(c, [101.0, 102.0, 103.0, 202.0, 204.0, 206.0]);
     // A bf16 bias on an f32 GEMM, with beta = 1 and the bias added after beta·C.
     let mut c = [1.0f32; 6];
-    kernel(
+    reference(
         GemmDesc::new(2, 3, 1, DType::F32)
             .alpha(-1.0)
             .bias(BiasBroadcast::Col, DType::BF16),
@@ -366,7 +360,7 @@ fn gemm_relu_mask_bytes() {
         "default mask ld = n rounded up to 8"
     );
     d.epilogue.mask_ld = 24; // 3 bytes per row: the third byte of each row is not the row's
-    let k = kernel(d);
+    let k = reference(d);
     for fill in [0x00u8, 0xFF] {
         let mut c = [f32::NAN; 20];
         // bitmask::bytes(2, 10, 24) = ceil(34 / 8) = 5; one spare byte at the end.
@@ -393,7 +387,7 @@ fn gemm_leading_dimensions_leave_padding() {
     let a = [1.0f32, 2.0, N, 3.0, 4.0];
     let b = [5.0f32, 6.0, N, N, 7.0, 8.0];
     let mut c = [1.0f32, 1.0, 777.0, 777.0, 777.0, 1.0, 1.0];
-    kernel(GemmDesc::new(2, 2, 2, DType::F32).ld(3, 4, 5))
+    reference(GemmDesc::new(2, 2, 2, DType::F32).ld(3, 4, 5))
         .call(&a[..], &b[..], &mut c[..])
         .unwrap();
     // [[1, 2], [3, 4]]·[[5, 6], [7, 8]] = [[19, 22], [43, 50]], plus 1.

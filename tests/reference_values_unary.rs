@@ -2,29 +2,10 @@
 //! outputs worked out by hand (transcendentals from Python's `math` module), and poisoned
 //! outputs so that an unwritten element fails.
 
-use tpp::{
-    bf16, dispatch_on, f16, Broadcast, DType, Layout, UnaryCall, UnaryDesc, UnaryKernel, UnaryOp,
-};
+mod common;
 
-const N: f32 = f32::NAN;
-const SENTINEL: f32 = 777.0;
-
-fn unary(d: UnaryDesc) -> UnaryKernel {
-    let k = dispatch_on(&d, "reference").expect("reference dispatch");
-    assert!(k.is_reference());
-    k
-}
-
-/// Equal, or both NaN.
-fn same(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            g == w || (g.is_nan() && w.is_nan()),
-            "{what}[{i}]: got {g}, want {w}"
-        );
-    }
-}
+use common::values::{reference, same, N, SENTINEL};
+use tpp::{bf16, f16, Broadcast, DType, Layout, UnaryCall, UnaryDesc, UnaryOp};
 
 /// Within `rel` relative (or absolute, near zero) error.
 fn close(got: &[f64], want: &[f64], rel: f64, what: &str) {
@@ -51,7 +32,7 @@ fn copy_f32_to_bf16_rounds_to_nearest_even() {
         3.0,
     ];
     let mut y = [bf16::from_f32(-99.0); 7]; // ld_out 4: element 3 is padding
-    unary(
+    reference(
         UnaryDesc::new(UnaryOp::Identity, 2, 3, DType::F32)
             .dtypes(DType::F32, DType::F32, DType::BF16)
             .ld(3, 4),
@@ -73,7 +54,7 @@ fn copy_f32_to_bf16_rounds_to_nearest_even() {
     let h = 1.0f32 / 2048.0; // half an f16 ulp at 1
     let x = [1.0 + h, 1.0 + 3.0 * h, 65520.0, 65519.0, N, -2.5];
     let mut y = [f16::from_f32(-99.0); 6];
-    unary(UnaryDesc::new(UnaryOp::Identity, 1, 6, DType::F32).dtypes(
+    reference(UnaryDesc::new(UnaryOp::Identity, 1, 6, DType::F32).dtypes(
         DType::F32,
         DType::F32,
         DType::F16,
@@ -101,7 +82,7 @@ fn copy_f32_to_int_saturates_and_maps_nan_to_zero() {
         -0.5,
     ];
     let mut y = [99i8; 12];
-    unary(UnaryDesc::new(UnaryOp::Identity, 3, 4, DType::F32).dtypes(
+    reference(UnaryDesc::new(UnaryOp::Identity, 3, 4, DType::F32).dtypes(
         DType::F32,
         DType::F32,
         DType::I8,
@@ -112,7 +93,7 @@ fn copy_f32_to_int_saturates_and_maps_nan_to_zero() {
 
     let x = [-3.0f32, 255.5, 254.5, 0.5];
     let mut y = [99u8; 4];
-    unary(UnaryDesc::new(UnaryOp::Identity, 1, 4, DType::F32).dtypes(
+    reference(UnaryDesc::new(UnaryOp::Identity, 1, 4, DType::F32).dtypes(
         DType::F32,
         DType::F32,
         DType::U8,
@@ -125,7 +106,7 @@ fn copy_f32_to_int_saturates_and_maps_nan_to_zero() {
 #[test]
 fn zero_writes_only_the_matrix() {
     let mut y = [N; 7]; // 2 × 3 with ld 4
-    unary(UnaryDesc::new(UnaryOp::Zero, 2, 3, DType::F32).ld(3, 4))
+    reference(UnaryDesc::new(UnaryOp::Zero, 2, 3, DType::F32).ld(3, 4))
         .run(UnaryCall::output_only(&mut y[..]))
         .unwrap();
     same(&y, &[0.0, 0.0, 0.0, N, 0.0, 0.0, 0.0], "zero");
@@ -201,14 +182,14 @@ fn pointwise_math_f64() {
     ];
     for (op, x, want) in cases {
         let mut y = [f64::NAN; 4];
-        unary(UnaryDesc::new(op, 2, 2, DType::F64))
+        reference(UnaryDesc::new(op, 2, 2, DType::F64))
             .call(&x[..], &mut y[..])
             .unwrap();
         close(&y, &want, 1e-15, op.name());
     }
     // Edge values: 1/0 = inf, sqrt(−1) = NaN, NaN propagates.
     let mut y = [0.0f32; 3];
-    unary(UnaryDesc::new(UnaryOp::Reciprocal, 1, 3, DType::F32))
+    reference(UnaryDesc::new(UnaryOp::Reciprocal, 1, 3, DType::F32))
         .call(&[0.0f32, -0.0, N][..], &mut y[..])
         .unwrap();
     same(
@@ -216,7 +197,7 @@ fn pointwise_math_f64() {
         &[f32::INFINITY, f32::NEG_INFINITY, N],
         "reciprocal edges",
     );
-    unary(UnaryDesc::new(UnaryOp::Sqrt, 1, 3, DType::F32))
+    reference(UnaryDesc::new(UnaryOp::Sqrt, 1, 3, DType::F32))
         .call(&[-1.0f32, 0.0, N][..], &mut y[..])
         .unwrap();
     same(&y, &[N, 0.0, N], "sqrt edges");
@@ -227,7 +208,7 @@ fn pointwise_math_f32_rounds_once() {
     // f32 in, f32 out: the exact value rounded to f32.
     let x = [1.0f32, -1.0, 0.5, 2.0];
     let mut y = [N; 4];
-    unary(UnaryDesc::new(UnaryOp::Exp, 2, 2, DType::F32))
+    reference(UnaryDesc::new(UnaryOp::Exp, 2, 2, DType::F32))
         .call(&x[..], &mut y[..])
         .unwrap();
     // The f32 values nearest e, e^-1, e^0.5, e^2.
@@ -260,7 +241,7 @@ fn gelu_tanh_and_erf_with_backward() {
     ];
     for (op, want) in table {
         let mut y = [f64::NAN; 4];
-        unary(UnaryDesc::new(op, 1, 4, DType::F64))
+        reference(UnaryDesc::new(op, 1, 4, DType::F64))
             .call(&x[..], &mut y[..])
             .unwrap();
         close(&y, &want, 1e-14, op.name());
@@ -288,7 +269,7 @@ fn gelu_tanh_and_erf_with_backward() {
     ];
     for (op, g) in grads {
         let mut dx = [f64::NAN; 4];
-        unary(UnaryDesc::new(op, 1, 4, DType::F64))
+        reference(UnaryDesc::new(op, 1, 4, DType::F64))
             .run(UnaryCall::new(&dy[..], &mut dx[..]).aux(&x[..]))
             .unwrap();
         let want: Vec<f64> = g.iter().zip(&dy).map(|(g, d)| g * d).collect();
@@ -301,7 +282,7 @@ fn tanh_sigmoid_silu_backward_and_silu() {
     let x = [-1.0f64, 0.5, 2.0];
     let dy = [1.0f64, 2.0, -1.0];
     let mut y = [f64::NAN; 3];
-    unary(UnaryDesc::new(UnaryOp::Silu, 1, 3, DType::F64))
+    reference(UnaryDesc::new(UnaryOp::Silu, 1, 3, DType::F64))
         .call(&x[..], &mut y[..])
         .unwrap();
     close(
@@ -342,7 +323,7 @@ fn tanh_sigmoid_silu_backward_and_silu() {
     ];
     for (op, g) in table {
         let mut dx = [f64::NAN; 3];
-        unary(UnaryDesc::new(op, 1, 3, DType::F64))
+        reference(UnaryDesc::new(op, 1, 3, DType::F64))
             .run(UnaryCall::new(&dy[..], &mut dx[..]).aux(&x[..]))
             .unwrap();
         let want: Vec<f64> = g.iter().zip(&dy).map(|(g, d)| g * d).collect();
@@ -357,7 +338,7 @@ const RX: [f32; 10] = [-1.0, 0.0, 2.0, N, 3.0, 4.0, -5.0, 0.5, -0.0, 1e-30];
 
 #[test]
 fn relu_with_mask() {
-    let k = unary(UnaryDesc::new(
+    let k = reference(UnaryDesc::new(
         UnaryOp::Relu { mask: true },
         2,
         5,
@@ -384,7 +365,7 @@ fn relu_backward_from_mask_and_from_x() {
     let want = [0.0, 0.0, 3.0, 0.0, 5.0, 6.0, 0.0, 8.0, 0.0, 10.0];
     let mask = [0b0001_0100u8, 0b0001_0101];
     let mut dx = [N; 10];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::ReluBackward { mask: true },
         2,
         5,
@@ -394,7 +375,7 @@ fn relu_backward_from_mask_and_from_x() {
     .unwrap();
     same(&dx, &want, "relu_bwd mask");
     let mut dx = [N; 10];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::ReluBackward { mask: false },
         2,
         5,
@@ -410,7 +391,7 @@ fn leaky_relu_and_backward() {
     let (alpha, x) = (0.25f32, [-2.0f32, 0.0, 3.0, -0.5]);
     let mut y = [N; 4];
     let mut mask = [0xFFu8; 1];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::LeakyRelu { alpha, mask: true },
         1,
         4,
@@ -424,7 +405,7 @@ fn leaky_relu_and_backward() {
     let dy = [4.0f32, 8.0, 12.0, 16.0];
     let want = [1.0, 2.0, 12.0, 4.0];
     let mut dx = [N; 4];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::LeakyReluBackward { alpha, mask: false },
         1,
         4,
@@ -434,7 +415,7 @@ fn leaky_relu_and_backward() {
     .unwrap();
     same(&dx, &want, "leaky_relu_bwd x");
     let mut dx = [N; 4];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::LeakyReluBackward { alpha, mask: true },
         1,
         4,
@@ -449,14 +430,14 @@ fn leaky_relu_and_backward() {
 fn elu_and_backward() {
     let (alpha, x) = (0.5f32, [-1.0f64, 2.0, 0.0]);
     let mut y = [f64::NAN; 3];
-    unary(UnaryDesc::new(UnaryOp::Elu { alpha }, 1, 3, DType::F64))
+    reference(UnaryDesc::new(UnaryOp::Elu { alpha }, 1, 3, DType::F64))
         .call(&x[..], &mut y[..])
         .unwrap();
     // 0.5·(e^-1 − 1), 2, 0.5·(e^0 − 1)
     close(&y, &[-0.316_060_279_414_278_83, 2.0, 0.0], 1e-15, "elu");
     let dy = [3.0f64, 5.0, 7.0];
     let mut dx = [f64::NAN; 3];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::EluBackward { alpha },
         1,
         3,
@@ -491,7 +472,7 @@ fn identity_broadcasts() {
     ];
     for (b, x, want) in cases {
         let mut y = [SENTINEL; 7]; // 2 × 3, ld_out 4
-        unary(
+        reference(
             UnaryDesc::new(UnaryOp::Identity, 2, 3, DType::F32)
                 .ld(3, 4)
                 .broadcast(b),
@@ -502,7 +483,7 @@ fn identity_broadcasts() {
     }
     // A math op over a broadcast column.
     let mut y = [N; 4];
-    unary(UnaryDesc::new(UnaryOp::Negate, 2, 2, DType::F32).broadcast(Broadcast::Col))
+    reference(UnaryDesc::new(UnaryOp::Negate, 2, 2, DType::F32).broadcast(Broadcast::Col))
         .call(&[1.0f32, -2.0][..], &mut y[..])
         .unwrap();
     same(&y, &[-1.0, -1.0, 2.0, 2.0], "negate col");
@@ -513,7 +494,7 @@ fn transpose_with_wide_output() {
     let payload = f32::from_bits(0x7FC0_1234); // a NaN whose payload must survive
     let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, payload]; // 2 × 3
     let mut y = [SENTINEL; 8]; // 3 × 2 with ld_out 3
-    unary(UnaryDesc::new(UnaryOp::Transpose, 2, 3, DType::F32).ld(3, 3))
+    reference(UnaryDesc::new(UnaryOp::Transpose, 2, 3, DType::F32).ld(3, 3))
         .call(&x[..], &mut y[..])
         .unwrap();
     same(
@@ -531,7 +512,7 @@ fn vnni2_pack_and_unpack() {
         .map(bf16::from_f32)
         .to_vec();
     let mut packed = [bf16::NAN; 8];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::VnniPack {
             layout: Layout::Vnni2,
         },
@@ -546,7 +527,7 @@ fn vnni2_pack_and_unpack() {
         [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]
     );
     let mut back = [bf16::NAN; 6];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::VnniUnpack {
             layout: Layout::Vnni2,
         },
@@ -566,7 +547,7 @@ fn vnni4_pack_and_unpack() {
     let x: [i8; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
     let s = -77i8;
     let mut packed = [s; 20];
-    unary(
+    reference(
         UnaryDesc::new(
             UnaryOp::VnniPack {
                 layout: Layout::Vnni4,
@@ -584,7 +565,7 @@ fn vnni4_pack_and_unpack() {
         [1, 3, 5, 7, 2, 4, 6, 8, s, s, s, s, 9, 0, 0, 0, 10, 0, 0, 0]
     );
     let mut back = [s; 10];
-    unary(
+    reference(
         UnaryDesc::new(
             UnaryOp::VnniUnpack {
                 layout: Layout::Vnni4,
@@ -605,7 +586,7 @@ fn gather_rows_and_cols() {
     // in: 4 × 3, x(r, j) = 10r + j.
     let x: Vec<f32> = (0..12).map(|e| (10 * (e / 3) + e % 3) as f32).collect();
     let mut y = [N; 9];
-    unary(UnaryDesc::new(UnaryOp::GatherRows, 3, 3, DType::F32))
+    reference(UnaryDesc::new(UnaryOp::GatherRows, 3, 3, DType::F32))
         .run(UnaryCall::new(&x[..], &mut y[..]).indices(&[3, 0, 3]))
         .unwrap();
     same(
@@ -616,7 +597,7 @@ fn gather_rows_and_cols() {
     // Rows of width ld_in = 5; out(i, j) = in(i, idx[j]).
     let x: Vec<f32> = (0..10).map(|e| (10 * (e / 5) + e % 5) as f32).collect();
     let mut y = [N; 6];
-    unary(UnaryDesc::new(UnaryOp::GatherCols, 2, 3, DType::F32).ld(5, 3))
+    reference(UnaryDesc::new(UnaryOp::GatherCols, 2, 3, DType::F32).ld(5, 3))
         .run(UnaryCall::new(&x[..], &mut y[..]).indices(&[4, 0, 2]))
         .unwrap();
     same(&y, &[4.0, 0.0, 2.0, 14.0, 10.0, 12.0], "gather_cols");
@@ -629,14 +610,14 @@ fn scatter_rows_and_cols() {
                                                // out(idx[i], :) = in(i, :); row 2 is hit twice (the higher i wins), rows 1 and 3 never.
                                                // Elements 6 and 7 lie beyond the rows reached.
     let mut y = [s; 8];
-    unary(UnaryDesc::new(UnaryOp::ScatterRows, 3, 2, DType::F32))
+    reference(UnaryDesc::new(UnaryOp::ScatterRows, 3, 2, DType::F32))
         .run(UnaryCall::new(&x[..], &mut y[..]).indices(&[2, 0, 2]))
         .unwrap();
     same(&y, &[3.0, 4.0, s, s, 5.0, 6.0, s, s], "scatter_rows");
     // out(i, idx[j]) = in(i, j) with rows of width ld_out = 4; column 1 hit twice.
     let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
     let mut y = [s; 8];
-    unary(UnaryDesc::new(UnaryOp::ScatterCols, 2, 3, DType::F32).ld(3, 4))
+    reference(UnaryDesc::new(UnaryOp::ScatterCols, 2, 3, DType::F32).ld(3, 4))
         .run(UnaryCall::new(&x[..], &mut y[..]).indices(&[3, 1, 1]))
         .unwrap();
     same(&y, &[s, 3.0, s, 1.0, s, 6.0, s, 4.0], "scatter_cols");
@@ -669,7 +650,7 @@ fn dropout_stream_scale_mask_and_backward() {
     // 4 × 13 (mask_ld 16: two bytes per row, padding bits 13..15), p = 0.5 → scale 2.
     let (rows, cols, p) = (4, 13, 0.5f32);
     let x: Vec<f32> = (1..=52).map(|v| v as f32 * 0.5).collect();
-    let k = unary(UnaryDesc::new(
+    let k = reference(UnaryDesc::new(
         UnaryOp::Dropout { p },
         rows,
         cols,
@@ -712,7 +693,7 @@ fn dropout_stream_scale_mask_and_backward() {
     // Backward: dx = kept ? dy/(1 − p) : 0.
     let dy: Vec<f32> = (0..52).map(|v| 3.0 - v as f32).collect();
     let mut dx = vec![N; 52];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::DropoutBackward { p },
         rows,
         cols,
@@ -727,7 +708,7 @@ fn dropout_stream_scale_mask_and_backward() {
     // p = 0.75 scales kept elements by 4; p = 0 keeps everything unscaled.
     let mut y = vec![N; 52];
     let mut mask = vec![0u8; 8];
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::Dropout { p: 0.75 },
         rows,
         cols,
@@ -748,7 +729,7 @@ fn dropout_stream_scale_mask_and_backward() {
         assert_eq!(y[e], want, "p = 0.75, y[{e}]");
     }
     // p = 0.1: 1/(1 − p) is inexact, so kept elements are x/(1 − p) to within an f32 ulp.
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::Dropout { p: 0.1 },
         rows,
         cols,
@@ -771,7 +752,7 @@ fn dropout_stream_scale_mask_and_backward() {
             assert_eq!(y[e], 0.0, "p = 0.1, y[{e}]");
         }
     }
-    unary(UnaryDesc::new(
+    reference(UnaryDesc::new(
         UnaryOp::Dropout { p: 0.0 },
         rows,
         cols,

@@ -7,3 +7,4 @@ pub mod buffers;
 pub mod harness;
 pub mod strategies;
 pub mod tolerance;
+pub mod values;
