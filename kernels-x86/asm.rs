@@ -3,6 +3,23 @@
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
+/// `r` under opmask `k` (iced's operand types each have their own `k1()..k7()`).
+macro_rules! with_k {
+    ($r:expr, $k:expr) => {{
+        let r = $r;
+        match $k.map(|k: Kreg| k.0) {
+            None => r,
+            Some(1) => r.k1(),
+            Some(2) => r.k2(),
+            Some(3) => r.k3(),
+            Some(4) => r.k4(),
+            Some(5) => r.k5(),
+            Some(6) => r.k6(),
+            Some(_) => r.k7(),
+        }
+    }};
+}
+
 /// An AVX-512 vector register, `zmm0..zmm31`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Zmm(pub u8);
@@ -24,6 +41,11 @@ const YMMS: [AsmRegisterYmm; 32] = [
     ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14,
     ymm15, ymm16, ymm17, ymm18, ymm19, ymm20, ymm21, ymm22, ymm23, ymm24, ymm25, ymm26, ymm27,
     ymm28, ymm29, ymm30, ymm31,
+];
+const XMMS: [AsmRegisterXmm; 32] = [
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15, xmm16, xmm17, xmm18, xmm19, xmm20, xmm21, xmm22, xmm23, xmm24, xmm25, xmm26, xmm27,
+    xmm28, xmm29, xmm30, xmm31,
 ];
 const KS: [AsmRegisterK; 8] = [k0, k1, k2, k3, k4, k5, k6, k7];
 const GPR64: [AsmRegister64; 16] = [
@@ -58,9 +80,31 @@ impl Zmm {
     pub fn y(self) -> AsmRegisterYmm {
         YMMS[self.0 as usize]
     }
+    /// The low 128 bits.
+    pub fn x(self) -> AsmRegisterXmm {
+        XMMS[self.0 as usize]
+    }
     /// As a destination under mask `k`, zeroing (or merging) the other lanes.
     pub fn masked(self, k: Option<Kreg>, zeroing: bool) -> AsmRegisterZmm {
-        let r = with_k(self.z(), k);
+        let r = with_k!(self.z(), k);
+        if zeroing && k.is_some() {
+            r.z()
+        } else {
+            r
+        }
+    }
+    /// The low 256 bits as a destination under mask `k`, zeroing (or merging) the other lanes.
+    pub fn y_masked(self, k: Option<Kreg>, zeroing: bool) -> AsmRegisterYmm {
+        let r = with_k!(self.y(), k);
+        if zeroing && k.is_some() {
+            r.z()
+        } else {
+            r
+        }
+    }
+    /// The low 128 bits as a destination under mask `k`, zeroing (or merging) the other lanes.
+    pub fn x_masked(self, k: Option<Kreg>, zeroing: bool) -> AsmRegisterXmm {
+        let r = with_k!(self.x(), k);
         if zeroing && k.is_some() {
             r.z()
         } else {
@@ -69,31 +113,9 @@ impl Zmm {
     }
 }
 
-fn with_k(r: AsmRegisterZmm, k: Option<Kreg>) -> AsmRegisterZmm {
-    match k.map(|k| k.0) {
-        None => r,
-        Some(1) => r.k1(),
-        Some(2) => r.k2(),
-        Some(3) => r.k3(),
-        Some(4) => r.k4(),
-        Some(5) => r.k5(),
-        Some(6) => r.k6(),
-        Some(_) => r.k7(),
-    }
-}
-
 /// A memory operand under mask `k` (for masked stores).
 pub fn mem_masked(m: AsmMemoryOperand, k: Option<Kreg>) -> AsmMemoryOperand {
-    match k.map(|k| k.0) {
-        None => m,
-        Some(1) => m.k1(),
-        Some(2) => m.k2(),
-        Some(3) => m.k3(),
-        Some(4) => m.k4(),
-        Some(5) => m.k5(),
-        Some(6) => m.k6(),
-        Some(_) => m.k7(),
-    }
+    with_k!(m, k)
 }
 
 impl Kreg {

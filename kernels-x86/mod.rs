@@ -4,6 +4,8 @@
 
 pub mod asm;
 pub mod convert;
+pub mod copy;
 pub mod eltwise;
 pub mod reduce;
 pub mod transpose;
+pub mod vnni;

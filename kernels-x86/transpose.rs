@@ -1,14 +1,51 @@
-//! Layout transforms in registers: transpose of 32-bit elements by 16×16 blocks (four rounds
-//! of unpacks and 128-bit lane shuffles), and VNNI2 packing of 16-bit elements (pairs of rows
-//! interleaved by one two-table word permute per 32 output words). Edge blocks use masked
-//! loads and stores, so any shape and leading dimension runs without scratch copies.
+//! Transpose in registers, for elements of 1, 2, 4 and 8 bytes. 32-bit elements go by 16×16
+//! blocks (four rounds of unpacks and 128-bit lane shuffles); 8- and 16-bit elements are
+//! widened to 32 bits on load and narrowed on store around the same network (the kernel is
+//! bound by memory, not by shuffles); 64-bit elements go by 8×8 blocks (three rounds).
+//! Edge blocks use masked loads and stores, so any shape and leading dimension runs without
+//! scratch copies.
+//!
+//! **Loop order.** Blocks are visited in tiles of `TILE_BYTES` of each input row: down the
+//! tile's block rows for one block column, then the next block column. An output row then
+//! receives `TILE_BYTES` contiguous bytes per visit (instead of one block's 16–64), so a large
+//! transpose takes a fraction of the TLB misses and DRAM page switches of a plain block walk.
 
 use super::asm::*;
 use iced_x86::code_asm::*;
 
-/// Generates `extern "C" fn(*const UnaryArgs)` transposing a `rows × cols` matrix of 32-bit
+/// Bytes of each output row written per visit (the tile's height in input rows times the
+/// element size).
+const TILE_BYTES: usize = 512;
+
+/// The block network of one element size.
+#[derive(Clone, Copy)]
+struct Net {
+    /// Element bytes.
+    size: usize,
+    /// Block edge in elements (16, or 8 for 64-bit elements).
+    edge: usize,
+}
+
+/// Where the loops are: input and output pointers, counters, per-block walkers and scratch.
+#[derive(Clone, Copy)]
+struct Regs {
+    tile_in: Gpr,
+    tile_out: Gpr,
+    tiles: Gpr,
+    col_in: Gpr,
+    col_out: Gpr,
+    cols: Gpr,
+    blk_in: Gpr,
+    blk_out: Gpr,
+    rows: Gpr,
+    walk: Gpr,
+    scratch: Gpr,
+}
+
+/// Generates `extern "C" fn(*const UnaryArgs)` transposing a `rows × cols` matrix of `size`-byte
 /// elements (`input` at `in_offset`, `output` at `out_offset` of the argument struct).
-pub fn transpose32(
+pub fn transpose(
+    size: usize,
     rows: usize,
     cols: usize,
     ld_in: usize,
@@ -16,84 +53,203 @@ pub fn transpose32(
     in_offset: usize,
     out_offset: usize,
 ) -> AsmResult<Vec<u8>> {
+    let net = Net {
+        size,
+        edge: if size == 8 { 8 } else { 16 },
+    };
+    let g = Regs {
+        tile_in: Gpr(6),
+        tile_out: Gpr(2),
+        tiles: Gpr(0),
+        col_in: Gpr(9),
+        col_out: Gpr(3),
+        cols: Gpr(1),
+        blk_in: Gpr(12),
+        blk_out: Gpr(13),
+        rows: Gpr(8),
+        walk: Gpr(11),
+        scratch: Gpr(10),
+    };
     let mut a = assembler()?;
-    // rsi: input block-row base, rdx: output block-column base, r8/r9: block pointers,
-    // rax/rcx: loop counters, r10: scratch.
-    let (inp, out, pin, pout, bi, bj, t) =
-        (Gpr(6), Gpr(2), Gpr(8), Gpr(9), Gpr(0), Gpr(1), Gpr(10));
-    a.mov(inp.q(), qword_ptr(ARG0.q() + in_offset as i32))?;
-    a.mov(out.q(), qword_ptr(ARG0.q() + out_offset as i32))?;
-    let (full_r, edge_r) = (rows / 16, rows % 16);
-    let (full_c, edge_c) = (cols / 16, cols % 16);
-    // Block row loop (full block rows, then the edge block row).
-    for (count, valid_r) in [(full_r, 16), (usize::from(edge_r > 0), edge_r)] {
-        if count == 0 {
-            continue;
-        }
-        a.mov(bi.q(), count as u64)?;
-        let mut row_top = a.create_label();
-        a.set_label(&mut row_top)?;
-        a.mov(pin.q(), inp.q())?;
-        a.mov(pout.q(), out.q())?;
-        for (ccount, valid_c) in [(full_c, 16), (usize::from(edge_c > 0), edge_c)] {
-            if ccount == 0 {
-                continue;
-            }
-            a.mov(bj.q(), ccount as u64)?;
-            let mut col_top = a.create_label();
-            a.set_label(&mut col_top)?;
-            block32(&mut a, pin, pout, valid_r, valid_c, ld_in, ld_out)?;
-            a.add(pin.q(), 64)?;
-            add_imm(&mut a, pout, 16 * ld_out * 4, t)?;
-            a.dec(bj.q())?;
-            a.jnz(col_top)?;
-        }
-        add_imm(&mut a, inp, 16 * ld_in * 4, t)?;
-        a.add(out.q(), 64)?;
-        a.dec(bi.q())?;
-        a.jnz(row_top)?;
+    for s in [g.col_out, g.blk_in, g.blk_out] {
+        a.push(s.q())?;
+    }
+    a.mov(g.tile_in.q(), qword_ptr(ARG0.q() + in_offset as i32))?;
+    a.mov(g.tile_out.q(), qword_ptr(ARG0.q() + out_offset as i32))?;
+    let e = net.edge;
+    let tile_rows = (TILE_BYTES / size / e).max(1);
+    let full_r = rows / e;
+    let edge_r = rows % e;
+    let (full_tiles, left_r) = (full_r / tile_rows, full_r % tile_rows);
+    let params = Walk {
+        net,
+        cols,
+        ld_in,
+        ld_out,
+    };
+    if full_tiles > 0 {
+        a.mov(g.tiles.q(), full_tiles as u64)?;
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        tile(&mut a, g, params, tile_rows, 0)?;
+        add_imm(&mut a, g.tile_in, tile_rows * e * ld_in * size, g.scratch)?;
+        add_imm(&mut a, g.tile_out, tile_rows * e * size, g.scratch)?;
+        a.dec(g.tiles.q())?;
+        a.jnz(top)?;
+    }
+    if left_r > 0 || edge_r > 0 {
+        tile(&mut a, g, params, left_r, edge_r)?;
+    }
+    for s in [g.blk_out, g.blk_in, g.col_out] {
+        a.pop(s.q())?;
     }
     a.vzeroupper()?;
     a.ret()?;
     a.assemble(0)
 }
 
-/// Transposes one block: `valid_r` rows of `valid_c` elements at `pin` to `valid_c` rows of
-/// `valid_r` elements at `pout` (`r11` walks the rows, `r10` is scratch).
-fn block32(
-    a: &mut CodeAssembler,
-    pin: Gpr,
-    pout: Gpr,
-    valid_r: usize,
-    valid_c: usize,
+#[derive(Clone, Copy)]
+struct Walk {
+    net: Net,
+    cols: usize,
     ld_in: usize,
     ld_out: usize,
-) -> AsmResult<()> {
-    let (t, scratch) = (Gpr(11), Gpr(10));
-    let r = |i: usize| Zmm(i as u8);
-    let s = |i: usize| Zmm(16 + i as u8);
-    let cmask = (valid_c < 16).then_some(Kreg(1));
-    let rmask = (valid_r < 16).then_some(Kreg(2));
-    if let Some(k) = cmask {
-        a.mov(scratch.d(), (1u32 << valid_c) - 1)?;
-        a.kmovw(k.k(), scratch.d())?;
+}
+
+/// One tile: `full_r` whole block rows and an edge block row of `edge_r` rows (0: none),
+/// every block column.
+fn tile(a: &mut CodeAssembler, g: Regs, w: Walk, full_r: usize, edge_r: usize) -> AsmResult<()> {
+    let (e, s) = (w.net.edge, w.net.size);
+    a.mov(g.col_in.q(), g.tile_in.q())?;
+    a.mov(g.col_out.q(), g.tile_out.q())?;
+    let (full_c, edge_c) = (w.cols / e, w.cols % e);
+    for (count, valid_c) in [(full_c, e), (usize::from(edge_c > 0), edge_c)] {
+        if count == 0 {
+            continue;
+        }
+        a.mov(g.cols.q(), count as u64)?;
+        let mut col_top = a.create_label();
+        a.set_label(&mut col_top)?;
+        a.mov(g.blk_in.q(), g.col_in.q())?;
+        a.mov(g.blk_out.q(), g.col_out.q())?;
+        if full_r > 0 {
+            a.mov(g.rows.q(), full_r as u64)?;
+            let mut row_top = a.create_label();
+            a.set_label(&mut row_top)?;
+            block(a, g, w, e, valid_c)?;
+            add_imm(a, g.blk_in, e * w.ld_in * s, g.scratch)?;
+            a.add(g.blk_out.q(), (e * s) as i32)?;
+            a.dec(g.rows.q())?;
+            a.jnz(row_top)?;
+        }
+        if edge_r > 0 {
+            block(a, g, w, edge_r, valid_c)?;
+        }
+        a.add(g.col_in.q(), (e * s) as i32)?;
+        add_imm(a, g.col_out, e * w.ld_out * s, g.scratch)?;
+        a.dec(g.cols.q())?;
+        a.jnz(col_top)?;
     }
-    if let Some(k) = rmask {
-        a.mov(scratch.d(), (1u32 << valid_r) - 1)?;
-        a.kmovw(k.k(), scratch.d())?;
+    Ok(())
+}
+
+/// Transposes one block: `valid_r` rows of `valid_c` elements at `blk_in` to `valid_c` rows of
+/// `valid_r` elements at `blk_out`.
+fn block(a: &mut CodeAssembler, g: Regs, w: Walk, valid_r: usize, valid_c: usize) -> AsmResult<()> {
+    let net = w.net;
+    let e = net.edge;
+    let r = |i: usize| Zmm(i as u8);
+    let cmask = (valid_c < e).then_some(Kreg(1));
+    let rmask = (valid_r < e).then_some(Kreg(2));
+    for (k, valid) in [(cmask, valid_c), (rmask, valid_r)] {
+        if let Some(k) = k {
+            a.mov(g.scratch.d(), (1u32 << valid) - 1)?;
+            a.kmovw(k.k(), g.scratch.d())?;
+        }
     }
     // Load rows (missing rows are zero; they land in lanes the stores mask off).
-    a.mov(t.q(), pin.q())?;
-    for i in 0..16 {
+    a.mov(g.walk.q(), g.blk_in.q())?;
+    for i in 0..e {
         if i < valid_r {
-            a.vmovups(r(i).masked(cmask, true), zmmword_ptr(t.q()))?;
+            load_row(a, net, r(i), ptr(g.walk.q()), cmask)?;
             if i + 1 < valid_r {
-                add_imm(a, t, ld_in * 4, scratch)?;
+                add_imm(a, g.walk, w.ld_in * net.size, g.scratch)?;
             }
         } else {
             a.vpxord(r(i).z(), r(i).z(), r(i).z())?;
         }
     }
+    let column = if net.size == 8 {
+        network64(a)?
+    } else {
+        network32(a)?
+    };
+    // Column j of the block is now in zmm(column + j): store the valid ones.
+    a.mov(g.walk.q(), g.blk_out.q())?;
+    for j in 0..valid_c {
+        store_row(a, net, Zmm(column + j as u8), ptr(g.walk.q()), rmask)?;
+        if j + 1 < valid_c {
+            add_imm(a, g.walk, w.ld_out * net.size, g.scratch)?;
+        }
+    }
+    Ok(())
+}
+
+/// One block row into `dst` as 32-bit (or 64-bit) lanes; under `k`, missing lanes are zero.
+fn load_row(
+    a: &mut CodeAssembler,
+    net: Net,
+    dst: Zmm,
+    m: AsmMemoryOperand,
+    k: Option<Kreg>,
+) -> AsmResult<()> {
+    let dz = dst.masked(k, true);
+    match net.size {
+        8 => a.vmovupd(dz, zmmword_ptr(m)),
+        4 => a.vmovups(dz, zmmword_ptr(m)),
+        2 => {
+            a.vmovdqu16(dst.y_masked(k, true), ymmword_ptr(m))?;
+            a.vpmovzxwd(dst.z(), dst.y())
+        }
+        _ => {
+            a.vmovdqu8(dst.x_masked(k, true), xmmword_ptr(m))?;
+            a.vpmovzxbd(dst.z(), dst.x())
+        }
+    }
+}
+
+/// The lanes of `src` narrowed back to the element size and stored at `m` under `k`. Narrowing
+/// goes through `SCRATCH_NARROW`, which the networks leave free after their last round.
+fn store_row(
+    a: &mut CodeAssembler,
+    net: Net,
+    src: Zmm,
+    m: AsmMemoryOperand,
+    k: Option<Kreg>,
+) -> AsmResult<()> {
+    let t = SCRATCH_NARROW;
+    match net.size {
+        8 => a.vmovupd(mem_masked(zmmword_ptr(m), k), src.z()),
+        4 => a.vmovups(mem_masked(zmmword_ptr(m), k), src.z()),
+        2 => {
+            a.vpmovdw(t.y(), src.z())?;
+            a.vmovdqu16(mem_masked(ymmword_ptr(m), k), t.y())
+        }
+        _ => {
+            a.vpmovdb(t.x(), src.z())?;
+            a.vmovdqu8(mem_masked(xmmword_ptr(m), k), t.x())
+        }
+    }
+}
+
+/// Free after either network's last round (it lives among the round temporaries).
+const SCRATCH_NARROW: Zmm = Zmm(31);
+
+/// 16×16 transpose of 32-bit lanes: rows in `zmm0..16`; returns where the columns start
+/// (`zmm0..16`).
+fn network32(a: &mut CodeAssembler) -> AsmResult<u8> {
+    let r = |i: usize| Zmm(i as u8);
+    let s = |i: usize| Zmm(16 + i as u8);
     // Round 1: interleave 32-bit pairs of neighbouring rows.
     for i in (0..16).step_by(2) {
         a.vunpcklps(s(i).z(), r(i).z(), r(i + 1).z())?;
@@ -120,125 +276,31 @@ fn block32(
         a.vshuff32x4(r(4 + k).z(), s(4 + k).z(), s(12 + k).z(), 0x88)?;
         a.vshuff32x4(r(12 + k).z(), s(4 + k).z(), s(12 + k).z(), 0xdd)?;
     }
-    // Column j of the block is now in r(j): store the valid ones.
-    a.mov(t.q(), pout.q())?;
-    for j in 0..valid_c {
-        a.vmovups(mem_masked(zmmword_ptr(t.q()), rmask), r(j).z())?;
-        if j + 1 < valid_c {
-            add_imm(a, t, ld_out * 4, scratch)?;
-        }
-    }
-    Ok(())
+    Ok(0)
 }
 
-/// Generates `extern "C" fn(*const UnaryArgs)` packing a `rows × cols` matrix of 16-bit
-/// elements into VNNI2 (a ragged last row pairs with zeros).
-pub fn vnni2_pack16(
-    rows: usize,
-    cols: usize,
-    ld_in: usize,
-    ld_out: usize,
-    in_offset: usize,
-    out_offset: usize,
-) -> AsmResult<Vec<u8>> {
-    let mut a = assembler()?;
-    let (inp, out, cnt, t) = (Gpr(6), Gpr(2), Gpr(0), Gpr(10));
-    let (lo_idx, hi_idx, x, y, p, q) = (Zmm(0), Zmm(1), Zmm(2), Zmm(3), Zmm(4), Zmm(5));
-    a.mov(inp.q(), qword_ptr(ARG0.q() + in_offset as i32))?;
-    a.mov(out.q(), qword_ptr(ARG0.q() + out_offset as i32))?;
-    // Word k of the low half is x[k/2] or y[k/2] (odd k); the high half continues at 16.
-    let mut idx_lo = a.create_label();
-    let mut idx_hi = a.create_label();
-    a.vmovdqu16(lo_idx.z(), zmmword_ptr(idx_lo))?;
-    a.vmovdqu16(hi_idx.z(), zmmword_ptr(idx_hi))?;
-    let chunks = cols / 32;
-    let tail = cols % 32;
-    let (k_in, k_lo, k_hi) = (Kreg(1), Kreg(2), Kreg(3));
-    if tail > 0 {
-        let m = |n: usize| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
-        a.mov(t.d(), m(tail))?;
-        a.kmovd(k_in.k(), t.d())?;
-        a.mov(t.d(), m(2 * tail.min(16)))?;
-        a.kmovd(k_lo.k(), t.d())?;
-        a.mov(t.d(), m(2 * tail.saturating_sub(16)))?;
-        a.kmovd(k_hi.k(), t.d())?;
+/// 8×8 transpose of 64-bit lanes: rows in `zmm0..8`; returns where the columns start
+/// (`zmm16..24`).
+fn network64(a: &mut CodeAssembler) -> AsmResult<u8> {
+    let r = |i: usize| Zmm(i as u8);
+    let s = |i: usize| Zmm(16 + i as u8);
+    // Round 1: t(2i) = (row 2i, row 2i+1) at even columns, t(2i+1) at odd columns.
+    for i in (0..8).step_by(2) {
+        a.vunpcklpd(s(i).z(), r(i).z(), r(i + 1).z())?;
+        a.vunpckhpd(s(i + 1).z(), r(i).z(), r(i + 1).z())?;
     }
-    // One pair of rows: full 32-column chunks in a loop (r11 = byte offset in the input row,
-    // rcx = chunks left), then the masked tail chunk.
-    let (col, left) = (Gpr(11), Gpr(1));
-    let chunk = |a: &mut CodeAssembler, second_row: bool, is_tail: bool| -> AsmResult<()> {
-        let kin = is_tail.then_some(k_in);
-        a.vmovdqu16(with_k16(x, kin), zmmword_ptr(inp.q() + col.q()))?;
-        if second_row {
-            a.vmovdqu16(
-                with_k16(y, kin),
-                zmmword_ptr(inp.q() + col.q() + (ld_in * 2) as i32),
-            )?;
-        } else {
-            a.vpxord(y.z(), y.z(), y.z())?;
+    // Round 2: pair row pairs (0–1 with 2–3, 4–5 with 6–7): even/odd 128-bit lanes.
+    for h in [0, 4] {
+        for k in 0..2 {
+            a.vshuff64x2(r(h + 2 * k).z(), s(h + k).z(), s(h + k + 2).z(), 0x88)?;
+            a.vshuff64x2(r(h + 2 * k + 1).z(), s(h + k).z(), s(h + k + 2).z(), 0xdd)?;
         }
-        a.vmovdqa64(p.z(), lo_idx.z())?;
-        a.vpermi2w(p.z(), x.z(), y.z())?;
-        a.vmovdqa64(q.z(), hi_idx.z())?;
-        a.vpermi2w(q.z(), x.z(), y.z())?;
-        let (klo, khi) = if is_tail {
-            (Some(k_lo), Some(k_hi))
-        } else {
-            (None, None)
-        };
-        a.vmovdqu16(mem_masked(zmmword_ptr(out.q() + col.q() * 2), klo), p.z())?;
-        if !is_tail || tail > 16 {
-            a.vmovdqu16(
-                mem_masked(zmmword_ptr(out.q() + col.q() * 2 + 64), khi),
-                q.z(),
-            )?;
-        }
-        Ok(())
-    };
-    let pair = |a: &mut CodeAssembler, second_row: bool| -> AsmResult<()> {
-        a.xor(col.d(), col.d())?;
-        if chunks > 0 {
-            a.mov(left.q(), chunks as u64)?;
-            let mut top = a.create_label();
-            a.set_label(&mut top)?;
-            chunk(a, second_row, false)?;
-            a.add(col.q(), 64)?;
-            a.dec(left.q())?;
-            a.jnz(top)?;
-        }
-        if tail > 0 {
-            chunk(a, second_row, true)?;
-        }
-        Ok(())
-    };
-    let pairs = rows / 2;
-    if pairs > 0 {
-        a.mov(cnt.q(), pairs as u64)?;
-        let mut top = a.create_label();
-        a.set_label(&mut top)?;
-        pair(&mut a, true)?;
-        add_imm(&mut a, inp, 2 * ld_in * 2, t)?;
-        add_imm(&mut a, out, 2 * ld_out * 2, t)?;
-        a.dec(cnt.q())?;
-        a.jnz(top)?;
     }
-    if rows % 2 == 1 {
-        pair(&mut a, false)?;
+    // Round 3: across the halves. r(0) holds columns {0, 4}, r(1) {2, 6}, r(2) {1, 5},
+    // r(3) {3, 7} of rows 0–3; r(4..8) the same of rows 4–7.
+    for (src, lo, hi) in [(0, 0, 4), (1, 2, 6), (2, 1, 5), (3, 3, 7)] {
+        a.vshuff64x2(s(lo).z(), r(src).z(), r(src + 4).z(), 0x88)?;
+        a.vshuff64x2(s(hi).z(), r(src).z(), r(src + 4).z(), 0xdd)?;
     }
-    a.vzeroupper()?;
-    a.ret()?;
-    a.set_label(&mut idx_lo)?;
-    let lo: Vec<u16> = (0..32)
-        .map(|k| if k % 2 == 0 { k / 2 } else { 32 + k / 2 })
-        .collect();
-    let hi: Vec<u16> = lo.iter().map(|i| i + 16).collect();
-    a.dw(&lo)?;
-    a.set_label(&mut idx_hi)?;
-    a.dw(&hi)?;
-    a.assemble(0)
-}
-
-/// A zmm destination of 16-bit moves under mask `k`, zeroing.
-fn with_k16(z: Zmm, k: Option<Kreg>) -> AsmRegisterZmm {
-    z.masked(k, true)
+    Ok(16)
 }

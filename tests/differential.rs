@@ -87,8 +87,9 @@ fn reference_claims_everything() {
     );
 }
 
-/// Block-edge shapes of the layout transforms (16×16 transpose blocks, 32-column VNNI chunks,
-/// odd row counts), on every dtype, with padded leading dimensions.
+/// Block-edge shapes of the layout transforms (8×8 and 16×16 transpose blocks and their tiles,
+/// 8-, 16- and 32-column VNNI chunks, ragged VNNI groups), on every dtype, with padded leading
+/// dimensions; and the raw moves (copies with every broadcast, zero fill) of every dtype.
 #[test]
 fn layout_transform_edges() {
     use tpp::*;
@@ -100,19 +101,40 @@ fn layout_transform_edges() {
         (3, 70),
         (64, 64),
         (31, 32),
+        (130, 9),
+        (7, 129),
+        (259, 66),
     ] {
         for dt in DType::ALL {
-            let t = UnaryDesc::new(UnaryOp::Transpose, r, c, dt).ld(c + 3, r + 1);
-            let p = UnaryDesc::new(
-                UnaryOp::VnniPack {
-                    layout: Layout::Vnni2,
-                },
-                r,
-                c,
-                dt,
-            )
-            .ld(c + 2, c + 5);
-            for d in [t, p] {
+            let mut descs = vec![UnaryDesc::new(UnaryOp::Transpose, r, c, dt).ld(c + 3, r + 1)];
+            for layout in [Layout::Vnni2, Layout::Vnni4] {
+                descs.push(UnaryDesc::new(UnaryOp::VnniPack { layout }, r, c, dt).ld(c + 2, c + 5));
+                descs.push(
+                    UnaryDesc::new(UnaryOp::VnniUnpack { layout }, r, c, dt).ld(c + 1, c + 3),
+                );
+            }
+            for op in [
+                UnaryOp::GatherRows,
+                UnaryOp::ScatterRows,
+                UnaryOp::ScatterCols,
+            ] {
+                descs.push(UnaryDesc::new(op, r, c, dt).ld(c + 1, c + 2));
+            }
+            descs.push(UnaryDesc::new(UnaryOp::GatherCols, r, c, dt).ld(2 * c + 1, c + 2));
+            for bc in [
+                Broadcast::None,
+                Broadcast::Row,
+                Broadcast::Col,
+                Broadcast::Scalar,
+            ] {
+                descs.push(
+                    UnaryDesc::new(UnaryOp::Identity, r, c, dt)
+                        .ld(c + 1, c + 4)
+                        .broadcast(bc),
+                );
+            }
+            descs.push(UnaryDesc::new(UnaryOp::Zero, r, c, dt).ld(c, c + 4));
+            for d in descs {
                 for b in targets() {
                     let got = harness::check_unary(b, &d, 5);
                     assert!(got.is_ok(), "{b} {}: {got:?}", d.kernel_name(b));

@@ -2,7 +2,6 @@
 //! the C shim in `dnnl_shim.c` (built by `build.rs` when libdnnl-dev is installed).
 
 use super::{bytemuck_bf16, bytemuck_bf16_mut, bytemuck_f32, bytemuck_f32_mut, Buffers, Op, Run};
-use std::hint::black_box;
 use tpp::{bf16, DType};
 
 /// Whether oneDNN was found at build time.
@@ -203,7 +202,7 @@ pub fn dnnl(op: Op, n: usize, dt: DType) -> Option<Run> {
         // SAFETY: the buffers hold the shapes the primitive was built for.
         let rc = unsafe { ffi::tpp_dnnl_run(h as *mut ffi::Op, x, p1, p2) };
         assert_eq!(rc, 0, "oneDNN execution failed");
-        black_box(&b.y);
+        std::hint::black_box(&b.y);
     }))
 }
 

@@ -67,32 +67,104 @@ fn generate<A: 'static>(name: String, spec: EltwiseSpec) -> Option<Box<dyn Exec<
 }
 
 impl Avx512 {
-    /// Transpose of 32-bit and VNNI2 packing of 16-bit elements; the other transforms stay
-    /// with the reference for now.
+    /// Layout transforms (transpose, VNNI pack/unpack, gathers and scatters), every element
+    /// size: pure data movement, bit for bit.
     fn layout_transform(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
-        use crate::isa::{Layout, UnaryOp};
-        use crate::kernels_x86::transpose;
-        // Row steps and the second-row displacement of the VNNI pack are 32-bit immediates.
-        let fits = |ld: usize| ld.checked_mul(64).is_some_and(|b| b <= i32::MAX as usize);
+        use crate::isa::UnaryOp;
+        use crate::kernels_x86::copy::{self, ColMove, Dest, Source};
+        use crate::kernels_x86::{transpose, vnni};
+        let size = d.in_dtype.size();
         let (input, output) = (offset_of!(UnaryArgs, input), offset_of!(UnaryArgs, output));
+        let args = arg_offsets();
+        // The VNNI kernels address the rows of a group by 32-bit displacements.
+        let fits = |ld: usize| {
+            ld.checked_mul(4 * size)
+                .is_some_and(|b| b <= i32::MAX as usize)
+        };
+        let (r, c, li, lo) = (d.rows, d.cols, d.ld_in, d.ld_out);
         let name = d.kernel_name(self.name());
         let bytes = match d.op {
-            UnaryOp::Transpose if d.in_dtype.size() == 4 && fits(d.ld_in) && fits(d.ld_out) => {
-                transpose::transpose32(d.rows, d.cols, d.ld_in, d.ld_out, input, output)
-            }
-            UnaryOp::VnniPack {
-                layout: Layout::Vnni2,
-            } if d.in_dtype.size() == 2 && fits(d.ld_in) && fits(d.ld_out) => {
-                transpose::vnni2_pack16(d.rows, d.cols, d.ld_in, d.ld_out, input, output)
-            }
+            UnaryOp::Transpose => transpose::transpose(size, r, c, li, lo, input, output),
+            UnaryOp::VnniPack { layout } if fits(li) => vnni::generate(
+                vnni::Direction::Pack,
+                size,
+                layout.factor(),
+                r,
+                c,
+                li,
+                lo,
+                input,
+                output,
+            )?,
+            UnaryOp::VnniUnpack { layout } if fits(lo) => vnni::generate(
+                vnni::Direction::Unpack,
+                size,
+                layout.factor(),
+                r,
+                c,
+                li,
+                lo,
+                input,
+                output,
+            )?,
+            UnaryOp::GatherRows => copy::rows(
+                size,
+                r,
+                c,
+                Source::GatherRows { ld: li },
+                Dest::Rows { ld: lo },
+                args,
+            ),
+            UnaryOp::ScatterRows => copy::rows(
+                size,
+                r,
+                c,
+                Source::Rows { ld: li },
+                Dest::ScatterRows { ld: lo },
+                args,
+            ),
+            UnaryOp::GatherCols => copy::cols(ColMove::Gather, size, r, c, li, lo, args),
+            UnaryOp::ScatterCols => copy::cols(ColMove::Scatter, size, r, c, li, lo, args),
             _ => return None,
         };
-        match bytes {
-            Ok(bytes) => install(&name, bytes),
-            Err(e) => {
-                crate::dispatch::log_decline("avx512", &name, &e.to_string());
-                None
-            }
+        install_or_decline(&name, bytes)
+    }
+
+    /// Same-dtype copies (with broadcasts) and zero fill of any dtype, as raw byte moves: no
+    /// conversion, so integers, f64 and NaN payloads come through bit for bit.
+    fn raw_move(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
+        use crate::isa::UnaryOp;
+        use crate::kernels_x86::copy::{self, Dest, Source};
+        let src = match (d.op, d.broadcast) {
+            (UnaryOp::Zero, _) => Source::Zero,
+            (_, Broadcast::None) => Source::Rows { ld: d.ld_in },
+            (_, Broadcast::Row) => Source::Row,
+            (_, Broadcast::Col) => Source::Col,
+            (_, Broadcast::Scalar) => Source::Scalar,
+        };
+        let dst = Dest::Rows { ld: d.ld_out };
+        let bytes = copy::rows(d.out_dtype.size(), d.rows, d.cols, src, dst, arg_offsets());
+        install_or_decline(&d.kernel_name(self.name()), bytes)
+    }
+}
+
+fn arg_offsets() -> crate::kernels_x86::copy::ArgOffsets {
+    crate::kernels_x86::copy::ArgOffsets {
+        input: offset_of!(UnaryArgs, input),
+        output: offset_of!(UnaryArgs, output),
+        indices: offset_of!(UnaryArgs, indices),
+    }
+}
+
+fn install_or_decline<A: 'static>(
+    name: &str,
+    bytes: crate::kernels_x86::asm::AsmResult<Vec<u8>>,
+) -> Option<Box<dyn Exec<A>>> {
+    match bytes {
+        Ok(bytes) => install(name, bytes),
+        Err(e) => {
+            crate::dispatch::log_decline("avx512", name, &e.to_string());
+            None
         }
     }
 }
@@ -103,12 +175,17 @@ impl Backend for Avx512 {
     }
 
     fn unary(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
-        if d.op.is_layout_transform() {
+        let same_type_copy = d.op == crate::isa::UnaryOp::Identity && d.in_dtype == d.out_dtype;
+        if d.op.is_layout_transform() || same_type_copy || d.op == crate::isa::UnaryOp::Zero {
             // Pure data movement: no bf16 conversion instructions needed.
-            return caps::x86()
-                .avx512
-                .then(|| self.layout_transform(d))
-                .flatten();
+            if !caps::x86().avx512 {
+                return None;
+            }
+            return if d.op.is_layout_transform() {
+                self.layout_transform(d)
+            } else {
+                self.raw_move(d)
+            };
         }
         if !can_store(d.out_dtype) {
             return None;
@@ -263,13 +340,7 @@ impl Backend for Avx512 {
         if !can_store(d.out_dtype) {
             return None;
         }
-        let name = d.kernel_name(self.name());
-        match crate::kernels_x86::reduce::generate(d)? {
-            Ok(bytes) => install(&name, bytes),
-            Err(e) => {
-                crate::dispatch::log_decline("avx512", &name, &e.to_string());
-                None
-            }
-        }
+        let bytes = crate::kernels_x86::reduce::generate(d)?;
+        install_or_decline(&d.kernel_name(self.name()), bytes)
     }
 }

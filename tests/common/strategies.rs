@@ -377,13 +377,22 @@ pub fn layout_transform() -> impl Strategy<Value = UnaryDesc> {
         VnniUnpack {
             layout: Layout::Vnni2,
         },
+        VnniUnpack {
+            layout: Layout::Vnni4,
+        },
         GatherRows,
+        GatherCols,
+        ScatterRows,
         ScatterCols,
     ]);
     (ops, dim(), dim(), pad(), pad(), any_dtype())
         .prop_map(|(op, rows, cols, pi, po, dt)| {
             let mut d = UnaryDesc::new(op, rows, cols, dt);
-            d.ld_in += pi;
+            if op == GatherCols {
+                d.ld_in = 1 + pi * 4; // source rows may be narrower or wider than the output
+            } else {
+                d.ld_in += pi;
+            }
             d.ld_out += po;
             d
         })
