@@ -30,6 +30,17 @@ fn acc2(i: u8) -> Zmm {
     Zmm(8 + i)
 }
 
+/// Per-column reductions of inputs larger than this (bytes, about L2) walk the rows in order
+/// through a stack scratch of column partials (`per_col_panels`): a walk down a column block
+/// steps a page per row, which defeats the prefetchers once the data comes from memory.
+const PANEL_ABOVE: usize = 1 << 20;
+/// Columns of one panel: long contiguous row segments keep the prefetchers streaming (at
+/// 4096² f32, 512 columns reach 30% of a plain read, 4096 over 60%); the partials (16 KiB,
+/// 32 KiB with the sums of squares) stay in L1 or L2.
+const PANEL_COLS: usize = 4096;
+/// Rows folded per visit of the partials (a quarter of the scratch traffic).
+const ROW_BLOCK: usize = 4;
+
 struct Gen<'a> {
     a: CodeAssembler,
     d: &'a ReduceDesc,
@@ -146,6 +157,9 @@ impl Gen<'_> {
         }
         match d.axis {
             ReduceAxis::PerRow => self.per_row(inp, out, cnt, col)?,
+            ReduceAxis::PerCol if d.rows * d.ld_in * d.in_dtype.size() > PANEL_ABOVE => {
+                self.per_col_panels(inp, out, cnt, rowp)?
+            }
             ReduceAxis::PerCol => self.per_col(inp, out, cnt, rowp)?,
         }
         self.a.vzeroupper()?;
@@ -300,6 +314,140 @@ impl Gen<'_> {
                 let j2 = j + (d.cols * osize) as i32;
                 self.finish(acc2(u as u8), ptr(out.q() + j2), k, false)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Per-column reduction of a large input: for each panel of up to `PANEL_COLS` columns,
+    /// every row's panel segment (contiguous, so prefetched) is folded into f32 partials on
+    /// the stack, which are finished into `out` after the last row. The fold order down each
+    /// column is the same as `per_col`'s.
+    fn per_col_panels(&mut self, inp: Gpr, out: Gpr, rows: Gpr, rowp: Gpr) -> AsmResult<()> {
+        let d = self.d;
+        let sets = if d.op == ReduceOp::SumAndSumSq { 2 } else { 1 };
+        let panel_bytes = PANEL_COLS * 4;
+        let frame = (sets * panel_bytes).next_multiple_of(4096);
+        // Grow the stack a page at a time so that no guard page is stepped over.
+        for _ in 0..frame / 4096 {
+            self.a.sub(rsp, 4096)?;
+            self.a.mov(dword_ptr(rsp), 0)?;
+        }
+        let (isize, osize) = (d.in_dtype.size(), d.out_dtype.size());
+        let col = Gpr(9);
+        let full_panels = d.cols / PANEL_COLS;
+        let last = d.cols % PANEL_COLS;
+        let panels = Gpr(10);
+        let panel = |g: &mut Self, cols: usize| -> AsmResult<()> {
+            let vectors = cols.div_ceil(LANES);
+            let tail = cols % LANES != 0;
+            // Partials start at the identity.
+            g.vector_loop(col, vectors, false, |g, e, _| {
+                for set in 0..sets {
+                    let m = g.scratch(col, e, set);
+                    g.a.vmovups(zmmword_ptr(m), IDENTITY.z())?;
+                }
+                Ok(())
+            })?;
+            // Every row, in order: `ROW_BLOCK` rows per visit of the partials, then the rest.
+            let step = d.ld_in * isize;
+            let block = if (ROW_BLOCK * step) < i32::MAX as usize / 2 {
+                ROW_BLOCK
+            } else {
+                1
+            };
+            g.a.mov(rowp.q(), inp.q())?;
+            for (count, n) in [(d.rows / block, block), (d.rows % block, 1)] {
+                if count == 0 {
+                    continue;
+                }
+                g.a.mov(rows.q(), count as u64)?;
+                let mut top = g.a.create_label();
+                g.a.set_label(&mut top)?;
+                g.vector_loop(col, vectors, tail, |g, e, t| {
+                    let slot = (e / LANES % ACCS as usize) as u8;
+                    g.a.vmovups(acc(slot).z(), zmmword_ptr(g.scratch(col, e, 0)))?;
+                    if sets == 2 {
+                        g.a.vmovups(acc2(slot).z(), zmmword_ptr(g.scratch(col, e, 1)))?;
+                    }
+                    for r in 0..n {
+                        let m = g.elem(rowp, col, e) + (r * step) as i32;
+                        g.load_fold(slot, m, t)?;
+                    }
+                    g.a.vmovups(zmmword_ptr(g.scratch(col, e, 0)), acc(slot).z())?;
+                    if sets == 2 {
+                        g.a.vmovups(zmmword_ptr(g.scratch(col, e, 1)), acc2(slot).z())?;
+                    }
+                    Ok(())
+                })?;
+                add_imm(&mut g.a, rowp, n * step, Gpr(11))?;
+                g.a.dec(rows.q())?;
+                g.a.jnz(top)?;
+            }
+            // Finish into the output.
+            g.vector_loop(col, vectors, tail, |g, e, t| {
+                let k = t.then_some(TAIL);
+                for set in 0..sets {
+                    g.a.vmovups(acc(0).z(), zmmword_ptr(g.scratch(col, e, set)))?;
+                    // The sums of squares follow the `cols` sums.
+                    let disp = ((set * d.cols + e) * osize) as i32;
+                    let m = match osize {
+                        2 => ptr(out.q() + col.q() * 2 + disp),
+                        _ => ptr(out.q() + col.q() * 4 + disp),
+                    };
+                    g.finish(acc(0), m, k, false)?;
+                }
+                Ok(())
+            })
+        };
+        if full_panels > 0 {
+            self.a.mov(panels.q(), full_panels as u64)?;
+            let mut top = self.a.create_label();
+            self.a.set_label(&mut top)?;
+            panel(self, PANEL_COLS)?;
+            self.a.add(inp.q(), (PANEL_COLS * isize) as i32)?;
+            self.a.add(out.q(), (PANEL_COLS * osize) as i32)?;
+            self.a.dec(panels.q())?;
+            self.a.jnz(top)?;
+        }
+        if last > 0 {
+            panel(self, last)?;
+        }
+        add_imm(&mut self.a, Gpr(4), frame, Gpr(11))
+    }
+
+    /// The scratch partial of column `col + e` of set `set`.
+    fn scratch(&self, col: Gpr, e: usize, set: usize) -> AsmMemoryOperand {
+        ptr(rsp + col.q() * 4 + ((set * PANEL_COLS + e) * 4) as i32)
+    }
+
+    /// Runs `body(e, tail)` for `vectors` column vectors (`col` counts elements): four a trip in
+    /// a loop, the rest straight, the last one masked when `tail`.
+    fn vector_loop(
+        &mut self,
+        col: Gpr,
+        vectors: usize,
+        tail: bool,
+        mut body: impl FnMut(&mut Self, usize, bool) -> AsmResult<()>,
+    ) -> AsmResult<()> {
+        let whole = vectors - usize::from(tail);
+        let unroll = ACCS as usize;
+        let trips = whole / unroll;
+        self.a.xor(col.d(), col.d())?;
+        if trips > 0 {
+            let mut top = self.a.create_label();
+            self.a.set_label(&mut top)?;
+            for u in 0..unroll {
+                body(self, u * LANES, false)?;
+            }
+            self.a.add(col.q(), (unroll * LANES) as i32)?;
+            self.a.cmp(col.q(), (trips * unroll * LANES) as i32)?;
+            self.a.jb(top)?;
+        }
+        for v in 0..whole % unroll {
+            body(self, v * LANES, false)?;
+        }
+        if tail {
+            body(self, (whole % unroll) * LANES, true)?;
         }
         Ok(())
     }

@@ -8,7 +8,8 @@
 //! **Loop order.** Blocks are visited in tiles of `TILE_BYTES` of each input row: down the
 //! tile's block rows for one block column, then the next block column. An output row then
 //! receives `TILE_BYTES` contiguous bytes per visit (instead of one block's 16–64), so a large
-//! transpose takes a fraction of the TLB misses and DRAM page switches of a plain block walk.
+//! transpose takes a fraction of the TLB misses and DRAM page switches of a plain block walk
+//! (measured at 4096² f32: 512 bytes doubles the throughput of 64; 4096 halves it again).
 
 use super::asm::*;
 use iced_x86::code_asm::*;
@@ -16,6 +17,8 @@ use iced_x86::code_asm::*;
 /// Bytes of each output row written per visit (the tile's height in input rows times the
 /// element size).
 const TILE_BYTES: usize = 512;
+/// How far ahead along each input row the block loads prefetch.
+const PREFETCH_BYTES: usize = 512;
 
 /// The block network of one element size.
 #[derive(Clone, Copy)]
@@ -171,6 +174,9 @@ fn block(a: &mut CodeAssembler, g: Regs, w: Walk, valid_r: usize, valid_c: usize
     a.mov(g.walk.q(), g.blk_in.q())?;
     for i in 0..e {
         if i < valid_r {
+            // Each input row of a tile is its own stream, more than the hardware prefetchers
+            // follow: fetch a few blocks ahead by hand.
+            a.prefetcht0(byte_ptr(g.walk.q() + PREFETCH_BYTES as i32))?;
             load_row(a, net, r(i), ptr(g.walk.q()), cmask)?;
             if i + 1 < valid_r {
                 add_imm(a, g.walk, w.ld_in * net.size, g.scratch)?;

@@ -200,3 +200,31 @@ fn wide_row_edges() {
         }
     }
 }
+
+/// Per-column reductions of inputs beyond the L2-sized threshold, which walk the rows through
+/// column panels of partials: several full panels, a partial one, a masked tail, both sets of
+/// the sum with the sum of squares, accumulation.
+#[test]
+fn large_column_reductions() {
+    use tpp::*;
+    for (rows, cols, dt) in [
+        (300, 2100, DType::F32),
+        (130, 4100 + 17, DType::BF16),
+        (1101, 257, DType::F32),
+        (7, 70_000, DType::F32),
+    ] {
+        for (op, acc) in [
+            (ReduceOp::Sum, false),
+            (ReduceOp::Max, true),
+            (ReduceOp::SumAndSumSq, true),
+        ] {
+            let mut d = ReduceDesc::new(op, ReduceAxis::PerCol, rows, cols, dt);
+            d.ld_in += 5;
+            d.accumulate = acc;
+            for b in targets() {
+                let r = harness::check_reduce(b, &d, 21);
+                assert!(r.is_ok(), "{}: {r:?}", d.kernel_name(b));
+            }
+        }
+    }
+}

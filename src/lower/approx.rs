@@ -753,6 +753,7 @@ mod tests {
     fn measure_all() {
         let per_range =
             std::env::var("TPP_APPROX_POINTS").map_or(4_000_000, |v| v.parse().unwrap());
+        let mut over = vec![];
         for c in &CASES {
             let p = build(c.f);
             let w = measure(c, per_range);
@@ -761,12 +762,11 @@ mod tests {
                 "{:15} {:.3} ulp at {:e}, abs {:.2e} at {:e} ({} points); {} vregs: {} constants, {} temps",
                 c.name, w.ulp, w.ulp_at, w.abs, w.abs_at, w.n, p.vregs, a.invariants, a.temps
             );
-            assert!(
-                w.ulp <= c.max_ulp && w.abs <= c.max_abs,
-                "{}: {w:?}",
-                c.name
-            );
+            if w.ulp > c.max_ulp || w.abs > c.max_abs {
+                over.push(format!("{}: {w:?}", c.name));
+            }
         }
+        assert!(over.is_empty(), "over the documented bounds: {over:#?}");
     }
 
     /// Every f32 in the ranges `R=lo:hi,lo:hi,…` for the function `F` (release build: some
