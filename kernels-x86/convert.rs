@@ -39,7 +39,9 @@ pub fn broadcast(
             a.vpslld(dst.z(), dst.z(), 16)
         }
         DType::F16 => {
-            a.vpbroadcastw(dst.y(), word_ptr(m))?;
+            // The zmm form: a ymm destination would take the VEX encoding, which has no
+            // ymm16..31.
+            a.vpbroadcastw(dst.z(), word_ptr(m))?;
             a.vcvtph2ps(dst.z(), dst.y())
         }
         _ => unreachable!("ports carry f32, bf16 or f16 (checked by the lowering)"),

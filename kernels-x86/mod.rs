@@ -6,6 +6,7 @@ pub mod asm;
 pub mod convert;
 pub mod copy;
 pub mod eltwise;
+pub mod gemm;
 pub mod reduce;
 pub mod transpose;
 pub mod vnni;

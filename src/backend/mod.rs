@@ -4,6 +4,8 @@
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_gemm;
 
 use crate::exec::{BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 use crate::isa::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};

@@ -1,0 +1,145 @@
+//! The AVX-512 backend's GEMM glue: picks the multiply for the descriptor's dtypes and layouts,
+//! generates the epilogue kernels of its tile shapes from the shared lowering, then the
+//! microkernel that calls them.
+
+use super::x86::install_or_decline;
+use crate::dispatch::{caps, log_decline};
+use crate::exec::{arena, Exec, GemmArgs};
+use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
+use crate::kernels_x86::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
+use crate::kernels_x86::gemm::{self, Arith, Blocking, EpilogueArgs, GemmSpec};
+use crate::lower::{self, Port};
+use std::mem::offset_of;
+
+/// The kernel for `d`, or `None` (logged under `TPP_VERBOSE`) when this backend leaves it to
+/// the reference.
+pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
+    let c = caps::x86();
+    if !c.avx512 {
+        return None;
+    }
+    let name = d.kernel_name(backend);
+    let decline = |why: &str| {
+        log_decline(backend, &name, why);
+        None
+    };
+    let arith = match choose(d) {
+        Ok(a) => a,
+        Err(why) => return decline(why),
+    };
+    if d.c_dtype == DType::BF16 && !c.avx512_bf16 {
+        return decline("bf16 C needs AVX512_BF16");
+    }
+    let blocking = Blocking::of(d, arith);
+    if !displacements_fit(d, arith, &blocking) {
+        return decline("leading dimensions too large for 32-bit displacements");
+    }
+    let plain = d.epilogue.bias.is_none() && d.epilogue.activation == Activation::None;
+    let direct = plain && matches!(d.c_dtype, DType::F32 | DType::F64 | DType::I32);
+    let mut epilogues = vec![];
+    if !direct {
+        let Some(program) = lower::eltwise::epilogue(&d.epilogue) else {
+            return decline("the epilogue has no micro-op lowering (f64 bias?)");
+        };
+        for (rows, cols) in blocking.tiles(d.m, d.n) {
+            let spec = epilogue_spec(d, &program, &blocking, rows, cols);
+            let bytes = match eltwise::generate(&spec) {
+                Ok(b) => b,
+                Err(why) => return decline(&why.0),
+            };
+            let tile_name = format!("{name}_epilogue_{rows}x{cols}");
+            arena::dump(&tile_name, &bytes);
+            let code = arena::install(&bytes).ok()?;
+            epilogues.push(((rows, cols), code.ptr() as u64));
+        }
+    }
+    let spec = GemmSpec {
+        d,
+        arith,
+        blocking,
+        epilogues,
+    };
+    install_or_decline(&name, gemm::generate(&spec))
+}
+
+/// The multiply for the descriptor, or why there is none here.
+fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
+    use DType::*;
+    let c = caps::x86();
+    if d.trans_b {
+        return Err("transposed B runs on the reference");
+    }
+    if d.c_layout != Layout::RowMajor {
+        return Err("VNNI2 C runs on the reference");
+    }
+    let plain = d.epilogue.bias.is_none() && d.epilogue.activation == Activation::None;
+    match (d.a_dtype, d.b_dtype, d.b_layout) {
+        (F32, F32, Layout::RowMajor)
+        | (BF16, BF16, Layout::RowMajor)
+        | (F16, F16, Layout::RowMajor) => Ok(Arith::Fma32),
+        (BF16, BF16, Layout::Vnni2) if c.avx512_bf16 && !d.trans_a => Ok(Arith::DotBf16),
+        (F64, F64, Layout::RowMajor) if plain => Ok(Arith::Fma64),
+        (U8, I8, Layout::Vnni4) if c.avx512_vnni && !d.trans_a => Ok(Arith::DotU8I8),
+        _ => Err("no AVX-512 microkernel for these dtypes, layouts and epilogue"),
+    }
+}
+
+/// Row offsets within a tile and k-loop steps are 32-bit displacements.
+fn displacements_fit(d: &GemmDesc, arith: Arith, blk: &Blocking) -> bool {
+    let lim = i32::MAX as usize / 2;
+    let a_row = if d.trans_a { 1 } else { d.lda } * d.a_dtype.size();
+    let a_step = if d.trans_a { d.lda } else { 1 } * d.a_dtype.size() * 4;
+    let b_step = d.ldb * d.b_dtype.size() * 4 * 4;
+    let c_row = d.ldc * d.c_dtype.size() * arith.lanes();
+    [a_row, a_step, b_step, c_row]
+        .iter()
+        .all(|&x| x.checked_mul(blk.rows.max(8)).is_some_and(|v| v < lim))
+}
+
+/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]).
+fn epilogue_spec<'a>(
+    d: &GemmDesc,
+    program: &'a lower::Program,
+    blk: &Blocking,
+    rows: usize,
+    cols: usize,
+) -> EltwiseSpec<'a> {
+    let mut ports = vec![PortSpec {
+        port: Port::In0,
+        dtype: DType::F32,
+        broadcast: Broadcast::None,
+        ld: blk.cols(),
+        arg_offset: offset_of!(EpilogueArgs, acc),
+    }];
+    if let Some(bias) = d.epilogue.bias {
+        ports.push(PortSpec {
+            port: Port::In1,
+            dtype: bias.dtype,
+            broadcast: match bias.broadcast {
+                BiasBroadcast::Row => Broadcast::Row,
+                BiasBroadcast::Col => Broadcast::Col,
+            },
+            ld: 0,
+            arg_offset: offset_of!(EpilogueArgs, bias),
+        });
+    }
+    ports.push(PortSpec {
+        port: Port::Out,
+        dtype: d.c_dtype,
+        broadcast: Broadcast::None,
+        ld: d.ldc,
+        arg_offset: offset_of!(EpilogueArgs, c),
+    });
+    EltwiseSpec {
+        program,
+        rows,
+        cols,
+        ports,
+        mask_in: None,
+        mask_out: Some(MaskSpec {
+            arg_offset: offset_of!(EpilogueArgs, mask),
+            ld_bits: d.epilogue.mask_ld,
+        }),
+        seed_offset: None,
+    }
+}

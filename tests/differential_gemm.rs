@@ -1,0 +1,163 @@
+//! GEMM edges that random shapes reach only by luck, for every JIT backend: m, n, k of 1 and
+//! of every remainder of the register blocks (rows up to 24 per tile, 1–5 vectors of 8 or 16
+//! lanes), every multiply (f32, f64, bf16 and f16 widened, bf16 VNNI2 dot products, u8·i8
+//! VNNI4), beta 0 over a NaN-filled C (the harness poisons it), padded leading dimensions,
+//! batch-reduce with batch 0 and 1 and more, and the fused epilogue on tile edges.
+
+mod common;
+
+use common::harness;
+use tpp::*;
+
+fn jit() -> Vec<&'static str> {
+    let j = harness::jit_backends();
+    if j.is_empty() {
+        vec!["reference"]
+    } else {
+        j
+    }
+}
+
+/// Checks every valid descriptor on every JIT backend; a backend must claim most of them
+/// (these are the shapes its microkernels exist for), so a silent decline cannot pass.
+fn check_all(descs: &[GemmDesc]) {
+    for b in jit() {
+        let (mut compared, mut valid) = (0, 0);
+        for (i, d) in descs.iter().enumerate() {
+            if d.validate().is_err() {
+                continue;
+            }
+            valid += 1;
+            let r = harness::check_gemm(b, d, 7 + i as u64);
+            assert!(r.is_ok(), "{b}: {}: {r:?}", d.kernel_name(b));
+            compared += usize::from(r == Ok(harness::Checked::Compared));
+        }
+        println!("{b}: {compared} of {valid} descriptors generated and compared");
+        assert!(
+            2 * compared >= valid,
+            "{b} declined most of the descriptors"
+        );
+    }
+}
+
+/// Every kind of multiply over a grid of edge shapes.
+#[test]
+fn block_remainders() {
+    let ms = [1, 2, 5, 6, 7, 12, 13, 14, 23, 24, 25, 49];
+    let ns = [1, 7, 8, 9, 16, 17, 33, 48, 63, 64, 65, 80, 81, 97];
+    let ks = [1, 4, 5, 8, 11];
+    let mut descs = vec![];
+    for &m in &ms {
+        for &n in &ns {
+            for &k in &ks {
+                let pad = (m + n + k) % 3;
+                descs.push(GemmDesc::new(m, n, k, DType::F32).beta(0.0).ld(
+                    k + pad,
+                    n + 1,
+                    n + pad,
+                ));
+                descs.push(GemmDesc::new(m, n, k, DType::F64).alpha(-0.5).beta(1.0));
+                let k2 = k.next_multiple_of(2);
+                descs.push(GemmDesc::new(m, n, k2, DType::BF16).vnni_b().beta(0.0));
+                let k4 = k.next_multiple_of(4);
+                descs.push(
+                    GemmDesc::new(m, n, k4, DType::U8)
+                        .inputs(DType::U8, DType::I8)
+                        .vnni_b()
+                        .ld(k4 + 4, n + 2, n),
+                );
+            }
+        }
+    }
+    check_all(&descs);
+}
+
+/// Transposed A, widened bf16/f16, scaled C, output conversion and the epilogue on edges.
+#[test]
+fn flags_on_edges() {
+    let mut descs = vec![];
+    for (m, n, k) in [
+        (1, 1, 1),
+        (7, 17, 3),
+        (13, 33, 9),
+        (25, 65, 4),
+        (6, 64, 16),
+        (30, 81, 7),
+    ] {
+        descs.push(
+            GemmDesc::new(m, n, k, DType::F32)
+                .trans_a()
+                .alpha(1.5)
+                .beta(-0.75),
+        );
+        descs.push(
+            GemmDesc::new(m, n, k, DType::F32)
+                .trans_a()
+                .ld(m + 3, n, n + 5),
+        );
+        descs.push(
+            GemmDesc::new(m, n, k, DType::BF16)
+                .output(DType::BF16)
+                .beta(0.0),
+        );
+        descs.push(
+            GemmDesc::new(m, n, k, DType::F16)
+                .output(DType::F16)
+                .trans_a(),
+        );
+        descs.push(
+            GemmDesc::new(m, n, k, DType::F32)
+                .output(DType::BF16)
+                .beta(1.0),
+        );
+        for act in [
+            Activation::Relu { mask: true },
+            Activation::Gelu,
+            Activation::Sigmoid,
+            Activation::LeakyRelu { alpha: 0.1 },
+        ] {
+            for bias in [BiasBroadcast::Row, BiasBroadcast::Col] {
+                descs.push(
+                    GemmDesc::new(m, n, k, DType::F32)
+                        .beta(0.0)
+                        .bias(bias, DType::BF16)
+                        .activation(act),
+                );
+                descs.push(
+                    GemmDesc::new(m, n, k.next_multiple_of(2), DType::BF16)
+                        .vnni_b()
+                        .output(DType::BF16)
+                        .bias(bias, DType::F32)
+                        .activation(act),
+                );
+            }
+        }
+    }
+    check_all(&descs);
+}
+
+/// Batch-reduce in every addressing mode (the harness draws batch counts 0 to 3).
+#[test]
+fn batch_reduce_modes() {
+    let mut descs = vec![];
+    for (m, n, k) in [(1, 1, 1), (5, 20, 6), (24, 16, 8), (14, 32, 12), (9, 70, 4)] {
+        for dt in [DType::F32, DType::F64, DType::BF16] {
+            for seed in 0..3 {
+                let base = GemmDesc::new(m, n, k, dt).beta(if seed == 0 { 0.0 } else { 1.0 });
+                let base = if dt == DType::BF16 {
+                    base.vnni_b()
+                } else {
+                    base
+                };
+                let stride = BatchReduce::Stride {
+                    a: base.a_len() + seed,
+                    b: base.b_len() + 2 * seed,
+                };
+                for br in [stride, BatchReduce::Offsets, BatchReduce::Addresses] {
+                    descs.push(base.batch(br));
+                }
+            }
+        }
+    }
+    check_all(&descs);
+}
