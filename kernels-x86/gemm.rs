@@ -78,6 +78,11 @@ pub struct Blocking {
     pub vectors: usize,
     /// Lanes per vector.
     pub lanes: usize,
+    /// k steps per trip of the k loop.
+    pub unroll: usize,
+    /// Accumulator sets that alternate over k (2 for tiles too small to hide the multiply's
+    /// latency with one chain per accumulator).
+    pub sets: usize,
 }
 
 impl Blocking {
@@ -88,17 +93,30 @@ impl Blocking {
         let nv = d.n.div_ceil(lanes);
         let vectors = match nv {
             0..=5 => nv.max(1),
-            _ if nv % 3 == 0 && nv % 4 != 0 => 3,
+            _ if nv.is_multiple_of(3) && !nv.is_multiple_of(4) => 3,
             _ => 4,
         };
         // zmm0..: accumulators; then `vectors` B registers and one broadcast register.
         let max_rows = ((31 - vectors) / vectors).min(24);
-        let blocks = d.m.div_ceil(max_rows);
-        let rows = d.m.div_ceil(blocks);
+        // A divisor of m not far below the most rows makes one tile shape (half the code to
+        // generate); else the row blocks are balanced.
+        let rows = (max_rows / 2 + 1..=max_rows.min(d.m))
+            .rev()
+            .find(|&r| d.m.is_multiple_of(r))
+            .unwrap_or_else(|| d.m.div_ceil(d.m.div_ceil(max_rows)));
+        // Enough independent multiplies per k step for two pipes of 4-cycle latency; a short
+        // unroll when the step is long keeps the code (and the generation time) small.
+        let chains = rows * vectors;
         Blocking {
             rows,
             vectors,
             lanes,
+            unroll: if chains >= 16 { 2 } else { 4 },
+            sets: if chains <= 4 && d.k >= 2 * arith.k_step() {
+                2
+            } else {
+                1
+            },
         }
     }
 
@@ -109,17 +127,74 @@ impl Blocking {
 
     /// Every tile shape `(rows, cols)` an `m × n` kernel visits.
     pub fn tiles(&self, m: usize, n: usize) -> Vec<(usize, usize)> {
-        let mut v = vec![];
-        for c in [self.cols(), n % self.cols()] {
-            for r in [self.rows, m % self.rows] {
-                let used = (c == self.cols() && n >= c) || (c != self.cols() && c > 0);
-                let rused = (r == self.rows && m >= r) || (r != self.rows && r > 0);
-                if used && rused && c > 0 && r > 0 && !v.contains(&(r, c)) {
-                    v.push((r, c));
-                }
-            }
-        }
-        v
+        let (r, c) = (self.rows, self.cols());
+        let heights = [
+            (m >= r).then_some(r),
+            (!m.is_multiple_of(r)).then_some(m % r),
+        ];
+        let widths = [
+            (n >= c).then_some(c),
+            (!n.is_multiple_of(c)).then_some(n % c),
+        ];
+        widths
+            .into_iter()
+            .flatten()
+            .flat_map(|w| heights.into_iter().flatten().map(move |h| (h, w)))
+            .collect()
+    }
+}
+
+/// How a vector with `active` lanes (`None`: all) moves: whole, as its low 128 or 256 bits
+/// (unmasked, cheaper than a masked access where the active part is exactly that), or masked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Width {
+    Zmm,
+    Ymm,
+    Xmm,
+    Masked,
+}
+
+fn width(active: Option<usize>, lane_bytes: usize) -> Width {
+    match active.map(|a| a * lane_bytes) {
+        None => Width::Zmm,
+        Some(16) => Width::Xmm,
+        Some(32) => Width::Ymm,
+        Some(_) => Width::Masked,
+    }
+}
+
+/// Loads 32- or 64-bit lanes (bits unchanged; masked lanes are zero).
+fn load_lanes(
+    a: &mut CodeAssembler,
+    dst: Zmm,
+    m: AsmMemoryOperand,
+    w: Width,
+    lane: usize,
+) -> AsmResult<()> {
+    match (w, lane) {
+        (Width::Zmm, _) => a.vmovups(dst.z(), zmmword_ptr(m)),
+        // EVEX: the VEX forms have no registers past 15.
+        (Width::Ymm, _) => a.evex().vmovups(dst.y(), ymmword_ptr(m)),
+        (Width::Xmm, _) => a.evex().vmovups(dst.x(), xmmword_ptr(m)),
+        (Width::Masked, 8) => a.vmovupd(dst.masked(Some(TAIL), true), zmmword_ptr(m)),
+        (Width::Masked, _) => a.vmovups(dst.masked(Some(TAIL), true), zmmword_ptr(m)),
+    }
+}
+
+/// Stores 32- or 64-bit lanes.
+fn store_lanes(
+    a: &mut CodeAssembler,
+    m: AsmMemoryOperand,
+    src: Zmm,
+    w: Width,
+    lane: usize,
+) -> AsmResult<()> {
+    match (w, lane) {
+        (Width::Zmm, _) => a.vmovups(zmmword_ptr(m), src.z()),
+        (Width::Ymm, _) => a.evex().vmovups(ymmword_ptr(m), src.y()),
+        (Width::Xmm, _) => a.evex().vmovups(xmmword_ptr(m), src.x()),
+        (Width::Masked, 8) => a.vmovupd(mem_masked(zmmword_ptr(m), Some(TAIL)), src.z()),
+        (Width::Masked, _) => a.vmovups(mem_masked(zmmword_ptr(m), Some(TAIL)), src.z()),
     }
 }
 
@@ -135,47 +210,166 @@ pub struct GemmSpec<'a> {
     pub epilogues: Vec<((usize, usize), u64)>,
 }
 
-/// k steps per trip of the k loop.
-const K_UNROLL: usize = 4;
 const TAIL: Kreg = Kreg(1);
 
-// Registers. Callee-saved ones survive the epilogue calls.
-const ARGS: Gpr = Gpr(3); // rbx
-const CTILE: Gpr = Gpr(5); // rbp
-const NBLK: Gpr = Gpr(12);
-const J0: Gpr = Gpr(13);
-const MBLK: Gpr = Gpr(14);
-const I0: Gpr = Gpr(15);
-const ABASE: Gpr = Gpr(0); // rax
-const BBASE: Gpr = Gpr(1); // rcx
-const APTR: Gpr = Gpr(6); // rsi
-const BPTR: Gpr = Gpr(2); // rdx
-const BATCH: Gpr = Gpr(8);
-const BI: Gpr = Gpr(9);
-const KCNT: Gpr = Gpr(10);
-const T: Gpr = Gpr(11);
-const T2: Gpr = Gpr(7); // rdi (the argument pointer is kept in ARGS)
+/// The general-purpose registers of a kernel, assigned per descriptor: what must survive the
+/// epilogue calls comes from the callee-saved registers, everything else from the caller-saved
+/// ones first, so a small kernel without calls saves nothing.
+#[derive(Clone, Copy)]
+struct Regs {
+    /// The argument struct.
+    args: Gpr,
+    /// C at the current tile.
+    ctile: Gpr,
+    /// Column-block and row-block counters (unused when a loop runs once).
+    nblk: Gpr,
+    mblk: Gpr,
+    /// The tile's first column and row.
+    j0: Gpr,
+    i0: Gpr,
+    /// Batch member bases (stride: running; offsets, addresses: the arrays' owners).
+    abase: Gpr,
+    bbase: Gpr,
+    /// A and B at the current k.
+    aptr: Gpr,
+    bptr: Gpr,
+    /// Batch count and index.
+    batch: Gpr,
+    bi: Gpr,
+    /// k-loop counter.
+    kcnt: Gpr,
+    /// Scratch.
+    t: Gpr,
+    t2: Gpr,
+    /// Callee-saved registers taken (pushed in the prologue).
+    saved: [Option<Gpr>; 6],
+}
+
+/// Which loops and calls a kernel has (each costs registers).
+#[derive(Clone, Copy)]
+struct Needs {
+    calls: bool,
+    n_loop: bool,
+    m_loop: bool,
+    k_loop: bool,
+    batch: bool,
+}
+
+impl Regs {
+    fn assign(n: Needs) -> Regs {
+        let callee = [Gpr(3), Gpr(5), Gpr(12), Gpr(13), Gpr(14), Gpr(15)];
+        let caller = [
+            Gpr(0),
+            Gpr(1),
+            Gpr(2),
+            Gpr(6),
+            Gpr(8),
+            Gpr(9),
+            Gpr(10),
+            Gpr(11),
+        ];
+        // State that lives across the epilogue calls first, from the callee-saved registers.
+        let mut free: Vec<Gpr> = if n.calls {
+            callee.iter().chain(caller.iter()).copied().collect()
+        } else {
+            caller.iter().chain(callee.iter()).copied().collect()
+        };
+        let mut take = |needed: bool, fallback: Gpr| {
+            if needed {
+                free.remove(0)
+            } else {
+                fallback
+            }
+        };
+        // Without calls the argument pointer stays in rdi.
+        let args = take(n.calls, ARG0);
+        let ctile = take(true, ARG0);
+        let j0 = take(true, ARG0);
+        let i0 = take(true, ARG0);
+        let nblk = take(n.n_loop, ARG0);
+        let mblk = take(n.m_loop, ARG0);
+        let aptr = take(true, ARG0);
+        let bptr = take(true, ARG0);
+        let t = take(true, ARG0);
+        // Unneeded registers alias `t`; the generator never touches them.
+        let kcnt = take(n.k_loop, t);
+        let abase = take(true, t);
+        let bbase = take(true, t);
+        let batch = take(n.batch, t);
+        let bi = take(n.batch, t);
+        // Transient: with calls, rdi is free between them.
+        let t2 = if n.calls { ARG0 } else { take(true, t) };
+        let used = [
+            args, ctile, nblk, mblk, j0, i0, abase, bbase, aptr, bptr, batch, bi, kcnt, t, t2,
+        ];
+        let mut saved = [None; 6];
+        for (slot, g) in saved
+            .iter_mut()
+            .zip(callee.iter().filter(|g| used.contains(g)))
+        {
+            *slot = Some(*g);
+        }
+        Regs {
+            args,
+            ctile,
+            nblk,
+            mblk,
+            j0,
+            i0,
+            abase,
+            bbase,
+            aptr,
+            bptr,
+            batch,
+            bi,
+            kcnt,
+            t,
+            t2,
+            saved,
+        }
+    }
+}
 
 /// Generates `extern "C" fn(*const GemmArgs)`.
 pub fn generate(spec: &GemmSpec) -> AsmResult<Vec<u8>> {
     let mut g = Gen {
         a: assembler()?,
         s: spec,
+        r: Regs::assign(needs(spec)),
         alpha: None,
         beta: None,
         frame: 0,
+        i0_known: Some(0),
+        j0_known: Some(0),
     };
     g.emit()?;
     g.a.assemble(0)
 }
 
+/// The loops and calls of `spec`'s kernel.
+fn needs(spec: &GemmSpec) -> Needs {
+    let (d, blk) = (spec.d, spec.blocking);
+    Needs {
+        calls: !spec.epilogues.is_empty(),
+        n_loop: d.n / blk.cols() > 1,
+        m_loop: d.m / blk.rows > 1,
+        k_loop: d.k / spec.arith.k_step() / blk.unroll > 1,
+        batch: d.batch != BatchReduce::None,
+    }
+}
+
 struct Gen<'a> {
     a: CodeAssembler,
     s: &'a GemmSpec<'a>,
+    r: Regs,
     alpha: Option<CodeLabel>,
     beta: Option<CodeLabel>,
     /// Bytes below the saved registers: the scratch tile, then the epilogue arguments.
     frame: usize,
+    /// The tile's first row and column where the code being emitted runs for one value only
+    /// (outside any loop over them).
+    i0_known: Option<usize>,
+    j0_known: Option<usize>,
 }
 
 /// Where the scratch tile and the epilogue argument struct sit from `rsp`.
@@ -189,7 +383,12 @@ impl Gen<'_> {
         self.s.blocking
     }
     fn acc(&self, r: usize, v: usize) -> Zmm {
-        Zmm((r * self.blk().vectors + v) as u8)
+        self.acc_in(0, r, v)
+    }
+    /// Accumulator `(r, v)` of set `set`.
+    fn acc_in(&self, set: usize, r: usize, v: usize) -> Zmm {
+        let b = self.blk();
+        Zmm(((set * b.rows + r) * b.vectors + v) as u8)
     }
     /// B vectors sit just below the broadcast register.
     fn breg(&self, v: usize) -> Zmm {
@@ -208,12 +407,13 @@ impl Gen<'_> {
 
     fn emit(&mut self) -> AsmResult<()> {
         let d = *self.d();
-        for r in [ARGS, CTILE, NBLK, J0, MBLK, I0] {
-            self.a.push(r.q())?;
+        let saved: Vec<Gpr> = self.r.saved.iter().flatten().copied().collect();
+        for g in &saved {
+            self.a.push(g.q())?;
         }
-        // Entry rsp is 8 mod 16; six pushes keep it so: the frame makes it 0 mod 16 for calls.
+        // Entry rsp is 8 mod 16 (the return address); the frame makes it 0 mod 16 for calls.
         let need = self.args_at() + std::mem::size_of::<EpilogueArgs>();
-        self.frame = need.next_multiple_of(16) + 8;
+        self.frame = need.next_multiple_of(16) + if saved.len().is_multiple_of(2) { 8 } else { 0 };
         if !self.s.epilogues.is_empty() {
             for _ in 0..self.frame / 4096 {
                 self.a.sub(rsp, 4096)?;
@@ -221,7 +421,9 @@ impl Gen<'_> {
             }
             self.a.sub(rsp, (self.frame % 4096) as i32)?;
         }
-        self.a.mov(ARGS.q(), ARG0.q())?;
+        if self.r.args != ARG0 {
+            self.a.mov(self.r.args.q(), ARG0.q())?;
+        }
         if d.alpha != 1.0 {
             self.alpha = Some(self.a.create_label());
         }
@@ -233,37 +435,36 @@ impl Gen<'_> {
         let full_c = blk.cols();
         let (nfull, nedge) = (n / full_c, n % full_c);
         let (mfull, medge) = (m / blk.rows, m % blk.rows);
-        self.a.xor(J0.d(), J0.d())?;
-        self.a.xor(I0.d(), I0.d())?;
+        let r = self.r;
+        self.a.xor(r.j0.d(), r.j0.d())?;
+        self.a.xor(r.i0.d(), r.i0.d())?;
+        let mut j_next = Some(0);
         for (ncount, cols) in [(nfull, full_c), (usize::from(nedge > 0), nedge)] {
-            if ncount == 0 {
-                continue;
-            }
-            self.a.mov(NBLK.q(), ncount as u64)?;
-            let mut ntop = self.a.create_label();
-            self.a.set_label(&mut ntop)?;
-            for (mcount, rows) in [(mfull, blk.rows), (usize::from(medge > 0), medge)] {
-                if mcount == 0 {
-                    continue;
+            for _ in 0..usize::from(ncount > 0) {
+                self.j0_known = j_next.filter(|_| ncount == 1);
+                let mut ntop = self.loop_top(r.nblk, ncount)?;
+                let mut i_next = Some(0);
+                for (mcount, rows) in [(mfull, blk.rows), (usize::from(medge > 0), medge)] {
+                    for _ in 0..usize::from(mcount > 0) {
+                        self.i0_known = i_next.filter(|_| mcount == 1);
+                        let mut mtop = self.loop_top(r.mblk, mcount)?;
+                        self.tile(rows, cols)?;
+                        self.a.add(r.i0.q(), rows as i32)?;
+                        self.loop_end(r.mblk, &mut mtop)?;
+                        i_next = i_next.map(|i| i + mcount * rows);
+                    }
                 }
-                self.a.mov(MBLK.q(), mcount as u64)?;
-                let mut mtop = self.a.create_label();
-                self.a.set_label(&mut mtop)?;
-                self.tile(rows, cols)?;
-                self.a.add(I0.q(), rows as i32)?;
-                self.a.dec(MBLK.q())?;
-                self.a.jnz(mtop)?;
+                self.a.xor(r.i0.d(), r.i0.d())?;
+                self.a.add(r.j0.q(), cols as i32)?;
+                self.loop_end(r.nblk, &mut ntop)?;
+                j_next = j_next.map(|j| j + ncount * cols);
             }
-            self.a.xor(I0.d(), I0.d())?;
-            self.a.add(J0.q(), cols as i32)?;
-            self.a.dec(NBLK.q())?;
-            self.a.jnz(ntop)?;
         }
         if !self.s.epilogues.is_empty() {
-            add_imm(&mut self.a, Gpr(4), self.frame, T)?;
+            add_imm(&mut self.a, Gpr(4), self.frame, self.r.t)?;
         }
-        for r in [I0, MBLK, J0, NBLK, CTILE, ARGS] {
-            self.a.pop(r.q())?;
+        for g in saved.iter().rev() {
+            self.a.pop(g.q())?;
         }
         self.a.vzeroupper()?;
         self.a.ret()?;
@@ -282,19 +483,57 @@ impl Gen<'_> {
         Ok(())
     }
 
-    /// Byte offset of a row-major element index `idx` of `size` bytes into `dst`.
+    /// Opens a loop of `count` trips on `counter` (`None`: it runs once, no loop code).
+    fn loop_top(&mut self, counter: Gpr, count: usize) -> AsmResult<Option<CodeLabel>> {
+        if count <= 1 {
+            return Ok(None);
+        }
+        self.a.mov(counter.q(), count as u64)?;
+        let mut top = self.a.create_label();
+        self.a.set_label(&mut top)?;
+        Ok(Some(top))
+    }
+
+    /// Closes a loop opened by [`Gen::loop_top`].
+    fn loop_end(&mut self, counter: Gpr, top: &mut Option<CodeLabel>) -> AsmResult<()> {
+        if let Some(top) = top.take() {
+            self.a.dec(counter.q())?;
+            self.a.jnz(top)?;
+        }
+        Ok(())
+    }
+
+    /// `dst = idx · factor`.
     fn scaled(&mut self, dst: Gpr, idx: Gpr, factor: usize) -> AsmResult<()> {
-        self.a.mov(dst.q(), idx.q())?;
         match i32::try_from(factor) {
-            Ok(f) => self.a.imul_3(dst.q(), dst.q(), f),
+            Ok(f) => self.a.imul_3(dst.q(), idx.q(), f),
             Err(_) => {
-                self.a.mov(T2.q(), factor as u64)?;
-                self.a.imul_2(dst.q(), T2.q())
+                self.a.mov(dst.q(), factor as u64)?;
+                self.a.imul_2(dst.q(), idx.q())
             }
         }
     }
 
-    /// One tile: rows `I0..I0+rows`, columns `J0..J0+cols`.
+    /// `dst += idx · factor`, folded to an immediate where the generator knows `idx` (the tile
+    /// is outside any loop over it); `tmp` is clobbered.
+    fn add_scaled(
+        &mut self,
+        dst: Gpr,
+        idx: Gpr,
+        known: Option<usize>,
+        factor: usize,
+        tmp: Gpr,
+    ) -> AsmResult<()> {
+        match known {
+            Some(v) => add_imm(&mut self.a, dst, v * factor, tmp),
+            None => {
+                self.scaled(tmp, idx, factor)?;
+                self.a.add(dst.q(), tmp.q())
+            }
+        }
+    }
+
+    /// One tile: rows `self.r.i0..self.r.i0+rows`, columns `self.r.j0..self.r.j0+cols`.
     fn tile(&mut self, rows: usize, cols: usize) -> AsmResult<()> {
         let d = *self.d();
         let arith = self.s.arith;
@@ -302,13 +541,30 @@ impl Gen<'_> {
         let nv = cols.div_ceil(lanes);
         let tail = cols % lanes;
         if tail > 0 {
-            self.a.mov(T.d(), (1u32 << tail) - 1)?;
-            self.a.kmovw(TAIL.k(), T.d())?;
+            self.a.mov(self.r.t.d(), (1u32 << tail) - 1)?;
+            self.a.kmovw(TAIL.k(), self.r.t.d())?;
         }
+        // C tile pointer.
+        let csz = d.c_dtype.size();
+        let r = self.r;
+        let c_field = ptr(r.args.q() + offset_of!(GemmArgs, c) as i32);
+        self.a.mov(r.ctile.q(), qword_ptr(c_field))?;
+        self.add_scaled(r.ctile, r.i0, self.i0_known, d.ldc * csz, r.t)?;
+        self.add_scaled(r.ctile, r.j0, self.j0_known, csz, r.t)?;
+        // With alpha 1 and beta 1 the accumulators start from C; else from zero.
         for r in 0..rows {
             for v in 0..nv {
-                let z = self.acc(r, v).z();
-                self.a.vpxord(z, z, z)?;
+                let acc = self.acc(r, v);
+                if self.preload() {
+                    let active = (tail > 0 && v == nv - 1).then_some(tail);
+                    self.load_c(acc, r, v, active)?;
+                } else {
+                    self.a.vpxord(acc.z(), acc.z(), acc.z())?;
+                }
+                for set in 1..self.blk().sets {
+                    let z = self.acc_in(set, r, v).z();
+                    self.a.vpxord(z, z, z)?;
+                }
             }
         }
         let (asz, bsz) = (d.a_dtype.size(), d.b_dtype.size());
@@ -319,38 +575,44 @@ impl Gen<'_> {
         let looped = d.batch != BatchReduce::None;
         let mut done = self.a.create_label();
         let mut top = self.a.create_label();
-        self.a.mov(
-            ABASE.q(),
-            qword_ptr(ARGS.q() + offset_of!(GemmArgs, a) as i32),
-        )?;
-        self.a.mov(
-            BBASE.q(),
-            qword_ptr(ARGS.q() + offset_of!(GemmArgs, b) as i32),
-        )?;
+        let r = self.r;
+        // Plain GEMM reads its pointers straight into the walkers; a batch keeps the bases.
+        let (a_base, b_base) = if looped {
+            (r.abase, r.bbase)
+        } else {
+            (r.aptr, r.bptr)
+        };
+        let a_field = ptr(r.args.q() + offset_of!(GemmArgs, a) as i32);
+        self.a.mov(a_base.q(), qword_ptr(a_field))?;
+        let b_field = ptr(r.args.q() + offset_of!(GemmArgs, b) as i32);
+        self.a.mov(b_base.q(), qword_ptr(b_field))?;
         if looped {
             self.a.mov(
-                BATCH.q(),
-                qword_ptr(ARGS.q() + offset_of!(GemmArgs, batch) as i32),
+                self.r.batch.q(),
+                qword_ptr(self.r.args.q() + offset_of!(GemmArgs, batch) as i32),
             )?;
-            self.a.test(BATCH.q(), BATCH.q())?;
+            self.a.test(self.r.batch.q(), self.r.batch.q())?;
             self.a.jz(done)?;
-            self.a.xor(BI.d(), BI.d())?;
+            self.a.xor(self.r.bi.d(), self.r.bi.d())?;
             self.a.set_label(&mut top)?;
         }
         // This batch member's A and B.
-        let (apt, bpt) = (APTR, BPTR);
+        let (apt, bpt) = (self.r.aptr, self.r.bptr);
         match d.batch {
-            BatchReduce::None | BatchReduce::Stride { .. } => {
-                self.a.mov(apt.q(), ABASE.q())?;
-                self.a.mov(bpt.q(), BBASE.q())?;
+            BatchReduce::None => {}
+            BatchReduce::Stride { .. } => {
+                self.a.mov(apt.q(), self.r.abase.q())?;
+                self.a.mov(bpt.q(), self.r.bbase.q())?;
             }
             BatchReduce::Offsets => {
                 for (dst, base, off, size) in [
-                    (apt, ABASE, offset_of!(GemmArgs, a_offsets), asz),
-                    (bpt, BBASE, offset_of!(GemmArgs, b_offsets), bsz),
+                    (apt, self.r.abase, offset_of!(GemmArgs, a_offsets), asz),
+                    (bpt, self.r.bbase, offset_of!(GemmArgs, b_offsets), bsz),
                 ] {
-                    self.a.mov(T.q(), qword_ptr(ARGS.q() + off as i32))?;
-                    self.a.mov(dst.q(), qword_ptr(T.q() + BI.q() * 8))?;
+                    self.a
+                        .mov(self.r.t.q(), qword_ptr(self.r.args.q() + off as i32))?;
+                    self.a
+                        .mov(dst.q(), qword_ptr(self.r.t.q() + self.r.bi.q() * 8))?;
                     if size > 1 {
                         self.a.shl(dst.q(), size.trailing_zeros())?;
                     }
@@ -358,22 +620,22 @@ impl Gen<'_> {
                 }
             }
             BatchReduce::Addresses => {
-                self.a.mov(apt.q(), qword_ptr(ABASE.q() + BI.q() * 8))?;
-                self.a.mov(bpt.q(), qword_ptr(BBASE.q() + BI.q() * 8))?;
+                self.a
+                    .mov(apt.q(), qword_ptr(self.r.abase.q() + self.r.bi.q() * 8))?;
+                self.a
+                    .mov(bpt.q(), qword_ptr(self.r.bbase.q() + self.r.bi.q() * 8))?;
             }
         }
-        self.scaled(T, I0, a_tile)?;
-        self.a.add(apt.q(), T.q())?;
-        self.scaled(T, J0, b_col)?;
-        self.a.add(bpt.q(), T.q())?;
+        self.add_scaled(apt, self.r.i0, self.i0_known, a_tile, self.r.t)?;
+        self.add_scaled(bpt, self.r.j0, self.j0_known, b_col, self.r.t)?;
         self.k_loop(rows, nv, tail)?;
         if looped {
             if let BatchReduce::Stride { a, b } = d.batch {
-                add_imm(&mut self.a, ABASE, a * asz, T)?;
-                add_imm(&mut self.a, BBASE, b * bsz, T)?;
+                add_imm(&mut self.a, self.r.abase, a * asz, self.r.t)?;
+                add_imm(&mut self.a, self.r.bbase, b * bsz, self.r.t)?;
             }
-            self.a.inc(BI.q())?;
-            self.a.cmp(BI.q(), BATCH.q())?;
+            self.a.inc(self.r.bi.q())?;
+            self.a.cmp(self.r.bi.q(), self.r.batch.q())?;
             self.a.jb(top)?;
             self.a.set_label(&mut done)?;
         }
@@ -386,21 +648,19 @@ impl Gen<'_> {
         let ks = self.s.arith.k_step();
         let steps = d.k / ks;
         let (a_step, b_step) = self.steps();
-        let trips = steps / K_UNROLL;
+        let unroll = self.blk().unroll;
+        let trips = steps / unroll;
         if trips > 0 {
-            self.a.mov(KCNT.q(), trips as u64)?;
-            let mut top = self.a.create_label();
-            self.a.set_label(&mut top)?;
-            for u in 0..K_UNROLL {
-                self.k_step(rows, nv, tail, u * a_step, u * b_step)?;
+            let mut top = self.loop_top(self.r.kcnt, trips)?;
+            for u in 0..unroll {
+                self.k_step(rows, nv, tail, u, u * a_step, u * b_step)?;
             }
-            add_imm(&mut self.a, APTR, K_UNROLL * a_step, T)?;
-            add_imm(&mut self.a, BPTR, K_UNROLL * b_step, T)?;
-            self.a.dec(KCNT.q())?;
-            self.a.jnz(top)?;
+            add_imm(&mut self.a, self.r.aptr, unroll * a_step, self.r.t)?;
+            add_imm(&mut self.a, self.r.bptr, unroll * b_step, self.r.t)?;
+            self.loop_end(self.r.kcnt, &mut top)?;
         }
-        for u in 0..steps % K_UNROLL {
-            self.k_step(rows, nv, tail, u * a_step, u * b_step)?;
+        for u in 0..steps % unroll {
+            self.k_step(rows, nv, tail, u, u * a_step, u * b_step)?;
         }
         Ok(())
     }
@@ -420,27 +680,34 @@ impl Gen<'_> {
         (a, b)
     }
 
-    /// One k step at displacements `da` (A) and `db` (B) from the pointers.
+    /// k step `u` of a trip, at displacements `da` (A) and `db` (B) from the pointers; it
+    /// accumulates into set `u % sets`.
     fn k_step(
         &mut self,
         rows: usize,
         nv: usize,
         tail: usize,
+        u: usize,
         da: usize,
         db: usize,
     ) -> AsmResult<()> {
         let d = *self.d();
         let arith = self.s.arith;
-        let k = |v: usize| (tail > 0 && v == nv - 1).then_some(TAIL);
+        let set = u % self.blk().sets;
+        let active = |v: usize| (tail > 0 && v == nv - 1).then_some(tail);
         // B vectors.
         for v in 0..nv {
-            let m = ptr(BPTR.q() + (db + v * self.b_vec_bytes()) as i32);
+            let m = ptr(self.r.bptr.q() + (db + v * self.b_vec_bytes()) as i32);
             let z = self.breg(v);
             match arith {
-                Arith::Fma32 => convert::load(&mut self.a, z, d.b_dtype, m, k(v))?,
-                Arith::Fma64 => self.a.vmovupd(z.masked(k(v), true), zmmword_ptr(m))?,
-                Arith::DotBf16 | Arith::DotU8I8 => {
-                    self.a.vmovdqu32(z.masked(k(v), true), zmmword_ptr(m))?
+                Arith::Fma32 if d.b_dtype != DType::F32 => {
+                    let k = active(v).map(|_| TAIL);
+                    convert::load(&mut self.a, z, d.b_dtype, m, k)?
+                }
+                // One column per 32-bit (64-bit) lane: f32, a bf16 pair, an int8 quad, f64.
+                _ => {
+                    let lane = if arith == Arith::Fma64 { 8 } else { 4 };
+                    load_lanes(&mut self.a, z, m, width(active(v), lane), lane)?
                 }
             }
         }
@@ -452,29 +719,29 @@ impl Gen<'_> {
         };
         let t = self.bcast();
         for r in 0..rows {
-            let m = ptr(APTR.q() + (da + r * a_row) as i32);
+            let m = ptr(self.r.aptr.q() + (da + r * a_row) as i32);
             match arith {
                 Arith::Fma32 if d.a_dtype == DType::F32 && nv == 1 => {
-                    let acc = self.acc(r, 0).z();
+                    let acc = self.acc_in(set, r, 0).z();
                     self.a.vfmadd231ps(acc, self.breg(0).z(), dword_bcst(m))?;
                     continue;
                 }
                 Arith::Fma32 => convert::broadcast(&mut self.a, t, d.a_dtype, m)?,
                 Arith::Fma64 if nv == 1 => {
-                    let acc = self.acc(r, 0).z();
+                    let acc = self.acc_in(set, r, 0).z();
                     self.a.vfmadd231pd(acc, self.breg(0).z(), qword_bcst(m))?;
                     continue;
                 }
                 Arith::Fma64 => self.a.vbroadcastsd(t.z(), qword_ptr(m))?,
                 Arith::DotBf16 if nv == 1 => {
-                    let acc = self.acc(r, 0).z();
+                    let acc = self.acc_in(set, r, 0).z();
                     self.a.vdpbf16ps(acc, self.breg(0).z(), dword_bcst(m))?;
                     continue;
                 }
                 Arith::DotBf16 | Arith::DotU8I8 => self.a.vpbroadcastd(t.z(), dword_ptr(m))?,
             }
             for v in 0..nv {
-                let (acc, b) = (self.acc(r, v).z(), self.breg(v).z());
+                let (acc, b) = (self.acc_in(set, r, v).z(), self.breg(v).z());
                 match arith {
                     Arith::Fma32 => self.a.vfmadd231ps(acc, b, t.z())?,
                     Arith::Fma64 => self.a.vfmadd231pd(acc, b, t.z())?,
@@ -495,63 +762,69 @@ impl Gen<'_> {
         }
     }
 
+    /// Whether the accumulators start from C (alpha 1, beta 1): no scaling afterwards.
+    fn preload(&self) -> bool {
+        self.d().alpha == 1.0 && self.d().beta == 1.0
+    }
+
+    /// `dst` = vector `v` of row `r` of the C tile as accumulator lanes (`active` lanes when
+    /// partial, the others zero).
+    fn load_c(&mut self, dst: Zmm, r: usize, v: usize, active: Option<usize>) -> AsmResult<()> {
+        let d = *self.d();
+        let csz = d.c_dtype.size();
+        let m = ptr(self.r.ctile.q() + ((r * d.ldc + v * self.s.arith.lanes()) * csz) as i32);
+        match d.c_dtype {
+            DType::F32 | DType::I32 | DType::F64 => {
+                load_lanes(&mut self.a, dst, m, width(active, csz), csz)
+            }
+            dt => convert::load(&mut self.a, dst, dt, m, active.map(|_| TAIL)),
+        }
+    }
+
     /// Scales the accumulators and stores them (directly, or through the epilogue kernel).
     fn finish(&mut self, rows: usize, cols: usize, nv: usize, tail: usize) -> AsmResult<()> {
         let d = *self.d();
         let arith = self.s.arith;
         let csz = d.c_dtype.size();
-        // C tile pointer.
-        self.scaled(CTILE, I0, d.ldc * csz)?;
-        self.scaled(T, J0, csz)?;
-        self.a.add(CTILE.q(), T.q())?;
-        self.a.add(
-            CTILE.q(),
-            qword_ptr(ARGS.q() + offset_of!(GemmArgs, c) as i32),
-        )?;
         let direct = self.s.epilogues.is_empty();
         let tmp = self.breg(0);
+        let f64c = arith == Arith::Fma64;
         for r in 0..rows {
             for v in 0..nv {
-                let k = (tail > 0 && v == nv - 1).then_some(TAIL);
+                let active = (tail > 0 && v == nv - 1).then_some(tail);
                 let acc = self.acc(r, v);
-                let cm = ptr(CTILE.q() + ((r * d.ldc + v * arith.lanes()) * csz) as i32);
-                match arith {
-                    Arith::DotU8I8 => {
-                        if d.beta != 0.0 {
-                            self.a.vmovdqu32(tmp.masked(k, true), zmmword_ptr(cm))?;
-                            self.a.vpaddd(acc.z(), acc.z(), tmp.z())?;
-                        }
-                        self.a.vmovdqu32(mem_masked(zmmword_ptr(cm), k), acc.z())?;
-                        continue;
+                for set in 1..self.blk().sets {
+                    let other = self.acc_in(set, r, v).z();
+                    match arith {
+                        Arith::DotU8I8 => self.a.vpaddd(acc.z(), acc.z(), other)?,
+                        Arith::Fma64 => self.a.vaddpd(acc.z(), acc.z(), other)?,
+                        _ => self.a.vaddps(acc.z(), acc.z(), other)?,
                     }
-                    Arith::Fma64 => {
-                        if let Some(l) = self.alpha {
+                }
+                if !self.preload() {
+                    if let Some(l) = self.alpha {
+                        if f64c {
                             self.a.vmulpd(acc.z(), acc.z(), qword_bcst(l))?;
+                        } else {
+                            self.a.vmulps(acc.z(), acc.z(), dword_bcst(l))?;
                         }
-                        if d.beta != 0.0 {
-                            self.a.vmovupd(tmp.masked(k, true), zmmword_ptr(cm))?;
-                            match self.beta {
-                                Some(l) => self.a.vfmadd231pd(acc.z(), tmp.z(), qword_bcst(l))?,
-                                None => self.a.vaddpd(acc.z(), acc.z(), tmp.z())?,
-                            }
-                        }
-                        self.a.vmovupd(mem_masked(zmmword_ptr(cm), k), acc.z())?;
-                        continue;
                     }
-                    Arith::Fma32 | Arith::DotBf16 => {}
-                }
-                if let Some(l) = self.alpha {
-                    self.a.vmulps(acc.z(), acc.z(), dword_bcst(l))?;
-                }
-                if d.beta != 0.0 {
-                    convert::load(&mut self.a, tmp, d.c_dtype, cm, k)?;
-                    match self.beta {
-                        Some(l) => self.a.vfmadd231ps(acc.z(), tmp.z(), dword_bcst(l))?,
-                        None => self.a.vaddps(acc.z(), acc.z(), tmp.z())?,
+                    if d.beta != 0.0 {
+                        self.load_c(tmp, r, v, active)?;
+                        match (self.beta, arith) {
+                            (_, Arith::DotU8I8) => self.a.vpaddd(acc.z(), acc.z(), tmp.z())?,
+                            (Some(l), Arith::Fma64) => {
+                                self.a.vfmadd231pd(acc.z(), tmp.z(), qword_bcst(l))?
+                            }
+                            (None, Arith::Fma64) => self.a.vaddpd(acc.z(), acc.z(), tmp.z())?,
+                            (Some(l), _) => self.a.vfmadd231ps(acc.z(), tmp.z(), dword_bcst(l))?,
+                            (None, _) => self.a.vaddps(acc.z(), acc.z(), tmp.z())?,
+                        }
                     }
                 }
                 if direct {
-                    self.a.vmovups(mem_masked(zmmword_ptr(cm), k), acc.z())?;
+                    let m = ptr(self.r.ctile.q() + ((r * d.ldc + v * arith.lanes()) * csz) as i32);
+                    store_lanes(&mut self.a, m, acc, width(active, csz), csz)?;
                 } else {
                     let at = SCRATCH_AT + (r * self.blk().cols() + v * 16) * 4;
                     self.a.vmovups(zmmword_ptr(rsp + at as i32), acc.z())?;
@@ -570,46 +843,46 @@ impl Gen<'_> {
             .map(|&(_, e)| e)
             .expect("an epilogue kernel for every tile shape");
         let at = self.args_at() as i32;
-        self.a.lea(T.q(), ptr(rsp + SCRATCH_AT as i32))?;
+        self.a.lea(self.r.t.q(), ptr(rsp + SCRATCH_AT as i32))?;
         self.a.mov(
             qword_ptr(rsp + at + offset_of!(EpilogueArgs, acc) as i32),
-            T.q(),
+            self.r.t.q(),
         )?;
         self.a.mov(
             qword_ptr(rsp + at + offset_of!(EpilogueArgs, c) as i32),
-            CTILE.q(),
+            self.r.ctile.q(),
         )?;
         if let Some(bias) = d.epilogue.bias {
             let idx = match bias.broadcast {
-                crate::isa::BiasBroadcast::Row => J0,
-                crate::isa::BiasBroadcast::Col => I0,
+                crate::isa::BiasBroadcast::Row => self.r.j0,
+                crate::isa::BiasBroadcast::Col => self.r.i0,
             };
-            self.scaled(T, idx, bias.dtype.size())?;
+            self.scaled(self.r.t, idx, bias.dtype.size())?;
             self.a.add(
-                T.q(),
-                qword_ptr(ARGS.q() + offset_of!(GemmArgs, bias) as i32),
+                self.r.t.q(),
+                qword_ptr(self.r.args.q() + offset_of!(GemmArgs, bias) as i32),
             )?;
             self.a.mov(
                 qword_ptr(rsp + at + offset_of!(EpilogueArgs, bias) as i32),
-                T.q(),
+                self.r.t.q(),
             )?;
         }
         if d.epilogue.activation.writes_mask() {
-            self.scaled(T, I0, d.epilogue.mask_ld / 8)?;
-            self.a.mov(T2.q(), J0.q())?;
-            self.a.shr(T2.q(), 3)?;
-            self.a.add(T.q(), T2.q())?;
+            self.scaled(self.r.t, self.r.i0, d.epilogue.mask_ld / 8)?;
+            self.a.mov(self.r.t2.q(), self.r.j0.q())?;
+            self.a.shr(self.r.t2.q(), 3)?;
+            self.a.add(self.r.t.q(), self.r.t2.q())?;
             self.a.add(
-                T.q(),
-                qword_ptr(ARGS.q() + offset_of!(GemmArgs, relu_mask) as i32),
+                self.r.t.q(),
+                qword_ptr(self.r.args.q() + offset_of!(GemmArgs, relu_mask) as i32),
             )?;
             self.a.mov(
                 qword_ptr(rsp + at + offset_of!(EpilogueArgs, mask) as i32),
-                T.q(),
+                self.r.t.q(),
             )?;
         }
         self.a.lea(ARG0.q(), ptr(rsp + at))?;
-        self.a.mov(T.q(), entry)?;
-        self.a.call(T.q())
+        self.a.mov(self.r.t.q(), entry)?;
+        self.a.call(self.r.t.q())
     }
 }

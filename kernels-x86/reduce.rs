@@ -219,7 +219,7 @@ impl Gen<'_> {
             let m = self.elem(inp, col, v * LANES);
             self.load_fold(v as u8, m, false)?;
         }
-        if d.cols % LANES != 0 {
+        if !d.cols.is_multiple_of(LANES) {
             let m = self.elem(inp, col, (full % unroll) * LANES);
             self.load_fold(0, m, true)?;
         }
@@ -275,7 +275,7 @@ impl Gen<'_> {
             self.a.jnz(top)?;
         }
         if rest > 0 {
-            self.col_block(inp, out, rows, rowp, rest, d.cols % LANES != 0)?;
+            self.col_block(inp, out, rows, rowp, rest, !d.cols.is_multiple_of(LANES))?;
         }
         Ok(())
     }
@@ -339,7 +339,7 @@ impl Gen<'_> {
         let panels = Gpr(10);
         let panel = |g: &mut Self, cols: usize| -> AsmResult<()> {
             let vectors = cols.div_ceil(LANES);
-            let tail = cols % LANES != 0;
+            let tail = !cols.is_multiple_of(LANES);
             // Partials start at the identity.
             g.vector_loop(col, vectors, false, |g, e, _| {
                 for set in 0..sets {

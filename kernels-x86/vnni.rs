@@ -134,7 +134,7 @@ fn emit(
         a.dec(groups.q())?;
         a.jnz(top)?;
     }
-    if rows % sh.factor > 0 {
+    if !rows.is_multiple_of(sh.factor) {
         group(&mut a, rows % sh.factor)?;
     }
     a.vzeroupper()?;

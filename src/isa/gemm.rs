@@ -294,7 +294,7 @@ impl GemmDesc {
                 if self.trans_b {
                     return Err(ck.err("trans_b", true, "false when B is in a VNNI layout"));
                 }
-                if self.k % v != 0 {
+                if !self.k.is_multiple_of(v) {
                     return Err(ck.err(
                         "k",
                         self.k,
@@ -313,7 +313,7 @@ impl GemmDesc {
                 if !matches!(self.c_dtype, DType::BF16 | DType::F16) {
                     return Err(ck.err("c_layout", "Vnni2", "Vnni2 only for a bf16 or f16 C"));
                 }
-                if self.m % 2 != 0 {
+                if !self.m.is_multiple_of(2) {
                     return Err(ck.err("m", self.m, "an even m when C is VNNI2"));
                 }
             }

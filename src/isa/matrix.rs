@@ -218,7 +218,7 @@ impl Check {
 
     /// A bitmask leading dimension: at least `cols`, a multiple of 8.
     pub fn mask_ld(&self, field: &'static str, ld: usize, cols: usize, rows: usize) -> Result<()> {
-        if ld < cols || ld % 8 != 0 || ld > MAX_DIM {
+        if ld < cols || !ld.is_multiple_of(8) || ld > MAX_DIM {
             return Err(self.err(
                 field,
                 ld,

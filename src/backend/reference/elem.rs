@@ -91,7 +91,7 @@ fn to_int<T: TryFrom<i64> + Into<i64> + Copy + Default>(v: f64, lo: T, hi: T) ->
 /// Clears the padding bits in the last byte of each mask row (the ISA's mask contract: every
 /// byte holding bits of a row is written, its padding bits as 0, and no other byte).
 pub unsafe fn clear_row_padding(mask: *mut u8, rows: usize, cols: usize, ld: usize) {
-    if cols % 8 == 0 {
+    if cols.is_multiple_of(8) {
         return;
     }
     for i in 0..rows {

@@ -1,0 +1,371 @@
+//! The peers of the GEMM benches — LIBXSMM (through `xsmm_shim.c`), OpenBLAS's `cblas_sgemm`
+//! and the `gemm` crate (with its AVX-512 kernels) — and the register-only peak loops of the
+//! multiply instructions, measured in the same run.
+
+use std::ffi::c_void;
+#[cfg(tpp_xsmm)]
+use std::ffi::{c_char, CStr};
+
+/// Whether LIBXSMM and OpenBLAS were found at build time.
+pub const HAVE_XSMM: bool = cfg!(tpp_xsmm);
+pub const HAVE_OPENBLAS: bool = cfg!(tpp_openblas);
+
+#[cfg(tpp_xsmm)]
+extern "C" {
+    fn tpp_xsmm_init();
+    fn tpp_xsmm_target() -> *const c_char;
+    fn tpp_xsmm_sgemm(
+        m: i32,
+        n: i32,
+        k: i32,
+        lda: i32,
+        ldb: i32,
+        ldc: i32,
+        beta: f32,
+    ) -> *mut c_void;
+    fn tpp_xsmm_sgemm_run(f: *mut c_void, a: *const f32, b: *const f32, c: *mut f32);
+    #[allow(clippy::too_many_arguments)]
+    fn tpp_xsmm_sbrgemm(
+        m: i32,
+        n: i32,
+        k: i32,
+        sa: i64,
+        sb: i64,
+        lda: i32,
+        ldb: i32,
+        ldc: i32,
+        beta: f32,
+    ) -> *mut c_void;
+    fn tpp_xsmm_sbrgemm_run(f: *mut c_void, a: *const f32, b: *const f32, c: *mut f32, n: u64);
+    #[allow(clippy::too_many_arguments)]
+    fn tpp_xsmm_bsbrgemm(
+        m: i32,
+        n: i32,
+        k: i32,
+        sa: i64,
+        sb: i64,
+        lda: i32,
+        ldb: i32,
+        ldc: i32,
+        beta: f32,
+    ) -> *mut c_void;
+    fn tpp_xsmm_bsbrgemm_run(
+        f: *mut c_void,
+        a: *const c_void,
+        b: *const c_void,
+        c: *mut f32,
+        n: u64,
+    );
+}
+
+/// A LIBXSMM kernel handle (a JIT function pointer, alive for the process).
+#[derive(Clone, Copy)]
+pub struct Xsmm(*mut c_void);
+// SAFETY: LIBXSMM kernels are immutable code, callable from any thread.
+unsafe impl Send for Xsmm {}
+unsafe impl Sync for Xsmm {}
+
+/// LIBXSMM's code path on this CPU (`None` without LIBXSMM).
+pub fn xsmm_target() -> Option<String> {
+    #[cfg(tpp_xsmm)]
+    // SAFETY: init is idempotent; the target name is a static C string.
+    unsafe {
+        tpp_xsmm_init();
+        return Some(
+            CStr::from_ptr(tpp_xsmm_target())
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// The shape of a (batch-reduce) GEMM case, row-major, packed leading dimensions.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+}
+
+/// LIBXSMM's f32 kernel: plain GEMM for `batch == 0`, stride BRGEMM otherwise (beta 1).
+pub fn xsmm_f32(s: Shape) -> Option<Xsmm> {
+    #[cfg(tpp_xsmm)]
+    // SAFETY: dispatch only reads its scalar arguments.
+    unsafe {
+        tpp_xsmm_init();
+        let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
+        let f = if s.batch == 0 {
+            tpp_xsmm_sgemm(m, n, k, k, n, n, 1.0)
+        } else {
+            tpp_xsmm_sbrgemm(
+                m,
+                n,
+                k,
+                (s.m * s.k) as i64,
+                (s.k * s.n) as i64,
+                k,
+                n,
+                n,
+                1.0,
+            )
+        };
+        return (!f.is_null()).then_some(Xsmm(f));
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = s;
+        None
+    }
+}
+
+/// Runs a LIBXSMM f32 kernel from [`xsmm_f32`].
+pub fn xsmm_f32_run(x: Xsmm, s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    #[cfg(tpp_xsmm)]
+    // SAFETY: the buffers hold `batch` packed operands of the dispatched shape.
+    unsafe {
+        if s.batch == 0 {
+            tpp_xsmm_sgemm_run(x.0, a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+        } else {
+            tpp_xsmm_sbrgemm_run(x.0, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), s.batch as u64);
+        }
+    }
+    let _ = (x, s, a, b, c);
+}
+
+/// LIBXSMM's bf16 stride BRGEMM with B in VNNI2 and f32 C (beta 1).
+pub fn xsmm_bf16(s: Shape) -> Option<Xsmm> {
+    #[cfg(tpp_xsmm)]
+    // SAFETY: as for `xsmm_f32`.
+    unsafe {
+        tpp_xsmm_init();
+        let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
+        let f = tpp_xsmm_bsbrgemm(
+            m,
+            n,
+            k,
+            (s.m * s.k) as i64,
+            (s.k * s.n) as i64,
+            k,
+            n,
+            n,
+            1.0,
+        );
+        return (!f.is_null()).then_some(Xsmm(f));
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = s;
+        None
+    }
+}
+
+/// Runs a LIBXSMM bf16 kernel from [`xsmm_bf16`] (`a`, `b`: bf16 bits).
+pub fn xsmm_bf16_run(x: Xsmm, s: Shape, a: &[u16], b: &[u16], c: &mut [f32]) {
+    #[cfg(tpp_xsmm)]
+    // SAFETY: as for `xsmm_f32_run`.
+    unsafe {
+        tpp_xsmm_bsbrgemm_run(
+            x.0,
+            a.as_ptr().cast(),
+            b.as_ptr().cast(),
+            c.as_mut_ptr(),
+            s.batch as u64,
+        );
+    }
+    let _ = (x, s, a, b, c);
+}
+
+#[cfg(tpp_openblas)]
+extern "C" {
+    fn openblas_set_num_threads(n: i32);
+    #[allow(clippy::too_many_arguments)]
+    fn cblas_sgemm(
+        order: i32,
+        ta: i32,
+        tb: i32,
+        m: i32,
+        n: i32,
+        k: i32,
+        alpha: f32,
+        a: *const f32,
+        lda: i32,
+        b: *const f32,
+        ldb: i32,
+        beta: f32,
+        c: *mut f32,
+        ldc: i32,
+    );
+}
+
+/// OpenBLAS on one thread: one `cblas_sgemm` per batch member (beta 1). `None` without it.
+pub fn openblas_f32(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) -> Option<()> {
+    #[cfg(tpp_openblas)]
+    {
+        let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
+        for i in 0..s.batch.max(1) {
+            let (pa, pb) = (&a[i * s.m * s.k..], &b[i * s.k * s.n..]);
+            // SAFETY: packed row-major operands of the given shape (CblasRowMajor = 101,
+            // CblasNoTrans = 111).
+            unsafe {
+                openblas_set_num_threads(1);
+                cblas_sgemm(
+                    101,
+                    111,
+                    111,
+                    m,
+                    n,
+                    k,
+                    1.0,
+                    pa.as_ptr(),
+                    k,
+                    pb.as_ptr(),
+                    n,
+                    1.0,
+                    c.as_mut_ptr(),
+                    n,
+                );
+            }
+        }
+        return Some(());
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = (s, a, b, c);
+        None
+    }
+}
+
+/// The `gemm` crate on one thread: one call per batch member (`dst = dst + lhs·rhs`).
+pub fn gemm_crate_f32(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    for i in 0..s.batch.max(1) {
+        let (pa, pb) = (&a[i * s.m * s.k..], &b[i * s.k * s.n..]);
+        // SAFETY: packed row-major operands (column stride 1, row stride the width).
+        unsafe {
+            gemm::gemm(
+                s.m,
+                s.n,
+                s.k,
+                c.as_mut_ptr(),
+                1,
+                s.n as isize,
+                true,
+                pa.as_ptr(),
+                1,
+                s.k as isize,
+                pb.as_ptr(),
+                1,
+                s.n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Register-only throughput of a multiply instruction: 24 independent accumulators, so the
+/// loop is bound by the instruction's issue rate alone. Returns flops (or int ops) per second.
+pub fn peak(which: Peak) -> f64 {
+    use std::time::Instant;
+    let iters = 2_000_000u64;
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        // SAFETY: the caller checked the CPU features of `which` (the bench only runs here on
+        // AVX-512 machines; bf16 and VNNI are checked by `available`).
+        unsafe {
+            match which {
+                Peak::Fma32 => std::hint::black_box(fma32_loop(iters)),
+                Peak::DotBf16 => std::hint::black_box(dpbf16_loop(iters)),
+                Peak::DotU8I8 => {
+                    std::hint::black_box(dpbusd_loop(iters));
+                    std::hint::black_box(fma32_loop(0))
+                }
+            }
+        };
+        let dt = t.elapsed().as_secs_f64();
+        best = best.max(iters as f64 * 24.0 * which.ops_per_instruction() / dt);
+    }
+    best
+}
+
+/// The multiply instructions the GEMM kernels are bound by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peak {
+    /// `vfmadd231ps zmm`: 32 flops.
+    Fma32,
+    /// `vdpbf16ps zmm`: 64 flops.
+    DotBf16,
+    /// `vpdpbusd zmm`: 128 int ops.
+    DotU8I8,
+}
+
+impl Peak {
+    fn ops_per_instruction(self) -> f64 {
+        match self {
+            Peak::Fma32 => 32.0,
+            Peak::DotBf16 => 64.0,
+            Peak::DotU8I8 => 128.0,
+        }
+    }
+    /// Whether this CPU has the instruction.
+    pub fn available(self) -> bool {
+        match self {
+            Peak::Fma32 => is_x86_feature_detected!("avx512f"),
+            Peak::DotBf16 => is_x86_feature_detected!("avx512bf16"),
+            Peak::DotU8I8 => is_x86_feature_detected!("avx512vnni"),
+        }
+    }
+}
+
+macro_rules! peak_loop {
+    ($name:ident, $feat:literal, $ty:ty, $zero:expr, $op:expr) => {
+        #[target_feature(enable = $feat)]
+        unsafe fn $name(iters: u64) -> $ty {
+            use std::arch::x86_64::*;
+            // Opaque operands: with known ones the compiler folds `fma(x, x, a) == a` away.
+            let x: $ty = std::hint::black_box($zero);
+            let mut acc = std::hint::black_box([$zero; 24]);
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = $op(*a, x);
+                }
+            }
+            acc.iter().fold($zero, |s, &a| $op(s, a))
+        }
+    };
+}
+peak_loop!(
+    fma32_loop,
+    "avx512f",
+    std::arch::x86_64::__m512,
+    _mm512_set1_ps(1e-9),
+    |a, x| { _mm512_fmadd_ps(x, x, a) }
+);
+peak_loop!(
+    dpbf16_loop,
+    "avx512f,avx512bf16",
+    std::arch::x86_64::__m512,
+    _mm512_set1_ps(1e-9),
+    |a, x: __m512| {
+        let h = _mm512_castps_si512(x);
+        _mm512_dpbf16_ps(
+            a,
+            std::mem::transmute::<__m512i, __m512bh>(h),
+            std::mem::transmute::<__m512i, __m512bh>(h),
+        )
+    }
+);
+peak_loop!(
+    dpbusd_loop,
+    "avx512f,avx512vnni",
+    std::arch::x86_64::__m512i,
+    _mm512_set1_epi32(1),
+    |a, x| _mm512_dpbusd_epi32(a, x, x)
+);
