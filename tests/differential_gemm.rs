@@ -161,3 +161,65 @@ fn batch_reduce_modes() {
     }
     check_all(&descs);
 }
+
+/// The composed forms: transposed B, f16 VNNI2 B, int8 row-major B and VNNI2 C, over edges,
+/// batch modes and epilogues.
+#[test]
+fn composed_layouts() {
+    let mut descs = vec![];
+    for (m, n, k) in [
+        (1, 1, 4),
+        (6, 17, 8),
+        (14, 33, 12),
+        (24, 64, 16),
+        (9, 80, 20),
+    ] {
+        for dt in [DType::F32, DType::F64, DType::BF16, DType::F16] {
+            descs.push(GemmDesc::new(m, n, k, dt).trans_b().beta(0.0));
+            descs.push(
+                GemmDesc::new(m, n, k, dt)
+                    .trans_b()
+                    .trans_a()
+                    .ld(m + 1, k + 2, n),
+            );
+        }
+        descs.push(
+            GemmDesc::new(m, n, k, DType::F16)
+                .vnni_b()
+                .output(DType::F16),
+        );
+        descs.push(
+            GemmDesc::new(m, n, k, DType::U8)
+                .inputs(DType::U8, DType::I8)
+                .ld(k, n + 3, n),
+        );
+        let me = m.next_multiple_of(2);
+        for beta in [0.0, 1.0] {
+            descs.push(
+                GemmDesc::new(me, n, k, DType::BF16)
+                    .vnni_b()
+                    .output(DType::BF16)
+                    .vnni_c()
+                    .beta(beta),
+            );
+            descs.push(
+                GemmDesc::new(me, n, k, DType::F16)
+                    .output(DType::F16)
+                    .vnni_c()
+                    .trans_b()
+                    .beta(beta)
+                    .bias(BiasBroadcast::Col, DType::F32)
+                    .activation(Activation::Relu { mask: true }),
+            );
+        }
+        for br in [BatchReduce::Offsets, BatchReduce::Addresses] {
+            descs.push(GemmDesc::new(m, n, k, DType::F32).trans_b().batch(br));
+        }
+        let t = GemmDesc::new(m, n, k, DType::F32).trans_b();
+        descs.push(t.batch(BatchReduce::Stride {
+            a: t.a_len() + 1,
+            b: t.b_len() + 3,
+        }));
+    }
+    check_all(&descs);
+}

@@ -25,7 +25,11 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
     };
     let arith = match choose(d) {
         Ok(a) => a,
-        Err(why) => return decline(why),
+        Err(why) => {
+            // A layout the microkernels do not take may still compose from JIT kernels.
+            let composed = super::x86_gemm_compose::compose(backend, d, |i| choose(i).is_ok());
+            return composed.or_else(|| decline(why));
+        }
     };
     if d.c_dtype == DType::BF16 && !c.avx512_bf16 {
         return decline("bf16 C needs AVX512_BF16");
@@ -67,10 +71,10 @@ fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
     use DType::*;
     let c = caps::x86();
     if d.trans_b {
-        return Err("transposed B runs on the reference");
+        return Err("transposed B is composed (transpose, then the microkernel)");
     }
     if d.c_layout != Layout::RowMajor {
-        return Err("VNNI2 C runs on the reference");
+        return Err("VNNI2 C is composed (the microkernel, then the pack)");
     }
     let plain = d.epilogue.bias.is_none() && d.epilogue.activation == Activation::None;
     match (d.a_dtype, d.b_dtype, d.b_layout) {

@@ -1,0 +1,243 @@
+//! GEMM forms the microkernels do not read or write directly — a transposed B, a B layout the
+//! multiply does not take (f16 VNNI2, bf16 VNNI2 without AVX512_BF16, int8 row-major), a VNNI2
+//! C — composed from JIT kernels: a layout transform of each `B_i` into per-thread scratch, the
+//! microkernel on the canonical form, and the VNNI2 pack of C (after an unpack when beta reads
+//! it). Each transform is one pass over its operand; the GEMM itself runs at the microkernel's
+//! speed.
+
+use super::x86::Avx512;
+use super::Backend;
+use crate::exec::{Exec, GemmArgs, UnaryArgs};
+use crate::isa::{BatchReduce, DType, GemmDesc, Layout, UnaryDesc, UnaryOp};
+use std::cell::RefCell;
+use std::ffi::c_void;
+
+/// How B is brought to the microkernel's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BPrep {
+    /// Stored `n × k`: transposed to `k × n`.
+    Transpose,
+    /// VNNI2 to row-major.
+    Unpack,
+    /// Row-major to VNNI4 (int8).
+    PackVnni4,
+}
+
+/// The VNNI2 C transforms: the unpack (when beta reads C) and the pack.
+type CTransforms = (Option<Box<dyn Exec<UnaryArgs>>>, Box<dyn Exec<UnaryArgs>>);
+
+/// A composed GEMM kernel.
+pub(super) struct Composed {
+    d: GemmDesc,
+    /// The transform of one `B_i` and the elements of its result.
+    b_prep: Option<(Box<dyn Exec<UnaryArgs>>, usize)>,
+    /// VNNI2 C.
+    c_vnni: Option<CTransforms>,
+    inner: Box<dyn Exec<GemmArgs>>,
+}
+
+/// Per-thread scratch: the prepared B matrices, row-major C, and the B offsets or addresses.
+#[derive(Default)]
+struct Scratch {
+    b: Vec<u64>,
+    c: Vec<u64>,
+    list: Vec<u64>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// `v` with room for at least `bytes` bytes (8-aligned).
+fn room(v: &mut Vec<u64>, bytes: usize) -> *mut u8 {
+    let words = bytes.div_ceil(8).max(1);
+    if v.len() < words {
+        v.resize(words, 0);
+    }
+    v.as_mut_ptr().cast()
+}
+
+/// The composition for `d`, when the microkernels take its canonical form (`choose` says
+/// which multiply they have); `None` otherwise.
+pub(super) fn compose(
+    backend: &str,
+    d: &GemmDesc,
+    choose: impl Fn(&GemmDesc) -> bool,
+) -> Option<Box<dyn Exec<GemmArgs>>> {
+    let caps = crate::dispatch::caps::x86();
+    let mut inner = *d;
+    let prep = if d.trans_b {
+        inner.trans_b = false;
+        inner.ldb = d.n;
+        Some(BPrep::Transpose)
+    } else if d.b_layout == Layout::Vnni2
+        && (d.b_dtype == DType::F16 || (d.b_dtype == DType::BF16 && !caps.avx512_bf16))
+    {
+        inner.b_layout = Layout::RowMajor;
+        inner.ldb = d.n;
+        Some(BPrep::Unpack)
+    } else if d.a_dtype == DType::U8
+        && d.b_dtype == DType::I8
+        && d.b_layout == Layout::RowMajor
+        && d.k.is_multiple_of(4)
+    {
+        inner.b_layout = Layout::Vnni4;
+        inner.ldb = d.n;
+        Some(BPrep::PackVnni4)
+    } else {
+        None
+    };
+    let vnni_c = d.c_layout == Layout::Vnni2;
+    if vnni_c {
+        inner.c_layout = Layout::RowMajor;
+        inner.ldc = d.n;
+    }
+    if prep.is_none() && !vnni_c {
+        return None;
+    }
+    let b_len = inner.b_len();
+    // Prepared B matrices sit packed in the scratch; an untouched B keeps its own stride.
+    if let (BatchReduce::Stride { a, .. }, Some(_)) = (d.batch, prep) {
+        inner.batch = BatchReduce::Stride { a, b: b_len };
+    }
+    if inner.validate().is_err() || !choose(&inner) {
+        return None;
+    }
+    let unary = |u: UnaryDesc| -> Option<Box<dyn Exec<UnaryArgs>>> {
+        u.validate().ok()?;
+        Avx512.unary(&u)
+    };
+    let b_prep = match prep {
+        None => None,
+        Some(p) => {
+            let (rows, cols) = d.b_shape();
+            let u = match p {
+                BPrep::Transpose => {
+                    UnaryDesc::new(UnaryOp::Transpose, rows, cols, d.b_dtype).ld(d.ldb, d.n)
+                }
+                BPrep::Unpack => UnaryDesc::new(
+                    UnaryOp::VnniUnpack { layout: d.b_layout },
+                    rows,
+                    cols,
+                    d.b_dtype,
+                )
+                .ld(d.ldb, d.n),
+                BPrep::PackVnni4 => UnaryDesc::new(
+                    UnaryOp::VnniPack {
+                        layout: Layout::Vnni4,
+                    },
+                    rows,
+                    cols,
+                    d.b_dtype,
+                )
+                .ld(d.ldb, d.n),
+            };
+            Some((unary(u)?, b_len))
+        }
+    };
+    let c_vnni = if vnni_c {
+        let layout = Layout::Vnni2;
+        let pack = UnaryDesc::new(UnaryOp::VnniPack { layout }, d.m, d.n, d.c_dtype).ld(d.n, d.ldc);
+        let unpack =
+            UnaryDesc::new(UnaryOp::VnniUnpack { layout }, d.m, d.n, d.c_dtype).ld(d.ldc, d.n);
+        let unpack = if d.beta != 0.0 {
+            Some(unary(unpack)?)
+        } else {
+            None
+        };
+        Some((unpack, unary(pack)?))
+    } else {
+        None
+    };
+    let inner_exec = super::x86_gemm::generate(backend, &inner)?;
+    Some(Box::new(Composed {
+        d: *d,
+        b_prep,
+        c_vnni,
+        inner: inner_exec,
+    }))
+}
+
+impl Composed {
+    /// `B_i` of the outer call.
+    unsafe fn b_of(&self, args: &GemmArgs, i: usize) -> *const c_void {
+        let size = self.d.b_dtype.size();
+        let at = |elems: usize| args.b.cast::<u8>().add(elems * size).cast::<c_void>();
+        match self.d.batch {
+            BatchReduce::None => args.b,
+            BatchReduce::Stride { b, .. } => at(i * b),
+            BatchReduce::Offsets => at(*args.b_offsets.add(i) as usize),
+            BatchReduce::Addresses => *args.b.cast::<*const c_void>().add(i),
+        }
+    }
+}
+
+impl Exec<GemmArgs> for Composed {
+    unsafe fn run(&self, args: &GemmArgs) {
+        let d = &self.d;
+        let count = match d.batch {
+            BatchReduce::None => 1,
+            _ => args.batch as usize,
+        };
+        SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
+            let mut inner = *args;
+            if let Some((prep, len)) = &self.b_prep {
+                let bytes = len * d.b_dtype.size();
+                let base = room(&mut s.b, count * bytes);
+                for i in 0..count {
+                    let u = UnaryArgs {
+                        input: self.b_of(args, i),
+                        output: base.add(i * bytes).cast(),
+                        ..UnaryArgs::default()
+                    };
+                    prep.run(&u);
+                }
+                inner.b = base.cast();
+                match d.batch {
+                    BatchReduce::Offsets => {
+                        s.list.clear();
+                        s.list.extend((0..count).map(|i| (i * len) as u64));
+                        inner.b_offsets = s.list.as_ptr();
+                    }
+                    BatchReduce::Addresses => {
+                        s.list.clear();
+                        s.list
+                            .extend((0..count).map(|i| base.add(i * bytes) as u64));
+                        inner.b = s.list.as_ptr().cast();
+                    }
+                    BatchReduce::None | BatchReduce::Stride { .. } => {}
+                }
+            }
+            match &self.c_vnni {
+                None => self.inner.run(&inner),
+                Some((unpack, pack)) => {
+                    let c = room(&mut s.c, d.m * d.n * d.c_dtype.size());
+                    if let Some(unpack) = unpack {
+                        unpack.run(&UnaryArgs {
+                            input: args.c,
+                            output: c.cast(),
+                            ..UnaryArgs::default()
+                        });
+                    }
+                    inner.c = c.cast();
+                    self.inner.run(&inner);
+                    pack.run(&UnaryArgs {
+                        input: c.cast(),
+                        output: args.c,
+                        ..UnaryArgs::default()
+                    });
+                }
+            }
+        });
+    }
+
+    fn code_size(&self) -> usize {
+        let u = |e: &dyn Exec<UnaryArgs>| e.code_size();
+        self.inner.code_size()
+            + self.b_prep.as_ref().map_or(0, |(p, _)| u(p.as_ref()))
+            + self.c_vnni.as_ref().map_or(0, |(un, p)| {
+                u(p.as_ref()) + un.as_ref().map_or(0, |x| u(x.as_ref()))
+            })
+    }
+}
