@@ -7,43 +7,16 @@
 //! peer, percent of the same-run peak. Kernels are called through their raw pointer ABIs
 //! (`call_raw` for tpp), as LIBXSMM is, so per-call checks do not blur the small sizes.
 
+use cases::{buffers, runners, Case, Kind};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use peers::Shape;
 use std::time::Instant;
-use tpp::exec::GemmArgs;
 use tpp::*;
 
+#[path = "peers/gemm_cases.rs"]
+mod cases;
 #[path = "peers/gemm.rs"]
 mod peers;
-use peers::{Peak, Shape};
-
-/// The element type of a case.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    F32,
-    /// bf16 A and VNNI2 B, f32 C.
-    Bf16,
-    /// u8 A and VNNI4 i8 B, i32 C.
-    Int8,
-}
-
-struct Case {
-    label: String,
-    kind: Kind,
-    s: Shape,
-}
-
-impl Case {
-    fn flops(&self) -> f64 {
-        2.0 * (self.s.m * self.s.n * self.s.k * self.s.batch.max(1)) as f64
-    }
-    fn peak(&self) -> Peak {
-        match self.kind {
-            Kind::F32 => Peak::Fma32,
-            Kind::Bf16 => Peak::DotBf16,
-            Kind::Int8 => Peak::DotU8I8,
-        }
-    }
-}
 
 fn cases() -> Vec<Case> {
     let mut v = vec![];
@@ -82,141 +55,6 @@ fn cases() -> Vec<Case> {
     v
 }
 
-/// Operands of a case: `batch.max(1)` packed A and B, one C (raw bits for bf16).
-struct Buffers {
-    a32: Vec<f32>,
-    b32: Vec<f32>,
-    a16: Vec<u16>,
-    b16: Vec<u16>,
-    c: Vec<f32>,
-}
-
-fn buffers(s: Shape) -> Buffers {
-    let count = s.batch.max(1);
-    let fill = |n: usize, seed: u32| -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let v = ((i as u32).wrapping_mul(2_654_435_761) ^ seed) >> 9;
-                v as f32 / (1u32 << 23) as f32 - 0.5
-            })
-            .collect()
-    };
-    let a32 = fill(count * s.m * s.k, 1);
-    let b32 = fill(count * s.k * s.n, 2);
-    let bits = |v: &[f32]| v.iter().map(|x| (x.to_bits() >> 16) as u16).collect();
-    Buffers {
-        a16: bits(&a32),
-        b16: bits(&b32),
-        a32,
-        b32,
-        c: vec![0.0; s.m * s.n],
-    }
-}
-
-type Run = Box<dyn Fn(&mut Buffers)>;
-
-fn tpp_runner(c: &Case) -> Run {
-    let s = c.s;
-    let mut d = match c.kind {
-        Kind::F32 => GemmDesc::new(s.m, s.n, s.k, DType::F32),
-        Kind::Bf16 => GemmDesc::new(s.m, s.n, s.k, DType::BF16).vnni_b(),
-        Kind::Int8 => GemmDesc::new(s.m, s.n, s.k, DType::U8)
-            .inputs(DType::U8, DType::I8)
-            .vnni_b(),
-    };
-    if s.batch > 0 {
-        d = d.batch(BatchReduce::Stride {
-            a: s.m * s.k,
-            b: s.k * s.n,
-        });
-    }
-    let k = d.dispatch().expect("valid descriptor");
-    if k.is_reference() {
-        println!("note: {} runs on the reference backend", k.name());
-    }
-    let kind = c.kind;
-    Box::new(move |b: &mut Buffers| {
-        // int8 operands reuse the bf16 buffers' bytes (twice the elements the case needs).
-        let (pa, pb) = match kind {
-            Kind::F32 => (b.a32.as_ptr().cast(), b.b32.as_ptr().cast()),
-            Kind::Bf16 | Kind::Int8 => (b.a16.as_ptr().cast(), b.b16.as_ptr().cast()),
-        };
-        let args = GemmArgs {
-            a: pa,
-            b: pb,
-            c: b.c.as_mut_ptr().cast(),
-            batch: s.batch as u64,
-            ..GemmArgs::default()
-        };
-        // SAFETY: the buffers hold `batch` packed operands of the descriptor's shape.
-        unsafe { k.call_raw(&args) }
-    })
-}
-
-fn runners(c: &Case) -> Vec<(String, Run)> {
-    let s = c.s;
-    let mut v: Vec<(String, Run)> = vec![("tpp".into(), tpp_runner(c))];
-    match c.kind {
-        Kind::F32 => {
-            if let Some(x) = peers::xsmm_f32(s) {
-                v.push((
-                    "libxsmm".into(),
-                    Box::new(move |b: &mut Buffers| {
-                        peers::xsmm_f32_run(x, s, &b.a32, &b.b32, &mut b.c)
-                    }),
-                ));
-            }
-            if peers::HAVE_OPENBLAS {
-                v.push((
-                    "openblas".into(),
-                    Box::new(move |b: &mut Buffers| {
-                        peers::openblas_f32(s, &b.a32, &b.b32, &mut b.c);
-                    }),
-                ));
-            }
-            v.push((
-                "gemm-crate".into(),
-                Box::new(move |b: &mut Buffers| peers::gemm_crate_f32(s, &b.a32, &b.b32, &mut b.c)),
-            ));
-        }
-        // LIBXSMM 1.17's int8 GEMM needs its own flag set; tpp is measured against the peak.
-        Kind::Int8 => {}
-        Kind::Bf16 => {
-            if let Some(x) = peers::xsmm_bf16(s) {
-                v.push((
-                    "libxsmm".into(),
-                    Box::new(move |b: &mut Buffers| {
-                        peers::xsmm_bf16_run(x, s, &b.a16, &b.b16, &mut b.c)
-                    }),
-                ));
-            }
-        }
-    }
-    v
-}
-
-/// Median seconds of one call of each runner, from interleaved repetitions.
-fn interleaved(rs: &[(String, Run)], bufs: &mut Buffers, flops: f64) -> Vec<f64> {
-    // Enough calls per sample for ~20 µs, so the clock's resolution does not matter.
-    let calls = ((2e-5 * 20e9 / flops) as usize).clamp(1, 100_000);
-    let mut t = vec![vec![]; rs.len()];
-    for _ in 0..31 {
-        for (i, (_, f)) in rs.iter().enumerate() {
-            let s = Instant::now();
-            for _ in 0..calls {
-                f(bufs);
-            }
-            t[i].push(s.elapsed().as_secs_f64() / calls as f64);
-        }
-    }
-    t.iter_mut()
-        .map(|v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        })
-        .collect()
-}
-
 fn bench(crit: &mut Criterion) {
     assert!(
         is_x86_feature_detected!("avx512f"),
@@ -250,67 +88,28 @@ fn bench(crit: &mut Criterion) {
             let peak = *peaks
                 .entry(c.peak())
                 .or_insert_with(|| peers::peak(c.peak()));
-            let secs = interleaved(&rs, &mut bufs, c.flops());
-            let gflops: Vec<f64> = secs.iter().map(|s| c.flops() / s / 1e9).collect();
-            rows.push((
-                c.label.clone(),
-                rs.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-                gflops,
-                peak,
-            ));
+            rows.push(cases::measure(&c, peak));
         }
     }
     if !full {
         return;
     }
-    if !peers::HAVE_XSMM {
-        println!(
-            "\nLIBXSMM not found: install Debian's libxsmm-dev (and libopenblas-dev) and rebuild"
-        );
-    } else if let Some(t) = peers::xsmm_target() {
-        println!("\nLIBXSMM code path on this CPU: {t}");
-    }
-    if !peers::HAVE_OPENBLAS {
-        println!("OpenBLAS not found: install Debian's libopenblas-dev and rebuild");
-    }
-    println!(
-        "\n{:<28} {:>10} {:>26} {:>7} {:>7}",
-        "case", "tpp GF/s", "best peer (GF/s)", "ratio", "% peak"
-    );
-    let mut log_ratio = vec![];
-    for (label, who, gf, peak) in &rows {
-        let best = (1..who.len()).max_by(|&a, &b| gf[a].total_cmp(&gf[b]));
-        let (peer, ratio) = match best {
-            Some(i) => (format!("{} ({:.1})", who[i], gf[i]), gf[0] / gf[i]),
-            None => ("-".into(), f64::NAN),
-        };
-        if label.starts_with("small/") {
-            if let Some(x) = who.iter().position(|w| w == "libxsmm") {
-                log_ratio.push((gf[0] / gf[x]).ln());
-            }
-        }
-        let ratio = if ratio.is_nan() {
-            "-".to_string()
-        } else {
-            format!("{ratio:.2}x")
-        };
-        println!(
-            "{:<28} {:>10.1} {:>26} {:>7} {:>6.0}%",
-            label,
-            gf[0],
-            peer,
-            ratio,
-            100.0 * gf[0] * 1e9 / peak
-        );
-    }
+    println!();
+    cases::print_summary(&rows);
     for (p, v) in &peaks {
-        println!(
-            "peak {p:?}: {:.1} G/s (register-only loop, this run)",
-            v / 1e9
-        );
+        println!("peak {p:?}: {:.1} G/s (register-only loop, this run)", v / 1e9);
     }
-    if !log_ratio.is_empty() {
-        let g = (log_ratio.iter().sum::<f64>() / log_ratio.len() as f64).exp();
+    // The geometric mean over the small sizes of tpp against LIBXSMM.
+    let logs: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.label.starts_with("small/"))
+        .filter_map(|r| {
+            let x = r.who.iter().position(|w| w == "libxsmm")?;
+            Some((r.gflops[0] / r.gflops[x]).ln())
+        })
+        .collect();
+    if !logs.is_empty() {
+        let g = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
         println!("small f32 GEMM, geometric mean of tpp / LIBXSMM: {g:.2}x");
     }
     dispatch_costs();

@@ -1,13 +1,49 @@
-//! The main job: dispatch real TPP kernels, run them, and print what they achieve next to a
-//! plain Rust loop doing the same work and, for memory-bound ops, a copy of the same bytes
-//! (the bandwidth ceiling), all timed interleaved in the same run: this machine is shared and
-//! noisy, so only same-run ratios mean much.
+//! The main job: dispatch real TPP kernels, run them, and print what they achieve, timed
+//! interleaved in the same run (this machine is shared and noisy, so only same-run ratios mean
+//! much): GEMM and batch-reduce GEMM next to LIBXSMM, OpenBLAS and the `gemm` crate and the
+//! register-only peak of the multiply instruction; eltwise kernels next to a plain Rust loop
+//! and a copy of the same bytes (the bandwidth ceiling).
 //!
 //! `cargo run --release --example showcase`
 
 use std::hint::black_box;
 use std::time::Instant;
 use tpp::*;
+
+#[path = "../benches/peers/gemm_cases.rs"]
+mod cases;
+#[path = "../benches/peers/gemm.rs"]
+mod peers;
+
+/// The headline GEMM cases of `cargo bench --bench gemm`.
+fn gemm_table() {
+    use cases::{Case, Kind};
+    use peers::Shape;
+    let shape = |m, n, k, batch| Shape { m, n, k, batch };
+    let list = [
+        ("gemm/32x32x32/f32", Kind::F32, shape(32, 32, 32, 0)),
+        ("gemm/80x80x80/f32", Kind::F32, shape(80, 80, 80, 0)),
+        ("brgemm/64x64x64x16/f32", Kind::F32, shape(64, 64, 64, 16)),
+        ("resnet50/3x3conv/w56/f32", Kind::F32, shape(56, 64, 64, 9)),
+        ("brgemm/64x64x64x16/bf16", Kind::Bf16, shape(64, 64, 64, 16)),
+        ("brgemm/64x64x64x16/u8i8", Kind::Int8, shape(64, 64, 64, 16)),
+    ];
+    let mut rows = vec![];
+    for (label, kind, s) in list {
+        let c = Case {
+            label: label.into(),
+            kind,
+            s,
+        };
+        let p = c.peak();
+        if !p.available() {
+            println!("skip {label}: this CPU lacks {p:?}");
+            continue;
+        }
+        rows.push(cases::measure(&c, peers::peak(p)));
+    }
+    cases::print_summary(&rows);
+}
 
 /// Median seconds per call of each closure, timed round-robin.
 fn race(reps: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
@@ -68,37 +104,12 @@ fn main() -> tpp::Result<()> {
     );
     let mut rows = Vec::new();
 
-    // GEMM: C = A·B, f32, 128³, against a plain i-k-j loop.
-    let n = 128;
-    let gemm = GemmDesc::new(n, n, n, DType::F32).beta(0.0).dispatch()?;
-    let (a, b) = (values(n * n, 1), values(n * n, 2));
-    let (mut c, mut cp) = (vec![0f32; n * n], vec![0f32; n * n]);
-    let t = race(
-        7,
-        &mut [&mut || gemm.call(&a, &b, &mut c).unwrap(), &mut || {
-            for i in 0..n {
-                let row = &mut cp[i * n..(i + 1) * n];
-                row.fill(0.0);
-                for p in 0..n {
-                    let aip = a[i * n + p];
-                    for (cj, bj) in row.iter_mut().zip(&b[p * n..(p + 1) * n]) {
-                        *cj += aip * bj;
-                    }
-                }
-            }
-            black_box(&cp);
-        }],
-    );
-    let worst = c
-        .iter()
-        .zip(&cp)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        worst < 1e-3,
-        "gemm disagrees with the plain loop by {worst}"
-    );
-    rows.push(row(&gemm, "GFLOP/s", gemm.flops() as f64, &t));
+    if is_x86_feature_detected!("avx512f") {
+        gemm_table();
+        println!();
+    } else {
+        println!("(the GEMM table compares AVX-512 kernels: this CPU has none)\n");
+    }
 
     // Eltwise on 1024 × 1024 f32.
     let (r, cols) = (1024, 1024);
@@ -217,12 +228,9 @@ fn main() -> tpp::Result<()> {
             pct
         );
     }
-    println!(
-        "\nGEMM in GFLOP/s, the rest in GB/s of operand traffic (bytes read + written; the copy"
-    );
-    println!(
-        "moves the same bytes). Kernels on `reference` compute each element from its formula in"
-    );
-    println!("f64 (the oracle); `avx512` kernels are JIT-compiled. `cargo bench --bench eltwise` adds oneDNN.");
+    println!("\nGB/s of operand traffic (bytes read + written; the copy moves the same bytes).");
+    println!("Kernels on `reference` compute each element from its formula in f64 (the oracle);");
+    println!("`avx512` kernels are JIT-compiled. `cargo bench --bench eltwise` adds oneDNN,");
+    println!("`cargo bench --bench gemm` every GEMM case.");
     Ok(())
 }

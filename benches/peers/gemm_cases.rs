@@ -1,0 +1,227 @@
+//! GEMM cases and their runners (tpp and every peer), shared by the GEMM bench and the
+//! showcase: operands, interleaved timing, and the summary table.
+
+use super::peers::{self, Peak, Shape};
+use std::time::Instant;
+use tpp::exec::GemmArgs;
+use tpp::*;
+
+/// The element type of a case.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    F32,
+    /// bf16 A and VNNI2 B, f32 C.
+    Bf16,
+    /// u8 A and VNNI4 i8 B, i32 C.
+    Int8,
+}
+
+pub struct Case {
+    pub label: String,
+    pub kind: Kind,
+    pub s: Shape,
+}
+
+impl Case {
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.s.m * self.s.n * self.s.k * self.s.batch.max(1)) as f64
+    }
+    pub fn peak(&self) -> Peak {
+        match self.kind {
+            Kind::F32 => Peak::Fma32,
+            Kind::Bf16 => Peak::DotBf16,
+            Kind::Int8 => Peak::DotU8I8,
+        }
+    }
+}
+
+/// Operands of a case: `batch.max(1)` packed A and B, one C (raw bits for bf16).
+pub struct Buffers {
+    a32: Vec<f32>,
+    b32: Vec<f32>,
+    a16: Vec<u16>,
+    b16: Vec<u16>,
+    c: Vec<f32>,
+}
+
+pub fn buffers(s: Shape) -> Buffers {
+    let count = s.batch.max(1);
+    let fill = |n: usize, seed: u32| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let v = ((i as u32).wrapping_mul(2_654_435_761) ^ seed) >> 9;
+                v as f32 / (1u32 << 23) as f32 - 0.5
+            })
+            .collect()
+    };
+    let a32 = fill(count * s.m * s.k, 1);
+    let b32 = fill(count * s.k * s.n, 2);
+    let bits = |v: &[f32]| v.iter().map(|x| (x.to_bits() >> 16) as u16).collect();
+    Buffers {
+        a16: bits(&a32),
+        b16: bits(&b32),
+        a32,
+        b32,
+        c: vec![0.0; s.m * s.n],
+    }
+}
+
+pub type Run = Box<dyn Fn(&mut Buffers)>;
+
+pub fn tpp_runner(c: &Case) -> Run {
+    let s = c.s;
+    let mut d = match c.kind {
+        Kind::F32 => GemmDesc::new(s.m, s.n, s.k, DType::F32),
+        Kind::Bf16 => GemmDesc::new(s.m, s.n, s.k, DType::BF16).vnni_b(),
+        Kind::Int8 => GemmDesc::new(s.m, s.n, s.k, DType::U8)
+            .inputs(DType::U8, DType::I8)
+            .vnni_b(),
+    };
+    if s.batch > 0 {
+        d = d.batch(BatchReduce::Stride {
+            a: s.m * s.k,
+            b: s.k * s.n,
+        });
+    }
+    let k = d.dispatch().expect("valid descriptor");
+    if k.is_reference() {
+        println!("note: {} runs on the reference backend", k.name());
+    }
+    let kind = c.kind;
+    Box::new(move |b: &mut Buffers| {
+        // int8 operands reuse the bf16 buffers' bytes (twice the elements the case needs).
+        let (pa, pb) = match kind {
+            Kind::F32 => (b.a32.as_ptr().cast(), b.b32.as_ptr().cast()),
+            Kind::Bf16 | Kind::Int8 => (b.a16.as_ptr().cast(), b.b16.as_ptr().cast()),
+        };
+        let args = GemmArgs {
+            a: pa,
+            b: pb,
+            c: b.c.as_mut_ptr().cast(),
+            batch: s.batch as u64,
+            ..GemmArgs::default()
+        };
+        // SAFETY: the buffers hold `batch` packed operands of the descriptor's shape.
+        unsafe { k.call_raw(&args) }
+    })
+}
+
+pub fn runners(c: &Case) -> Vec<(String, Run)> {
+    let s = c.s;
+    let mut v: Vec<(String, Run)> = vec![("tpp".into(), tpp_runner(c))];
+    match c.kind {
+        Kind::F32 => {
+            if let Some(x) = super::peers::xsmm_f32(s) {
+                v.push((
+                    "libxsmm".into(),
+                    Box::new(move |b: &mut Buffers| {
+                        super::peers::xsmm_f32_run(x, s, &b.a32, &b.b32, &mut b.c)
+                    }),
+                ));
+            }
+            if super::peers::HAVE_OPENBLAS {
+                v.push((
+                    "openblas".into(),
+                    Box::new(move |b: &mut Buffers| {
+                        super::peers::openblas_f32(s, &b.a32, &b.b32, &mut b.c);
+                    }),
+                ));
+            }
+            v.push((
+                "gemm-crate".into(),
+                Box::new(move |b: &mut Buffers| super::peers::gemm_crate_f32(s, &b.a32, &b.b32, &mut b.c)),
+            ));
+        }
+        // LIBXSMM 1.17's int8 GEMM needs its own flag set; tpp is measured against the peak.
+        Kind::Int8 => {}
+        Kind::Bf16 => {
+            if let Some(x) = super::peers::xsmm_bf16(s) {
+                v.push((
+                    "libxsmm".into(),
+                    Box::new(move |b: &mut Buffers| {
+                        super::peers::xsmm_bf16_run(x, s, &b.a16, &b.b16, &mut b.c)
+                    }),
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// Median seconds of one call of each runner, from interleaved repetitions.
+pub fn interleaved(rs: &[(String, Run)], bufs: &mut Buffers, flops: f64) -> Vec<f64> {
+    // Enough calls per sample for ~20 µs, so the clock's resolution does not matter.
+    let calls = ((2e-5 * 20e9 / flops) as usize).clamp(1, 100_000);
+    let mut t = vec![vec![]; rs.len()];
+    for _ in 0..31 {
+        for (i, (_, f)) in rs.iter().enumerate() {
+            let s = Instant::now();
+            for _ in 0..calls {
+                f(bufs);
+            }
+            t[i].push(s.elapsed().as_secs_f64() / calls as f64);
+        }
+    }
+    t.iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
+
+/// One measured case: the implementations' names, their GFLOP/s and the same-run peak.
+pub struct Row {
+    pub label: String,
+    pub who: Vec<String>,
+    pub gflops: Vec<f64>,
+    pub peak: f64,
+}
+
+/// Times every implementation of `c` interleaved (`peak`: the instruction's same-run rate).
+pub fn measure(c: &Case, peak: f64) -> Row {
+    let mut bufs = buffers(c.s);
+    let rs = runners(c);
+    let secs = interleaved(&rs, &mut bufs, c.flops());
+    Row {
+        label: c.label.clone(),
+        who: rs.iter().map(|r| r.0.clone()).collect(),
+        gflops: secs.iter().map(|s| c.flops() / s / 1e9).collect(),
+        peak,
+    }
+}
+
+/// Prints the table: GFLOP/s, the best peer, the ratio to it, percent of the peak.
+pub fn print_summary(rows: &[Row]) {
+    if !peers::HAVE_XSMM {
+        println!("LIBXSMM not found: install Debian's libxsmm-dev (and libopenblas-dev) and rebuild");
+    } else if let Some(t) = peers::xsmm_target() {
+        println!("LIBXSMM code path on this CPU: {t}");
+    }
+    if !peers::HAVE_OPENBLAS {
+        println!("OpenBLAS not found: install Debian's libopenblas-dev and rebuild");
+    }
+    println!(
+        "{:<28} {:>10} {:>26} {:>7} {:>7}",
+        "case", "tpp GF/s", "best peer (GF/s)", "ratio", "% peak"
+    );
+    for r in rows {
+        let best = (1..r.who.len()).max_by(|&a, &b| r.gflops[a].total_cmp(&r.gflops[b]));
+        let (peer, ratio) = match best {
+            Some(i) => (
+                format!("{} ({:.1})", r.who[i], r.gflops[i]),
+                format!("{:.2}x", r.gflops[0] / r.gflops[i]),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<28} {:>10.1} {:>26} {:>7} {:>6.0}%",
+            r.label,
+            r.gflops[0],
+            peer,
+            ratio,
+            100.0 * r.gflops[0] * 1e9 / r.peak
+        );
+    }
+}
