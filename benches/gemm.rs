@@ -97,7 +97,10 @@ fn bench(crit: &mut Criterion) {
     println!();
     cases::print_summary(&rows);
     for (p, v) in &peaks {
-        println!("peak {p:?}: {:.1} G/s (register-only loop, this run)", v / 1e9);
+        println!(
+            "peak {p:?}: {:.1} G/s (register-only loop, this run)",
+            v / 1e9
+        );
     }
     // The geometric mean over the small sizes of tpp against LIBXSMM.
     let logs: Vec<f64> = rows

@@ -13,7 +13,8 @@
 //!
 //! Layers: [`isa`] (descriptors and their semantics) · [`dispatch`] (validation, cache,
 //! backend registry) · [`exec`] (kernel handles, `#[repr(C)]` ABIs, checked calls) ·
-//! [`backend`] (the reference oracle and the glue to JIT generators).
+//! [`backend`] (the reference oracle and the glue to JIT generators) · [`ops`] (operators
+//! built from kernel calls: the large GEMM).
 //!
 //! ```
 //! use tpp::{DType, GemmDesc, UnaryDesc, UnaryOp};
@@ -40,6 +41,7 @@ pub mod isa;
 #[path = "../kernels-x86/mod.rs"]
 pub mod kernels_x86;
 pub mod lower;
+pub mod ops;
 
 pub use dispatch::{dispatch, dispatch_on, Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
 pub use error::{Error, Result};

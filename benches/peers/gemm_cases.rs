@@ -129,7 +129,9 @@ pub fn runners(c: &Case) -> Vec<(String, Run)> {
             }
             v.push((
                 "gemm-crate".into(),
-                Box::new(move |b: &mut Buffers| super::peers::gemm_crate_f32(s, &b.a32, &b.b32, &mut b.c)),
+                Box::new(move |b: &mut Buffers| {
+                    super::peers::gemm_crate_f32(s, &b.a32, &b.b32, &mut b.c)
+                }),
             ));
         }
         // LIBXSMM 1.17's int8 GEMM needs its own flag set; tpp is measured against the peak.
@@ -170,7 +172,6 @@ pub fn interleaved(rs: &[(String, Run)], bufs: &mut Buffers, flops: f64) -> Vec<
         .collect()
 }
 
-
 /// One measured case: the implementations' names, their GFLOP/s and the same-run peak.
 pub struct Row {
     pub label: String,
@@ -195,7 +196,9 @@ pub fn measure(c: &Case, peak: f64) -> Row {
 /// Prints the table: GFLOP/s, the best peer, the ratio to it, percent of the peak.
 pub fn print_summary(rows: &[Row]) {
     if !peers::HAVE_XSMM {
-        println!("LIBXSMM not found: install Debian's libxsmm-dev (and libopenblas-dev) and rebuild");
+        println!(
+            "LIBXSMM not found: install Debian's libxsmm-dev (and libopenblas-dev) and rebuild"
+        );
     } else if let Some(t) = peers::xsmm_target() {
         println!("LIBXSMM code path on this CPU: {t}");
     }

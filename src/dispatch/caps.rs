@@ -53,3 +53,47 @@ fn detect() -> X86Caps {
 fn detect() -> X86Caps {
     X86Caps::default()
 }
+
+/// Data cache sizes in bytes (L1d, L2, L3), detected once; conservative defaults (32 KiB,
+/// 1 MiB, 8 MiB) where the OS does not say. The operators derive their blocking from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caches {
+    /// Level-1 data cache.
+    pub l1d: usize,
+    /// Level-2 cache.
+    pub l2: usize,
+    /// Level-3 cache.
+    pub l3: usize,
+}
+
+/// The detected cache sizes.
+pub fn caches() -> &'static Caches {
+    static C: OnceLock<Caches> = OnceLock::new();
+    C.get_or_init(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let size = |name: libc::c_int, default: usize| {
+            // SAFETY: sysconf only reads its argument.
+            let v = unsafe { libc::sysconf(name) };
+            if v > 0 {
+                v as usize
+            } else {
+                default
+            }
+        };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let size = |_: i32, default: usize| default;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let (l1, l2, l3) = (
+            libc::_SC_LEVEL1_DCACHE_SIZE,
+            libc::_SC_LEVEL2_CACHE_SIZE,
+            libc::_SC_LEVEL3_CACHE_SIZE,
+        );
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let (l1, l2, l3) = (0, 0, 0);
+        Caches {
+            l1d: size(l1, 32 << 10),
+            l2: size(l2, 1 << 20),
+            l3: size(l3, 8 << 20),
+        }
+    })
+}

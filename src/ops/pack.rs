@@ -1,0 +1,98 @@
+//! Packing of the large GEMM's operands into the blocked layouts its BRGEMM calls read: A as
+//! `[m blocks][k blocks][bm × bk]` (row-major blocks), B as `[n blocks][k blocks][bk × bn]`
+//! (row-major, or VNNI2 for bf16). Edges are zero-padded, so every block has the full shape
+//! and the zero rows / columns contribute nothing to the sums.
+
+use rayon::prelude::*;
+
+/// A matrix as stored: element `(i, j)` of the *logical* operand at `i·rs + j·cs`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<T> {
+    pub ptr: *const T,
+    pub rows: usize,
+    pub cols: usize,
+    /// Row and column strides (elements).
+    pub rs: usize,
+    pub cs: usize,
+}
+
+// SAFETY: a view is read-only; the caller guarantees the memory outlives the packing.
+unsafe impl<T: Sync> Send for View<T> {}
+unsafe impl<T: Sync> Sync for View<T> {}
+
+impl<T: Copy> View<T> {
+    /// Element `(i, j)`.
+    ///
+    /// # Safety
+    /// `i < rows`, `j < cols`, and the view's memory is valid.
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, j: usize) -> T {
+        *self.ptr.add(i * self.rs + j * self.cs)
+    }
+}
+
+/// Block shape of a packed operand: `r × c` elements per block, `grid_r × grid_c` blocks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocks {
+    pub r: usize,
+    pub c: usize,
+    pub grid_r: usize,
+    pub grid_c: usize,
+}
+
+impl Blocks {
+    pub fn len(&self) -> usize {
+        self.r * self.c * self.grid_r * self.grid_c
+    }
+}
+
+/// Packs `v` into blocks, each `b.r × b.c` row-major (with `vnni2`, in VNNI2: pairs of rows
+/// interleaved), ordered `[block row][block column]`, or `[block column][block row]` with
+/// `by_cols` (so that B's k blocks of one column block are contiguous).
+///
+/// # Safety
+/// `v` must describe valid memory.
+pub(crate) unsafe fn pack<T: Copy + Send + Sync + Default>(
+    v: View<T>,
+    b: Blocks,
+    vnni2: bool,
+    by_cols: bool,
+    out: &mut [T],
+) {
+    let block = b.r * b.c;
+    out.par_chunks_mut(block).enumerate().for_each(|(n, dst)| {
+        let (bi, bj) = if by_cols {
+            (n % b.grid_r, n / b.grid_r)
+        } else {
+            (n / b.grid_c, n % b.grid_c)
+        };
+        let (i0, j0) = (bi * b.r, bj * b.c);
+        let rows = b.r.min(v.rows.saturating_sub(i0));
+        let cols = b.c.min(v.cols.saturating_sub(j0));
+        if rows < b.r || cols < b.c {
+            dst.fill(T::default());
+        }
+        if v.cs == 1 && !vnni2 {
+            // Contiguous source rows: copy them whole.
+            for i in 0..rows {
+                // SAFETY: row `i0 + i`, columns `j0..j0 + cols`, inside the view.
+                let src =
+                    unsafe { std::slice::from_raw_parts(v.ptr.add((i0 + i) * v.rs + j0), cols) };
+                dst[i * b.c..i * b.c + cols].copy_from_slice(src);
+            }
+            return;
+        }
+        for i in 0..rows {
+            for j in 0..cols {
+                // SAFETY: inside the view by the bounds above.
+                let x = unsafe { v.at(i0 + i, j0 + j) };
+                let at = if vnni2 {
+                    (i / 2) * (2 * b.c) + 2 * j + i % 2
+                } else {
+                    i * b.c + j
+                };
+                dst[at] = x;
+            }
+        }
+    });
+}
