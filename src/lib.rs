@@ -37,6 +37,7 @@ pub mod backend;
 pub mod dispatch;
 mod error;
 pub mod exec;
+pub mod ffi;
 pub mod isa;
 #[path = "../kernels-x86/mod.rs"]
 pub mod kernels_x86;

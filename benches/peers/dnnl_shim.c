@@ -119,3 +119,64 @@ int tpp_dnnl_run(tpp_dnnl_op *op, void *p0, void *p1, void *p2) {
     if (dnnl_primitive_execute(op->prim, stream, op->n, args) != dnnl_success) return -1;
     return dnnl_stream_wait(stream) != dnnl_success;
 }
+
+/* oneDNN's matmul for the large-GEMM bench: row-major C(m×n) = A(m×k)·B(k×n), f32 or bf16
+ * inputs with f32 C. B is the "weights": reordered once into the layout the primitive prefers
+ * (prepacked, as frameworks keep their weights). */
+typedef struct {
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} tpp_dnnl_mm;
+
+tpp_dnnl_mm *tpp_dnnl_matmul(int bf16, long m, long n, long k, const void *b_data) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t a_md, b_md, b_any, c_md;
+    dnnl_dims_t ad = {m, k}, bd = {k, n}, cd = {m, n};
+    dnnl_memory_desc_init_by_tag(&a_md, 2, ad, dtype(bf16), dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dtype(bf16), dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&b_any, 2, bd, dtype(bf16), dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&c_md, 2, cd, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t desc;
+    if (dnnl_matmul_desc_init(&desc, &a_md, &b_any, NULL, &c_md) != dnnl_success) return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    tpp_dnnl_mm *mm = calloc(1, sizeof *mm);
+    const dnnl_memory_desc_t *packed = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t user_b;
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t reorder;
+    int ok = mm && dnnl_primitive_create(&mm->prim, pd) == dnnl_success &&
+             dnnl_memory_create(&mm->a, &a_md, engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             dnnl_memory_create(&mm->c, &c_md, engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             dnnl_memory_create(&mm->b, packed, engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+             dnnl_memory_create(&user_b, &b_md, engine, (void *)b_data) == dnnl_success &&
+             dnnl_reorder_primitive_desc_create(&rpd, &b_md, engine, packed, engine, NULL) ==
+                 dnnl_success &&
+             dnnl_primitive_create(&reorder, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user_b}, {DNNL_ARG_TO, mm->b}};
+        ok = dnnl_primitive_execute(reorder, stream, 2, args) == dnnl_success &&
+             dnnl_stream_wait(stream) == dnnl_success;
+        dnnl_primitive_destroy(reorder);
+        dnnl_primitive_desc_destroy(rpd);
+        dnnl_memory_destroy(user_b);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (!ok) {
+        free(mm);
+        return NULL;
+    }
+    return mm;
+}
+
+/* Runs the matmul on `threads` OpenMP threads; 0 on success. */
+int tpp_dnnl_matmul_run(tpp_dnnl_mm *mm, const void *a, float *c, int threads) {
+    if (omp_set_num_threads) omp_set_num_threads(threads);
+    dnnl_memory_set_data_handle(mm->a, (void *)a);
+    dnnl_memory_set_data_handle(mm->c, c);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mm->a}, {DNNL_ARG_WEIGHTS, mm->b}, {DNNL_ARG_DST, mm->c}};
+    int rc = dnnl_primitive_execute(mm->prim, stream, 3, args) != dnnl_success ||
+             dnnl_stream_wait(stream) != dnnl_success;
+    if (omp_set_num_threads) omp_set_num_threads(1);
+    return rc;
+}

@@ -6,9 +6,8 @@ use std::ffi::c_void;
 #[cfg(tpp_xsmm)]
 use std::ffi::{c_char, CStr};
 
-/// Whether LIBXSMM and OpenBLAS were found at build time.
+/// Whether LIBXSMM was found at build time.
 pub const HAVE_XSMM: bool = cfg!(tpp_xsmm);
-pub const HAVE_OPENBLAS: bool = cfg!(tpp_openblas);
 
 #[cfg(tpp_xsmm)]
 extern "C" {
@@ -178,64 +177,114 @@ pub fn xsmm_bf16_run(x: Xsmm, s: Shape, a: &[u16], b: &[u16], c: &mut [f32]) {
     let _ = (x, s, a, b, c);
 }
 
-#[cfg(tpp_openblas)]
-extern "C" {
-    fn openblas_set_num_threads(n: i32);
+type SetThreads = unsafe extern "C" fn(i32);
+#[allow(clippy::type_complexity)]
+type Sgemm = unsafe extern "C" fn(
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    f32,
+    *const f32,
+    i32,
+    *const f32,
+    i32,
+    f32,
+    *mut f32,
+    i32,
+);
+
+/// OpenBLAS's entry points, loaded at run time from its shared library: looked up in its own
+/// handle, so a `cblas_sgemm` defined by the program (tpp's, with the `blas` feature) cannot
+/// stand in for it.
+pub struct OpenBlas {
+    set_threads: SetThreads,
+    sgemm: Sgemm,
+}
+
+/// OpenBLAS, when its shared library is installed.
+pub fn openblas() -> Option<&'static OpenBlas> {
+    static LIB: std::sync::OnceLock<Option<OpenBlas>> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        for name in [c"libopenblas.so.0", c"libopenblas.so"] {
+            // SAFETY: dlopen/dlsym with NUL-terminated names; the symbols have the CBLAS
+            // signatures above.
+            unsafe {
+                let h = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+                if h.is_null() {
+                    continue;
+                }
+                let set = libc::dlsym(h, c"openblas_set_num_threads".as_ptr());
+                let gemm = libc::dlsym(h, c"cblas_sgemm".as_ptr());
+                if set.is_null() || gemm.is_null() {
+                    continue;
+                }
+                return Some(OpenBlas {
+                    set_threads: std::mem::transmute::<*mut c_void, SetThreads>(set),
+                    sgemm: std::mem::transmute::<*mut c_void, Sgemm>(gemm),
+                });
+            }
+        }
+        None
+    })
+    .as_ref()
+}
+
+impl OpenBlas {
+    /// Sets OpenBLAS's thread count.
+    pub fn threads(&self, n: usize) {
+        // SAFETY: a plain setter.
+        unsafe { (self.set_threads)(n as i32) }
+    }
+
+    /// Row-major `C = alpha·op(A)·op(B) + beta·C` (CblasRowMajor = 101, NoTrans = 111,
+    /// Trans = 112) on packed operands.
     #[allow(clippy::too_many_arguments)]
-    fn cblas_sgemm(
-        order: i32,
-        ta: i32,
-        tb: i32,
-        m: i32,
-        n: i32,
-        k: i32,
-        alpha: f32,
-        a: *const f32,
-        lda: i32,
-        b: *const f32,
-        ldb: i32,
+    pub fn sgemm(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        (ta, tb): (bool, bool),
+        a: &[f32],
+        b: &[f32],
         beta: f32,
-        c: *mut f32,
-        ldc: i32,
-    );
+        c: &mut [f32],
+    ) {
+        let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+        let t = |x: bool| if x { 112 } else { 111 };
+        // SAFETY: packed row-major operands of the given shape (checked above).
+        unsafe {
+            (self.sgemm)(
+                101,
+                t(ta),
+                t(tb),
+                m as i32,
+                n as i32,
+                k as i32,
+                1.0,
+                a.as_ptr(),
+                lda as i32,
+                b.as_ptr(),
+                ldb as i32,
+                beta,
+                c.as_mut_ptr(),
+                n as i32,
+            )
+        }
+    }
 }
 
 /// OpenBLAS on one thread: one `cblas_sgemm` per batch member (beta 1). `None` without it.
 pub fn openblas_f32(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) -> Option<()> {
-    #[cfg(tpp_openblas)]
-    {
-        let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
-        for i in 0..s.batch.max(1) {
-            let (pa, pb) = (&a[i * s.m * s.k..], &b[i * s.k * s.n..]);
-            // SAFETY: packed row-major operands of the given shape (CblasRowMajor = 101,
-            // CblasNoTrans = 111).
-            unsafe {
-                openblas_set_num_threads(1);
-                cblas_sgemm(
-                    101,
-                    111,
-                    111,
-                    m,
-                    n,
-                    k,
-                    1.0,
-                    pa.as_ptr(),
-                    k,
-                    pb.as_ptr(),
-                    n,
-                    1.0,
-                    c.as_mut_ptr(),
-                    n,
-                );
-            }
-        }
-        return Some(());
+    let ob = openblas()?;
+    ob.threads(1);
+    for i in 0..s.batch.max(1) {
+        let (pa, pb) = (&a[i * s.m * s.k..], &b[i * s.k * s.n..]);
+        ob.sgemm((s.m, s.n, s.k), (false, false), pa, pb, 1.0, c);
     }
-    #[allow(unreachable_code)]
-    {
-        let _ = (s, a, b, c);
-        None
-    }
+    Some(())
 }
 
 /// The `gemm` crate on one thread: one call per batch member (`dst = dst + lhs·rhs`).

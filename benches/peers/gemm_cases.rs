@@ -119,7 +119,7 @@ pub fn runners(c: &Case) -> Vec<(String, Run)> {
                     }),
                 ));
             }
-            if super::peers::HAVE_OPENBLAS {
+            if super::peers::openblas().is_some() {
                 v.push((
                     "openblas".into(),
                     Box::new(move |b: &mut Buffers| {
@@ -202,7 +202,7 @@ pub fn print_summary(rows: &[Row]) {
     } else if let Some(t) = peers::xsmm_target() {
         println!("LIBXSMM code path on this CPU: {t}");
     }
-    if !peers::HAVE_OPENBLAS {
+    if peers::openblas().is_none() {
         println!("OpenBLAS not found: install Debian's libopenblas-dev and rebuild");
     }
     println!(

@@ -203,7 +203,8 @@ impl Matmul {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the leading dimensions against the stored shapes and the scalars for finiteness.
+    pub fn validate(&self) -> Result<()> {
         let r = self.row_major().0;
         let ac = stored(r.m, r.k, r.trans_a).1;
         let bc = stored(r.k, r.n, r.trans_b).1;
@@ -382,15 +383,23 @@ impl<T: MatmulElem> Plan<T> {
         })
     }
 
-    /// The BRGEMM kernel for an `mm × nn` block of C.
-    fn kernel(&self, r: &Matmul, mm: usize, nn: usize, beta: f64) -> Result<GemmKernel> {
-        let mut d = GemmDesc::new(mm, nn, self.bk, T::DTYPE)
+    /// The BRGEMM kernel for an `mm × nn` block of C over `kk`-deep blocks of A (leading
+    /// dimension `lda`, the next block `a_step` elements on) and packed B.
+    fn kernel(
+        &self,
+        r: &Matmul,
+        (mm, nn, kk): (usize, usize, usize),
+        lda: usize,
+        a_step: usize,
+        beta: f64,
+    ) -> Result<GemmKernel> {
+        let mut d = GemmDesc::new(mm, nn, kk, T::DTYPE)
             .output(T::C_DTYPE)
-            .ld(self.bk, self.bn, r.ldc)
+            .ld(lda, self.bn, r.ldc)
             .alpha(r.alpha)
             .beta(beta)
             .batch(BatchReduce::Stride {
-                a: self.bm * self.bk,
+                a: a_step,
                 b: self.bk * self.bn,
             });
         if T::VNNI2 {
@@ -402,23 +411,15 @@ impl<T: MatmulElem> Plan<T> {
     unsafe fn run(&self, r: &Matmul, a: *const T, b: *const T, c: *mut T::C) -> Result<()> {
         let (bm, bn, bk) = (self.bm, self.bn, self.bk);
         let (mb, nb) = (r.m.div_ceil(bm), r.n.div_ceil(bn));
-        // Pack A as [m block][k block][bm × bk] and B as [n block][k block][bk × bn].
-        let a_view = if r.trans_a {
-            View {
-                ptr: a,
-                rows: r.m,
-                cols: r.k,
-                rs: 1,
-                cs: r.lda,
-            }
+        // A row-major A is read in place (its k blocks are `bk` apart, its rows `lda`); a
+        // transposed A (and bf16, whose k must stay even) is packed as [m block][k block][bm ×
+        // bk]. B is always packed, as [n block][k block][bk × bn]: rows of B `ldb` apart would
+        // share a few cache sets.
+        let direct_a = !r.trans_a && !T::VNNI2;
+        let (kfull, kedge) = if direct_a {
+            (r.k / bk, r.k % bk)
         } else {
-            View {
-                ptr: a,
-                rows: r.m,
-                cols: r.k,
-                rs: r.lda,
-                cs: 1,
-            }
+            (self.kb, 0)
         };
         let b_view = if r.trans_b {
             View {
@@ -437,12 +438,6 @@ impl<T: MatmulElem> Plan<T> {
                 cs: 1,
             }
         };
-        let ablk = Blocks {
-            r: bm,
-            c: bk,
-            grid_r: mb,
-            grid_c: self.kb,
-        };
         let bblk = Blocks {
             r: bk,
             c: bn,
@@ -452,25 +447,70 @@ impl<T: MatmulElem> Plan<T> {
         // Packed operands live in this thread's buffers, reused by later calls (fresh pages
         // would cost a fault each).
         let (mut abuf, mut bbuf) = (take_buffer(), take_buffer());
-        let pa = as_elems::<T>(&mut abuf, ablk.len());
         let pb = as_elems::<T>(&mut bbuf, bblk.len());
-        pack(a_view, ablk, false, false, pa);
         pack(b_view, bblk, T::VNNI2, true, pb);
-        // Kernels per edge shape and beta (first chunk: the caller's beta; then 1).
+        let pa: &[T] = if direct_a {
+            &[]
+        } else {
+            let a_view = if r.trans_a {
+                View {
+                    ptr: a,
+                    rows: r.m,
+                    cols: r.k,
+                    rs: 1,
+                    cs: r.lda,
+                }
+            } else {
+                View {
+                    ptr: a,
+                    rows: r.m,
+                    cols: r.k,
+                    rs: r.lda,
+                    cs: 1,
+                }
+            };
+            let ablk = Blocks {
+                r: bm,
+                c: bk,
+                grid_r: mb,
+                grid_c: self.kb,
+            };
+            let pa = as_elems::<T>(&mut abuf, ablk.len());
+            pack(a_view, ablk, false, false, pa);
+            pa
+        };
+        let (lda, a_step) = if direct_a { (r.lda, bk) } else { (bk, bm * bk) };
+        let a_src = SharedMut(a.cast_mut());
+        // A block (i, kc): its first element.
+        let a_block = |i: usize, kc: usize| -> *const T {
+            if direct_a {
+                a_src.get().add(i * bm * r.lda + kc * bk)
+            } else {
+                pa.as_ptr().add((i * self.kb + kc) * bm * bk)
+            }
+        };
+        // Kernels per edge shape, depth and beta (the first call: the caller's beta; then 1).
         let (me, ne) = (r.m - (mb - 1) * bm, r.n - (nb - 1) * bn);
         let mut kernels = vec![];
         for beta in [r.beta, 1.0] {
             for (mm, nn) in [(bm, bn), (me, bn), (bm, ne), (me, ne)] {
-                kernels.push((
-                    (mm, nn, beta.to_bits()),
-                    self.kernel(r, mm.min(r.m), nn.min(r.n), beta)?,
-                ));
+                let (mm, nn) = (mm.min(r.m), nn.min(r.n));
+                for kk in [if kfull > 0 { bk } else { 0 }, kedge] {
+                    if kk > 0
+                        && !kernels
+                            .iter()
+                            .any(|(key, _)| *key == (mm, nn, kk, beta.to_bits()))
+                    {
+                        let k = self.kernel(r, (mm, nn, kk), lda, a_step, beta)?;
+                        kernels.push(((mm, nn, kk, beta.to_bits()), k));
+                    }
+                }
             }
         }
-        let find = |mm: usize, nn: usize, beta: f64| {
+        let find = |mm: usize, nn: usize, kk: usize, beta: f64| {
             kernels
                 .iter()
-                .find(|(key, _)| *key == (mm, nn, beta.to_bits()))
+                .find(|(key, _)| *key == (mm, nn, kk, beta.to_bits()))
                 .map(|(_, k)| *k)
                 .expect("a kernel for every block shape")
         };
@@ -490,20 +530,28 @@ impl<T: MatmulElem> Plan<T> {
             .flat_map(|cg| (0..row_groups).map(move |rg| (cg, rg)))
             .collect();
         let cptr = SharedMut(c);
-        let (pa, pb) = (&*pa, &*pb);
-        let run_block = |j: usize, i: usize, kc: usize, beta: f64| {
+        let pb = &*pb;
+        // The calls of one C block over k: chunks of full k blocks, then the partial block.
+        let mut calls = vec![];
+        for kc in (0..kfull).step_by(self.chunk) {
+            calls.push((kc, self.chunk.min(kfull - kc), bk));
+        }
+        if kedge > 0 {
+            calls.push((kfull, 1, kedge));
+        }
+        let run_block = |j: usize, i: usize, (kc, count, kk): (usize, usize, usize), beta: f64| {
             let mm = if i + 1 == mb { me } else { bm };
             let nn = if j + 1 == nb { ne } else { bn };
-            let chunk = self.chunk.min(self.kb - kc);
-            let k = find(mm, nn, beta);
-            // SAFETY: the packed blocks hold `chunk` k blocks from `kc` on; the C block lies
-            // inside the caller's C, and no other task writes it.
+            let k = find(mm.min(r.m), nn.min(r.n), kk, beta);
+            // SAFETY: A holds `count` k blocks of depth `kk` from block `kc` on (in place or
+            // packed), the packed B the same; the C block lies inside the caller's C, and no
+            // other task writes it.
             unsafe {
                 let args = GemmArgs {
-                    a: pa.as_ptr().add((i * self.kb + kc) * bm * bk).cast(),
+                    a: a_block(i, kc).cast(),
                     b: pb.as_ptr().add((j * self.kb + kc) * bk * bn).cast(),
                     c: cptr.get().add(i * bm * r.ldc + j * bn).cast(),
-                    batch: chunk as u64,
+                    batch: count as u64,
                     ..GemmArgs::default()
                 };
                 k.call_raw(&args);
@@ -512,11 +560,11 @@ impl<T: MatmulElem> Plan<T> {
         tasks.par_iter().for_each(|&(cg, rg)| {
             let rows = rg * rows_per..((rg + 1) * rows_per).min(mb);
             let cols = cg * group..((cg + 1) * group).min(nb);
-            for kc in (0..self.kb).step_by(self.chunk) {
-                let beta = if kc == 0 { r.beta } else { 1.0 };
+            for (n, &call) in calls.iter().enumerate() {
+                let beta = if n == 0 { r.beta } else { 1.0 };
                 for i in rows.clone() {
                     for j in cols.clone() {
-                        run_block(j, i, kc, beta);
+                        run_block(j, i, call, beta);
                     }
                 }
             }

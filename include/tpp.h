@@ -1,0 +1,862 @@
+/*
+ * tpp: Tensor Processing Primitives — the C API.
+ *
+ * Build the library with `cargo build --release` (target/release/libtpp.so and libtpp.a;
+ * `--features blas` also exports sgemm_/dgemm_/cblas_sgemm/cblas_dgemm); pkg-config finds it
+ * through target/release/tpp.pc.
+ *
+ * Use: fill a descriptor (tpp_*_desc_init sets the defaults, then change fields), dispatch it
+ * once (tpp_*_dispatch validates it and returns a kernel handle), call the kernel many times
+ * with its argument struct (tpp_*_call), release the handle. Every function returns a
+ * tpp_status; on failure tpp_last_error() says what was wrong and what is allowed.
+ * Operands are row-major: element (i, j) at base + i*ld + j. Offsets and strides count
+ * elements. Kernels may be called from many threads at once.
+ */
+
+#ifndef TPP_H
+#define TPP_H
+
+/* Generated from src/ffi by cbindgen (tests/ffi_header.rs checks it); do not edit. */
+
+#include <stdint.h>
+#include <stddef.h>
+
+// IEEE binary64.
+#define TPP_DTYPE_F64 0
+
+// IEEE binary32.
+#define TPP_DTYPE_F32 1
+
+// bfloat16.
+#define TPP_DTYPE_BF16 2
+
+// IEEE binary16.
+#define TPP_DTYPE_F16 3
+
+// Signed 32-bit integer.
+#define TPP_DTYPE_I32 4
+
+// Signed 8-bit integer.
+#define TPP_DTYPE_I8 5
+
+// Unsigned 8-bit integer.
+#define TPP_DTYPE_U8 6
+
+// Row-major storage.
+#define TPP_LAYOUT_ROW_MAJOR 0
+
+// VNNI2: pairs of rows interleaved (bf16/f16).
+#define TPP_LAYOUT_VNNI2 1
+
+// VNNI4: quads of rows interleaved (int8).
+#define TPP_LAYOUT_VNNI4 2
+
+// No broadcast: a full matrix.
+#define TPP_BCAST_NONE 0
+
+// A row vector of `cols` values, for every row.
+#define TPP_BCAST_ROW 1
+
+// A column vector of `rows` values, for every column.
+#define TPP_BCAST_COL 2
+
+// One value everywhere.
+#define TPP_BCAST_SCALAR 3
+
+// Batch-reduce: plain GEMM.
+#define TPP_BATCH_NONE 0
+
+// Batch-reduce by element strides.
+#define TPP_BATCH_STRIDE 1
+
+// Batch-reduce by arrays of element offsets.
+#define TPP_BATCH_OFFSETS 2
+
+// Batch-reduce by arrays of addresses.
+#define TPP_BATCH_ADDRESSES 3
+
+// No bias.
+#define TPP_BIAS_NONE 0
+
+// A bias row of `n` values: `C(i, j) += bias[j]`.
+#define TPP_BIAS_ROW 1
+
+// A bias column of `m` values: `C(i, j) += bias[i]`.
+#define TPP_BIAS_COL 2
+
+// Epilogue activations (`activation_alpha` is the slope / scale of leaky relu and elu).
+#define TPP_ACT_NONE 0
+
+// relu.
+#define TPP_ACT_RELU 1
+
+// relu writing a bitmask of the positive results.
+#define TPP_ACT_RELU_MASK 2
+
+// leaky relu.
+#define TPP_ACT_LEAKY_RELU 3
+
+// elu.
+#define TPP_ACT_ELU 4
+
+// tanh-approximate gelu.
+#define TPP_ACT_GELU 5
+
+// exact (erf) gelu.
+#define TPP_ACT_GELU_ERF 6
+
+// sigmoid.
+#define TPP_ACT_SIGMOID 7
+
+// tanh.
+#define TPP_ACT_TANH 8
+
+// silu.
+#define TPP_ACT_SILU 9
+
+// Kernel families (`tpp_kernel_info.family`).
+#define TPP_FAMILY_GEMM 0
+
+// Unary kernels.
+#define TPP_FAMILY_UNARY 1
+
+// Binary kernels.
+#define TPP_FAMILY_BINARY 2
+
+// Ternary kernels.
+#define TPP_FAMILY_TERNARY 3
+
+// Reduce kernels.
+#define TPP_FAMILY_REDUCE 4
+
+// Unary ops (`tpp_unary_desc.op`; `mask` selects the bitmask forms of relu and leaky relu,
+// `param` is alpha of leaky relu / elu or p of dropout, `layout` the VNNI layout).
+#define TPP_UNARY_IDENTITY 0
+
+// out = 0.
+#define TPP_UNARY_ZERO 1
+
+// out = −x.
+#define TPP_UNARY_NEGATE 2
+
+// out = |x|.
+#define TPP_UNARY_ABS 3
+
+// out = x².
+#define TPP_UNARY_SQUARE 4
+
+// out = √x.
+#define TPP_UNARY_SQRT 5
+
+// out = 1/x.
+#define TPP_UNARY_RECIPROCAL 6
+
+// out = 1/√x.
+#define TPP_UNARY_RSQRT 7
+
+// out = x + 1.
+#define TPP_UNARY_INCREMENT 8
+
+// out = eˣ.
+#define TPP_UNARY_EXP 9
+
+// out = tanh x.
+#define TPP_UNARY_TANH 10
+
+// Backward of tanh (reads aux).
+#define TPP_UNARY_TANH_BWD 11
+
+// out = σ(x).
+#define TPP_UNARY_SIGMOID 12
+
+// Backward of sigmoid (reads aux).
+#define TPP_UNARY_SIGMOID_BWD 13
+
+// tanh-approximate gelu.
+#define TPP_UNARY_GELU 14
+
+// Backward of gelu (reads aux).
+#define TPP_UNARY_GELU_BWD 15
+
+// exact gelu.
+#define TPP_UNARY_GELU_ERF 16
+
+// Backward of exact gelu (reads aux).
+#define TPP_UNARY_GELU_ERF_BWD 17
+
+// relu (`mask`: write the bitmask).
+#define TPP_UNARY_RELU 18
+
+// Backward of relu (`mask`: read the bitmask instead of aux).
+#define TPP_UNARY_RELU_BWD 19
+
+// leaky relu with slope `param`.
+#define TPP_UNARY_LEAKY_RELU 20
+
+// Backward of leaky relu.
+#define TPP_UNARY_LEAKY_RELU_BWD 21
+
+// elu with scale `param`.
+#define TPP_UNARY_ELU 22
+
+// Backward of elu (reads aux).
+#define TPP_UNARY_ELU_BWD 23
+
+// silu.
+#define TPP_UNARY_SILU 24
+
+// Backward of silu (reads aux).
+#define TPP_UNARY_SILU_BWD 25
+
+// dropout with probability `param` (seed in the call arguments; writes the mask).
+#define TPP_UNARY_DROPOUT 26
+
+// Backward of dropout (reads the mask).
+#define TPP_UNARY_DROPOUT_BWD 27
+
+// Transpose.
+#define TPP_UNARY_TRANSPOSE 28
+
+// Pack into the VNNI `layout`.
+#define TPP_UNARY_VNNI_PACK 29
+
+// Unpack from the VNNI `layout`.
+#define TPP_UNARY_VNNI_UNPACK 30
+
+// out(i, :) = in(idx[i], :).
+#define TPP_UNARY_GATHER_ROWS 31
+
+// out(i, j) = in(i, idx[j]).
+#define TPP_UNARY_GATHER_COLS 32
+
+// out(idx[i], :) = in(i, :).
+#define TPP_UNARY_SCATTER_ROWS 33
+
+// out(i, idx[j]) = in(i, j).
+#define TPP_UNARY_SCATTER_COLS 34
+
+// Binary ops.
+#define TPP_BINARY_ADD 0
+
+// a − b.
+#define TPP_BINARY_SUB 1
+
+// a · b.
+#define TPP_BINARY_MUL 2
+
+// a / b.
+#define TPP_BINARY_DIV 3
+
+// max(a, b).
+#define TPP_BINARY_MAX 4
+
+// min(a, b).
+#define TPP_BINARY_MIN 5
+
+// out += a · b.
+#define TPP_BINARY_MULADD 6
+
+// Bitmask of a > b.
+#define TPP_BINARY_CMP_GT 7
+
+// Bitmask of a ≥ b.
+#define TPP_BINARY_CMP_GE 8
+
+// Bitmask of a < b.
+#define TPP_BINARY_CMP_LT 9
+
+// Bitmask of a ≤ b.
+#define TPP_BINARY_CMP_LE 10
+
+// Bitmask of a = b.
+#define TPP_BINARY_CMP_EQ 11
+
+// Bitmask of a ≠ b.
+#define TPP_BINARY_CMP_NE 12
+
+// Ternary ops: a · b + c.
+#define TPP_TERNARY_MULADD 0
+
+// c − a · b.
+#define TPP_TERNARY_NMULADD 1
+
+// mask ? a : b.
+#define TPP_TERNARY_SELECT 2
+
+// Reduce ops: sum.
+#define TPP_REDUCE_SUM 0
+
+// Maximum.
+#define TPP_REDUCE_MAX 1
+
+// Minimum.
+#define TPP_REDUCE_MIN 2
+
+// Maximum of absolute values.
+#define TPP_REDUCE_ABSMAX 3
+
+// Sum of squares.
+#define TPP_REDUCE_SUMSQ 4
+
+// Sum and sum of squares (two output vectors).
+#define TPP_REDUCE_SUM_SUMSQ 5
+
+// Reduce along each row (one value per row).
+#define TPP_AXIS_PER_ROW 0
+
+// Reduce along each column (one value per column).
+#define TPP_AXIS_PER_COL 1
+
+// A kernel of any family, with the C strings of its info.
+typedef struct tpp_kernel tpp_kernel;
+
+// The result of every C entry point.
+typedef int32_t tpp_status;
+
+// A GEMM / BRGEMM descriptor (see `GemmDesc` in the Rust API for the semantics of each
+// field): `C = act(alpha·Σ op(A_i)·op(B_i) + beta·C + bias)`, row-major.
+typedef struct tpp_gemm_desc {
+  // Rows of C.
+  int64_t m;
+  // Columns of C.
+  int64_t n;
+  // The contraction size.
+  int64_t k;
+  // Leading dimensions of A, B and C as stored (elements; logical columns for VNNI).
+  int64_t lda;
+  // See `lda`.
+  int64_t ldb;
+  // See `lda`.
+  int64_t ldc;
+  // `TPP_DTYPE_*` of A, B, C and the accumulation.
+  int32_t a_dtype;
+  // See `a_dtype`.
+  int32_t b_dtype;
+  // See `a_dtype`.
+  int32_t c_dtype;
+  // See `a_dtype`.
+  int32_t compute_dtype;
+  // 1: A is stored transposed (`k × m`).
+  int32_t trans_a;
+  // 1: B is stored transposed (`n × k`).
+  int32_t trans_b;
+  // `TPP_LAYOUT_*` of B and of C.
+  int32_t b_layout;
+  // See `b_layout`.
+  int32_t c_layout;
+  // Scale of the product.
+  double alpha;
+  // Scale of the prior C (0: C is write-only).
+  double beta;
+  // `TPP_BATCH_*`.
+  int32_t batch;
+  // `TPP_BIAS_*`.
+  int32_t bias;
+  // Elements between consecutive A (B) matrices for `TPP_BATCH_STRIDE`.
+  int64_t stride_a;
+  // See `stride_a`.
+  int64_t stride_b;
+  // `TPP_DTYPE_*` of the bias.
+  int32_t bias_dtype;
+  // `TPP_ACT_*` of the epilogue.
+  int32_t activation;
+  // Leading dimension (bits) of the relu mask.
+  int64_t mask_ld;
+  // Slope (leaky relu) or scale (elu) of the activation.
+  float activation_alpha;
+} tpp_gemm_desc;
+
+// A unary descriptor (see `UnaryDesc` and `UnaryOp` in the Rust API).
+typedef struct tpp_unary_desc {
+  // `TPP_UNARY_*`.
+  int32_t op;
+  // 1: the bitmask form of relu / leaky relu (forward writes it, backward reads it).
+  int32_t mask;
+  // Alpha of leaky relu and elu, p of dropout.
+  float param;
+  // `TPP_LAYOUT_*` of VNNI pack and unpack.
+  int32_t layout;
+  // The iteration space.
+  int64_t rows;
+  // See `rows`.
+  int64_t cols;
+  // Leading dimensions of the input and the output.
+  int64_t ld_in;
+  // See `ld_in`.
+  int64_t ld_out;
+  // `TPP_DTYPE_*` of the input, the arithmetic and the output.
+  int32_t in_dtype;
+  // See `in_dtype`.
+  int32_t compute_dtype;
+  // See `in_dtype`.
+  int32_t out_dtype;
+  // `TPP_BCAST_*` of the input.
+  int32_t broadcast;
+  // Leading dimension (bits) of the bitmask.
+  int64_t mask_ld;
+} tpp_unary_desc;
+
+// A binary descriptor (see `BinaryDesc` in the Rust API).
+typedef struct tpp_binary_desc {
+  // `TPP_BINARY_*`.
+  int32_t op;
+  // `TPP_BCAST_*` of each input.
+  int32_t broadcast0;
+  // See `broadcast0`.
+  int32_t broadcast1;
+  // `TPP_DTYPE_*` of the inputs, the arithmetic and the output.
+  int32_t in0_dtype;
+  // See `in0_dtype`.
+  int32_t in1_dtype;
+  // See `in0_dtype`.
+  int32_t compute_dtype;
+  // See `in0_dtype`.
+  int32_t out_dtype;
+  // The iteration space.
+  int64_t rows;
+  // See `rows`.
+  int64_t cols;
+  // Leading dimensions (bits of the output mask for comparisons).
+  int64_t ld_in0;
+  // See `ld_in0`.
+  int64_t ld_in1;
+  // See `ld_in0`.
+  int64_t ld_out;
+} tpp_binary_desc;
+
+// A ternary descriptor (see `TernaryDesc` in the Rust API).
+typedef struct tpp_ternary_desc {
+  // `TPP_TERNARY_*`.
+  int32_t op;
+  // `TPP_DTYPE_*` of the arithmetic and the output.
+  int32_t compute_dtype;
+  // See `compute_dtype`.
+  int32_t out_dtype;
+  // `TPP_DTYPE_*` of each input.
+  int32_t in_dtypes[3];
+  // `TPP_BCAST_*` of each input.
+  int32_t broadcasts[3];
+  // The iteration space.
+  int64_t rows;
+  // See `rows`.
+  int64_t cols;
+  // Leading dimension of each input.
+  int64_t ld_in[3];
+  // Leading dimension of the output.
+  int64_t ld_out;
+  // Leading dimension (bits) of the select mask.
+  int64_t mask_ld;
+} tpp_ternary_desc;
+
+// A reduce descriptor (see `ReduceDesc` in the Rust API).
+typedef struct tpp_reduce_desc {
+  // `TPP_REDUCE_*`.
+  int32_t op;
+  // `TPP_AXIS_*`.
+  int32_t axis;
+  // `TPP_DTYPE_*` of the input, the arithmetic and the output.
+  int32_t in_dtype;
+  // See `in_dtype`.
+  int32_t compute_dtype;
+  // See `in_dtype`.
+  int32_t out_dtype;
+  // 1: add to the output instead of overwriting it.
+  int32_t accumulate;
+  // The input's shape and leading dimension.
+  int64_t rows;
+  // See `rows`.
+  int64_t cols;
+  // See `rows`.
+  int64_t ld_in;
+} tpp_reduce_desc;
+
+// Arguments of a GEMM / BRGEMM kernel.
+typedef struct tpp_gemm_args {
+  // A (base of the batch), or for `BatchReduce::Addresses` a `*const *const` array of
+  // `batch` A pointers.
+  const void *a;
+  // B, as for `a`.
+  const void *b;
+  // C (read when beta ≠ 0, always written).
+  void *c;
+  // `BatchReduce::Offsets`: `batch` element offsets of A_i from `a`.
+  const uint64_t *a_offsets;
+  // `BatchReduce::Offsets`: `batch` element offsets of B_i from `b`.
+  const uint64_t *b_offsets;
+  // Run-time batch count for the batch-reduce forms (ignored by plain GEMM). 0 reduces
+  // nothing: C becomes `beta·C` followed by the epilogue.
+  uint64_t batch;
+  // Bias vector of the epilogue.
+  const void *bias;
+  // Relu bitmask written by the epilogue.
+  uint8_t *relu_mask;
+} tpp_gemm_args;
+
+// Arguments of a unary kernel.
+typedef struct tpp_unary_args {
+  // The input (`dy` for backward ops); unused by `Zero`.
+  const void *input;
+  // The forward input `x` of backward ops.
+  const void *aux;
+  // Bitmask read by mask-based backward ops.
+  const uint8_t *mask_in;
+  // The output.
+  void *output;
+  // Bitmask written by relu-with-mask and dropout.
+  uint8_t *mask_out;
+  // Index array of gathers and scatters (`rows` or `cols` entries).
+  const uint64_t *indices;
+  // Dropout seed.
+  uint64_t seed;
+} tpp_unary_args;
+
+// Arguments of a binary kernel.
+typedef struct tpp_binary_args {
+  // First input.
+  const void *in0;
+  // Second input.
+  const void *in1;
+  // Output (bitmask bytes for comparisons).
+  void *output;
+} tpp_binary_args;
+
+// Arguments of a ternary kernel.
+typedef struct tpp_ternary_args {
+  // First input.
+  const void *in0;
+  // Second input.
+  const void *in1;
+  // Third input (unused by `Select`).
+  const void *in2;
+  // Condition bitmask of `Select`.
+  const uint8_t *mask;
+  // Output.
+  void *output;
+} tpp_ternary_args;
+
+// Arguments of a reduce kernel.
+typedef struct tpp_reduce_args {
+  // Input matrix.
+  const void *input;
+  // Output vector (read too when accumulating).
+  void *output;
+} tpp_reduce_args;
+
+// What a kernel is (strings owned by the kernel handle, valid until it is released).
+typedef struct tpp_kernel_info {
+  // Descriptive name, e.g. `gemm_avx512_f32_m64n64k64_beta1`.
+  const char *name;
+  // The backend that generated it (`avx512`, `reference`, ...).
+  const char *backend;
+  // Nominal flops of one call (per batch member for batch-reduce GEMM).
+  uint64_t flops;
+  // Bytes of machine code (0 for the reference backend).
+  uint64_t code_size;
+  // 1 when the portable reference backend runs it (no JIT backend claimed it).
+  int32_t is_reference;
+  // `TPP_FAMILY_GEMM`, `..._UNARY`, `..._BINARY`, `..._TERNARY` or `..._REDUCE`.
+  int32_t family;
+} tpp_kernel_info;
+
+// A large-GEMM problem for `tpp_matmul` (see `tpp::ops::Matmul`).
+typedef struct tpp_matmul_desc {
+  // 0: row-major, 1: column-major.
+  int32_t col_major;
+  // 1: A is stored as `op(A)ᵀ`.
+  int32_t trans_a;
+  // 1: B is stored as `op(B)ᵀ`.
+  int32_t trans_b;
+  // `TPP_DTYPE_F32`, `TPP_DTYPE_F64`, or `TPP_DTYPE_BF16` (bf16 A and B, f32 C).
+  int32_t dtype;
+  // C is `m × n`, op(A) `m × k`, op(B) `k × n`.
+  int64_t m;
+  // See `m`.
+  int64_t n;
+  // See `m`.
+  int64_t k;
+  // Leading dimensions as stored.
+  int64_t lda;
+  // See `lda`.
+  int64_t ldb;
+  // See `lda`.
+  int64_t ldc;
+  // `C = alpha·op(A)·op(B) + beta·C`; beta = 0 never reads C.
+  double alpha;
+  // See `alpha`.
+  double beta;
+} tpp_matmul_desc;
+
+// Success.
+#define TPP_OK 0
+
+// An argument is invalid: a null or implausible pointer, a negative or overflowing size, an
+// unknown code, a kernel of another family. `tpp_last_error` says which.
+#define TPP_ERR_INVALID_ARGUMENT 1
+
+// The descriptor is outside the ISA; `tpp_last_error` names the field and what is allowed.
+#define TPP_ERR_INVALID_DESCRIPTOR 2
+
+// No backend can generate the kernel (only when one is forced by `TPP_TARGET`).
+#define TPP_ERR_UNSUPPORTED 3
+
+// An internal error was caught at the boundary (a bug in tpp: please report it).
+#define TPP_ERR_INTERNAL 4
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Dispatches a GEMM / BRGEMM descriptor: validates it and returns a kernel handle in `*out`
+// (release it with `tpp_kernel_release`; the generated code itself is cached for the process).
+//
+// # Safety
+// `desc` must point to a `tpp_gemm_desc`, `out` to a writable handle pointer.
+tpp_status tpp_gemm_dispatch(const struct tpp_gemm_desc *desc, struct tpp_kernel **out);
+
+// Dispatches a unary descriptor (see `tpp_gemm_dispatch`).
+//
+// # Safety
+// As for `tpp_gemm_dispatch`.
+tpp_status tpp_unary_dispatch(const struct tpp_unary_desc *desc, struct tpp_kernel **out);
+
+// Dispatches a binary descriptor (see `tpp_gemm_dispatch`).
+//
+// # Safety
+// As for `tpp_gemm_dispatch`.
+tpp_status tpp_binary_dispatch(const struct tpp_binary_desc *desc, struct tpp_kernel **out);
+
+// Dispatches a ternary descriptor (see `tpp_gemm_dispatch`).
+//
+// # Safety
+// As for `tpp_gemm_dispatch`.
+tpp_status tpp_ternary_dispatch(const struct tpp_ternary_desc *desc, struct tpp_kernel **out);
+
+// Dispatches a reduce descriptor (see `tpp_gemm_dispatch`).
+//
+// # Safety
+// As for `tpp_gemm_dispatch`.
+tpp_status tpp_reduce_dispatch(const struct tpp_reduce_desc *desc, struct tpp_kernel **out);
+
+// Runs a GEMM kernel: `C = act(alpha·Σ op(A_i)·op(B_i) + beta·C + bias)`.
+//
+// # Safety
+// `args` must hold pointers valid for the extents the kernel's descriptor implies (the
+// operands of `tpp_gemm_args`, as documented there); tpp checks them for null and alignment
+// only. A and B may alias each other; C may not alias them.
+tpp_status tpp_gemm_call(const struct tpp_kernel *k, const struct tpp_gemm_args *args);
+
+// Runs a unary kernel.
+//
+// # Safety
+// As for `tpp_gemm_call`, with the operands of `tpp_unary_args`.
+tpp_status tpp_unary_call(const struct tpp_kernel *k, const struct tpp_unary_args *args);
+
+// Runs a binary kernel (comparisons write a bitmask to `output`).
+//
+// # Safety
+// As for `tpp_gemm_call`, with the operands of `tpp_binary_args`.
+tpp_status tpp_binary_call(const struct tpp_kernel *k, const struct tpp_binary_args *args);
+
+// Runs a ternary kernel.
+//
+// # Safety
+// As for `tpp_gemm_call`, with the operands of `tpp_ternary_args`.
+tpp_status tpp_ternary_call(const struct tpp_kernel *k, const struct tpp_ternary_args *args);
+
+// Runs a reduce kernel.
+//
+// # Safety
+// As for `tpp_gemm_call`, with the operands of `tpp_reduce_args`.
+tpp_status tpp_reduce_call(const struct tpp_kernel *k, const struct tpp_reduce_args *args);
+
+// Fills `*info` with what the kernel is.
+//
+// # Safety
+// `k` must be a live handle, `info` writable.
+tpp_status tpp_kernel_get_info(const struct tpp_kernel *k, struct tpp_kernel_info *info);
+
+// Releases a kernel handle (null is allowed and does nothing). The handle must not be used
+// afterwards; the kernel's code stays cached for other handles of the same descriptor.
+//
+// # Safety
+// `k` must be null or a handle from a `tpp_*_dispatch` not yet released.
+tpp_status tpp_kernel_release(struct tpp_kernel *k);
+
+// The message of this thread's last failed call ("" after a success); valid until the
+// thread's next tpp call.
+const char *tpp_last_error(void);
+
+// The library version, e.g. "0.1.0".
+const char *tpp_version(void);
+
+#if defined(TPP_BLAS)
+// The reference BLAS error handler: prints
+// ` ** On entry to NAME   parameter number  N had an illegal value` and returns.
+//
+// # Safety
+// `srname` must point to `len` characters (or be NUL-terminated when `len` is 0) and `info`
+// to an integer.
+void xerbla_(const char *srname, const int *info, size_t len);
+#endif
+
+#if defined(TPP_BLAS)
+// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
+// is variadic — a format and its arguments follow `rout` — which stable Rust cannot define;
+// the fixed arguments are passed the same way, and the others are not needed.)
+//
+// # Safety
+// `rout` and `form` must be NUL-terminated (or null).
+void cblas_xerbla(int p, const char *rout, const char *form);
+#endif
+
+#if defined(TPP_BLAS)
+// Fortran-convention single-precision GEMM (column-major):
+// `C = alpha·op(A)·op(B) + beta·C`, as the reference `SGEMM`.
+//
+// # Safety
+// As the reference BLAS: every pointer valid for its operand.
+void sgemm_(const char *transa,
+            const char *transb,
+            const int *m,
+            const int *n,
+            const int *k,
+            const float *alpha,
+            const float *a,
+            const int *lda,
+            const float *b,
+            const int *ldb,
+            const float *beta,
+            float *c,
+            const int *ldc);
+#endif
+
+#if defined(TPP_BLAS)
+// Fortran-convention double-precision GEMM (column-major), as the reference `DGEMM`.
+//
+// # Safety
+// As the reference BLAS: every pointer valid for its operand.
+void dgemm_(const char *transa,
+            const char *transb,
+            const int *m,
+            const int *n,
+            const int *k,
+            const double *alpha,
+            const double *a,
+            const int *lda,
+            const double *b,
+            const int *ldb,
+            const double *beta,
+            double *c,
+            const int *ldc);
+#endif
+
+#if defined(TPP_BLAS)
+// CBLAS single-precision GEMM, row- or column-major (`CblasRowMajor` = 101,
+// `CblasColMajor` = 102; `CblasNoTrans` = 111, `CblasTrans` = 112, `CblasConjTrans` = 113),
+// with the reference CBLAS's argument checks reported through `cblas_xerbla`.
+//
+// # Safety
+// As the reference CBLAS: every pointer valid for its operand.
+void cblas_sgemm(int layout,
+                 int transa,
+                 int transb,
+                 int m,
+                 int n,
+                 int k,
+                 float alpha,
+                 const float *a,
+                 int lda,
+                 const float *b,
+                 int ldb,
+                 float beta,
+                 float *c,
+                 int ldc);
+#endif
+
+#if defined(TPP_BLAS)
+// CBLAS double-precision GEMM (see `cblas_sgemm`).
+//
+// # Safety
+// As the reference CBLAS: every pointer valid for its operand.
+void cblas_dgemm(int layout,
+                 int transa,
+                 int transb,
+                 int m,
+                 int n,
+                 int k,
+                 double alpha,
+                 const double *a,
+                 int lda,
+                 const double *b,
+                 int ldb,
+                 double beta,
+                 double *c,
+                 int ldc);
+#endif
+
+// Fills `*desc` as `GemmDesc::new` does: packed row-major `C = A·B + C` (beta 1) of `dtype`
+// with its natural C and accumulation types (f32 for bf16/f16, i32 for int8).
+//
+// # Safety
+// `desc` must point to writable memory for a `tpp_gemm_desc`.
+tpp_status tpp_gemm_desc_init(struct tpp_gemm_desc *desc,
+                              int64_t m,
+                              int64_t n,
+                              int64_t k,
+                              int32_t dtype_code_);
+
+// Fills `*desc` as `UnaryDesc::new` does: `op` over a packed `rows × cols` matrix of `dtype`
+// (then set `mask`, `param`, `layout` and the rest as needed).
+//
+// # Safety
+// `desc` must point to writable memory for a `tpp_unary_desc`.
+tpp_status tpp_unary_desc_init(struct tpp_unary_desc *desc,
+                               int32_t op,
+                               int64_t rows,
+                               int64_t cols,
+                               int32_t dtype_code_);
+
+// Fills `*desc` as `BinaryDesc::new` does.
+//
+// # Safety
+// `desc` must point to writable memory for a `tpp_binary_desc`.
+tpp_status tpp_binary_desc_init(struct tpp_binary_desc *desc,
+                                int32_t op,
+                                int64_t rows,
+                                int64_t cols,
+                                int32_t dtype_code_);
+
+// Fills `*desc` as `TernaryDesc::new` does.
+//
+// # Safety
+// `desc` must point to writable memory for a `tpp_ternary_desc`.
+tpp_status tpp_ternary_desc_init(struct tpp_ternary_desc *desc,
+                                 int32_t op,
+                                 int64_t rows,
+                                 int64_t cols,
+                                 int32_t dtype_code_);
+
+// Fills `*desc` as `ReduceDesc::new` does.
+//
+// # Safety
+// `desc` must point to writable memory for a `tpp_reduce_desc`.
+tpp_status tpp_reduce_desc_init(struct tpp_reduce_desc *desc,
+                                int32_t op,
+                                int32_t axis,
+                                int64_t rows,
+                                int64_t cols,
+                                int32_t dtype_code_);
+
+// Runs a large GEMM on tpp's BRGEMM composition (threads: rayon's global pool, sized by
+// `RAYON_NUM_THREADS`).
+//
+// # Safety
+// `desc` must point to a `tpp_matmul_desc`; `a`, `b` and `c` must be valid for the elements
+// their operands span (A and B are not read when `k = 0` or `alpha = 0`).
+tpp_status tpp_matmul(const struct tpp_matmul_desc *desc, const void *a, const void *b, void *c);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* TPP_H */
