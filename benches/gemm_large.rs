@@ -291,6 +291,12 @@ fn quiet_thread_pools() {
 }
 
 fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs benches once as tests: the large cases would take
+        // minutes in a debug build.
+        println!("gemm_large: run it with `cargo bench --bench gemm_large`");
+        return;
+    }
     quiet_thread_pools();
     assert!(
         is_x86_feature_detected!("avx512f"),
