@@ -21,37 +21,7 @@ use crate::isa::{BatchReduce, DType, GemmDesc};
 use iced_x86::code_asm::*;
 use std::mem::offset_of;
 
-/// How a microkernel multiplies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arith {
-    /// `vfmadd231ps` on f32 lanes; A and B (f32, bf16 or f16, row-major) widen on load.
-    Fma32,
-    /// `vfmadd231pd` on f64 lanes.
-    Fma64,
-    /// `vdpbf16ps` on a VNNI2 bf16 B: two k per instruction.
-    DotBf16,
-    /// `vpdpbusd` on u8 A and a VNNI4 i8 B: four k per instruction, i32 lanes.
-    DotU8I8,
-}
-
-impl Arith {
-    /// Lanes of one accumulator.
-    pub fn lanes(self) -> usize {
-        if self == Arith::Fma64 {
-            8
-        } else {
-            16
-        }
-    }
-    /// k per multiply step.
-    fn k_step(self) -> usize {
-        match self {
-            Arith::Fma32 | Arith::Fma64 => 1,
-            Arith::DotBf16 => 2,
-            Arith::DotU8I8 => 4,
-        }
-    }
-}
+pub use super::gemm_blocking::{Arith, Blocking};
 
 /// The argument struct of an epilogue kernel (an eltwise kernel over one C tile): `acc` is
 /// the f32 scratch tile, `bias` already offset to the tile, `c` the tile of C, `mask` the
@@ -67,81 +37,6 @@ pub struct EpilogueArgs {
     pub c: *mut std::ffi::c_void,
     /// The relu mask at the tile's first element (its column is a multiple of 8).
     pub mask: *mut u8,
-}
-
-/// Register blocking of a descriptor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Blocking {
-    /// Rows of a full tile.
-    pub rows: usize,
-    /// Vectors of a full tile.
-    pub vectors: usize,
-    /// Lanes per vector.
-    pub lanes: usize,
-    /// k steps per trip of the k loop.
-    pub unroll: usize,
-    /// Accumulator sets that alternate over k (2 for tiles too small to hide the multiply's
-    /// latency with one chain per accumulator).
-    pub sets: usize,
-}
-
-impl Blocking {
-    /// The tile shape for `d`: as many vectors as the row needs up to 4 (5 when that covers
-    /// it), then as many rows as the remaining registers hold, balanced over the row blocks.
-    pub fn of(d: &GemmDesc, arith: Arith) -> Blocking {
-        let lanes = arith.lanes();
-        let nv = d.n.div_ceil(lanes);
-        let vectors = match nv {
-            0..=5 => nv.max(1),
-            _ if nv.is_multiple_of(3) && !nv.is_multiple_of(4) => 3,
-            _ => 4,
-        };
-        // zmm0..: accumulators; then `vectors` B registers and one broadcast register.
-        let max_rows = ((31 - vectors) / vectors).min(24);
-        // A divisor of m not far below the most rows makes one tile shape (half the code to
-        // generate); else the row blocks are balanced.
-        let rows = (max_rows / 2 + 1..=max_rows.min(d.m))
-            .rev()
-            .find(|&r| d.m.is_multiple_of(r))
-            .unwrap_or_else(|| d.m.div_ceil(d.m.div_ceil(max_rows)));
-        // Enough independent multiplies per k step for two pipes of 4-cycle latency; a short
-        // unroll when the step is long keeps the code (and the generation time) small.
-        let chains = rows * vectors;
-        Blocking {
-            rows,
-            vectors,
-            lanes,
-            unroll: if chains >= 16 { 2 } else { 4 },
-            sets: if chains <= 4 && d.k >= 2 * arith.k_step() {
-                2
-            } else {
-                1
-            },
-        }
-    }
-
-    /// Columns of a full tile.
-    pub fn cols(&self) -> usize {
-        self.vectors * self.lanes
-    }
-
-    /// Every tile shape `(rows, cols)` an `m × n` kernel visits.
-    pub fn tiles(&self, m: usize, n: usize) -> Vec<(usize, usize)> {
-        let (r, c) = (self.rows, self.cols());
-        let heights = [
-            (m >= r).then_some(r),
-            (!m.is_multiple_of(r)).then_some(m % r),
-        ];
-        let widths = [
-            (n >= c).then_some(c),
-            (!n.is_multiple_of(c)).then_some(n % c),
-        ];
-        widths
-            .into_iter()
-            .flatten()
-            .flat_map(|w| heights.into_iter().flatten().map(move |h| (h, w)))
-            .collect()
-    }
 }
 
 /// How a vector with `active` lanes (`None`: all) moves: whole, as its low 128 or 256 bits

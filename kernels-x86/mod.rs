@@ -7,6 +7,7 @@ pub mod convert;
 pub mod copy;
 pub mod eltwise;
 pub mod gemm;
+pub mod gemm_blocking;
 pub mod reduce;
 pub mod transpose;
 pub mod vnni;
