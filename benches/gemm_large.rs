@@ -60,22 +60,8 @@ fn cases() -> Vec<Case> {
 }
 
 type BlisThreads = unsafe extern "C" fn(i64);
-type Cblas = unsafe extern "C" fn(
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    f32,
-    *const f32,
-    i32,
-    *const f32,
-    i32,
-    f32,
-    *mut f32,
-    i32,
-);
+/// CBLAS's `cblas_sgemm`, as the OpenBLAS peer has it.
+use peers::Sgemm as Cblas;
 
 /// BLIS, loaded at run time (its own handle, as for OpenBLAS).
 struct Blis {

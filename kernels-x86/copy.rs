@@ -86,9 +86,7 @@ pub fn rows(
     args: ArgOffsets,
 ) -> AsmResult<Vec<u8>> {
     let mut a = assembler()?;
-    a.mov(IN.q(), qword_ptr(ARG0.q() + args.input as i32))?;
-    a.mov(OUT.q(), qword_ptr(ARG0.q() + args.output as i32))?;
-    a.mov(IDX.q(), qword_ptr(ARG0.q() + args.indices as i32))?;
+    load_pointers(&mut a, args)?;
     let bytes = cols * size;
     let (vectors, tail) = (bytes / 64, bytes % 64);
     if tail > 0 {
@@ -185,9 +183,7 @@ pub fn cols(
     args: ArgOffsets,
 ) -> AsmResult<Vec<u8>> {
     let mut a = assembler()?;
-    a.mov(IN.q(), qword_ptr(ARG0.q() + args.input as i32))?;
-    a.mov(OUT.q(), qword_ptr(ARG0.q() + args.output as i32))?;
-    a.mov(IDX.q(), qword_ptr(ARG0.q() + args.indices as i32))?;
+    load_pointers(&mut a, args)?;
     a.mov(ROW.q(), rows as u64)?;
     let vector = size >= 4;
     let (full, tail) = if vector {
@@ -288,6 +284,13 @@ fn elem(base: Gpr, i: Gpr, size: usize) -> AsmMemoryOperand {
         1 => ptr(base.q() + i.q()),
         _ => ptr(base.q() + i.q() * 2),
     }
+}
+
+/// Loads the input, output and index pointers of the argument struct.
+fn load_pointers(a: &mut CodeAssembler, args: ArgOffsets) -> AsmResult<()> {
+    a.mov(IN.q(), qword_ptr(ARG0.q() + args.input as i32))?;
+    a.mov(OUT.q(), qword_ptr(ARG0.q() + args.output as i32))?;
+    a.mov(IDX.q(), qword_ptr(ARG0.q() + args.indices as i32))
 }
 
 /// `FILL` = the element at `m` in every lane.

@@ -178,8 +178,9 @@ pub fn xsmm_bf16_run(x: Xsmm, s: Shape, a: &[u16], b: &[u16], c: &mut [f32]) {
 }
 
 type SetThreads = unsafe extern "C" fn(i32);
+/// `cblas_sgemm`.
 #[allow(clippy::type_complexity)]
-type Sgemm = unsafe extern "C" fn(
+pub type Sgemm = unsafe extern "C" fn(
     i32,
     i32,
     i32,

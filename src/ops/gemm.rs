@@ -412,10 +412,10 @@ impl<T: MatmulElem> Plan<T> {
         let (bm, bn, bk) = (self.bm, self.bn, self.bk);
         let (mb, nb) = (r.m.div_ceil(bm), r.n.div_ceil(bn));
         // A row-major A is read in place (its k blocks are `bk` apart, its rows `lda`); a
-        // transposed A (and bf16, whose k must stay even) is packed as [m block][k block][bm ×
-        // bk]. B is always packed, as [n block][k block][bk × bn]: rows of B `ldb` apart would
+        // transposed A (and a bf16 A of odd k: the pairs of the dot products would straddle
+        // the partial block) is packed as [m block][k block][bm × bk]. B is always packed, as [n block][k block][bk × bn]: rows of B `ldb` apart would
         // share a few cache sets.
-        let direct_a = !r.trans_a && !T::VNNI2;
+        let direct_a = !r.trans_a && (!T::VNNI2 || r.k.is_multiple_of(2));
         let (kfull, kedge) = if direct_a {
             (r.k / bk, r.k % bk)
         } else {
