@@ -293,6 +293,14 @@ impl Gen<'_> {
     fn bcast(&self) -> Zmm {
         Zmm(31)
     }
+    /// DotI8I8: the correction `Σₖ 128·B` of vector `v`, below the B vectors.
+    fn corr(&self, v: usize) -> Zmm {
+        Zmm((31 - 2 * self.blk().vectors + v) as u8)
+    }
+    /// DotI8I8: 128 in every byte (the u8 bias of A, and the sign bits it flips).
+    fn k128(&self) -> Zmm {
+        Zmm((30 - 2 * self.blk().vectors) as u8)
+    }
     fn scratch_bytes(&self) -> usize {
         self.blk().rows * self.blk().cols() * 4
     }
@@ -462,6 +470,14 @@ impl Gen<'_> {
                 }
             }
         }
+        if arith == Arith::DotI8I8 {
+            for v in 0..nv {
+                let z = self.corr(v).z();
+                self.a.vpxord(z, z, z)?;
+            }
+            self.a.mov(self.r.t.d(), 0x8080_8080u32)?;
+            self.a.vpbroadcastd(self.k128().z(), self.r.t.d())?;
+        }
         let (asz, bsz) = (d.a_dtype.size(), d.b_dtype.size());
         // The tile's offsets into A and B (bytes).
         let a_tile = if d.trans_a { asz } else { d.lda * asz };
@@ -606,6 +622,13 @@ impl Gen<'_> {
                 }
             }
         }
+        if arith == Arith::DotI8I8 {
+            // Σₖ 128·B, the excess of the biased A, per column.
+            for v in 0..nv {
+                let (c, b) = (self.corr(v).z(), self.breg(v).z());
+                self.a.vpdpbusd(c, self.k128().z(), b)?;
+            }
+        }
         // Rows: broadcast A, multiply.
         let a_row = if d.trans_a {
             d.a_dtype.size()
@@ -634,6 +657,10 @@ impl Gen<'_> {
                     continue;
                 }
                 Arith::DotBf16 | Arith::DotU8I8 => self.a.vpbroadcastd(t.z(), dword_ptr(m))?,
+                Arith::DotI8I8 => {
+                    self.a.vpbroadcastd(t.z(), dword_ptr(m))?;
+                    self.a.vpxord(t.z(), t.z(), self.k128().z())?;
+                }
             }
             for v in 0..nv {
                 let (acc, b) = (self.acc_in(set, r, v).z(), self.breg(v).z());
@@ -642,7 +669,7 @@ impl Gen<'_> {
                     Arith::Fma64 => self.a.vfmadd231pd(acc, b, t.z())?,
                     Arith::DotBf16 => self.a.vdpbf16ps(acc, b, t.z())?,
                     // u8 (the broadcast A) times i8 (B).
-                    Arith::DotU8I8 => self.a.vpdpbusd(acc, t.z(), b)?,
+                    Arith::DotU8I8 | Arith::DotI8I8 => self.a.vpdpbusd(acc, t.z(), b)?,
                 }
             }
         }
@@ -691,10 +718,15 @@ impl Gen<'_> {
                 for set in 1..self.blk().sets {
                     let other = self.acc_in(set, r, v).z();
                     match arith {
-                        Arith::DotU8I8 => self.a.vpaddd(acc.z(), acc.z(), other)?,
+                        Arith::DotU8I8 | Arith::DotI8I8 => {
+                            self.a.vpaddd(acc.z(), acc.z(), other)?
+                        }
                         Arith::Fma64 => self.a.vaddpd(acc.z(), acc.z(), other)?,
                         _ => self.a.vaddps(acc.z(), acc.z(), other)?,
                     }
+                }
+                if arith == Arith::DotI8I8 {
+                    self.a.vpsubd(acc.z(), acc.z(), self.corr(v).z())?;
                 }
                 if !self.preload() {
                     if let Some(l) = self.alpha {
@@ -707,7 +739,9 @@ impl Gen<'_> {
                     if d.beta != 0.0 {
                         self.load_c(tmp, r, v, active)?;
                         match (self.beta, arith) {
-                            (_, Arith::DotU8I8) => self.a.vpaddd(acc.z(), acc.z(), tmp.z())?,
+                            (_, Arith::DotU8I8 | Arith::DotI8I8) => {
+                                self.a.vpaddd(acc.z(), acc.z(), tmp.z())?
+                            }
                             (Some(l), Arith::Fma64) => {
                                 self.a.vfmadd231pd(acc.z(), tmp.z(), qword_bcst(l))?
                             }

@@ -14,6 +14,9 @@ pub enum Arith {
     DotBf16,
     /// `vpdpbusd` on u8 A and a VNNI4 i8 B: four k per instruction, i32 lanes.
     DotU8I8,
+    /// `vpdpbusd` on i8 A made u8 by `a + 128` (a xor of the sign bits) and a VNNI4 i8 B,
+    /// less `128·Σₖ B` per column, which a second `vpdpbusd` of 128s against B accumulates.
+    DotI8I8,
 }
 
 impl Arith {
@@ -30,7 +33,7 @@ impl Arith {
         match self {
             Arith::Fma32 | Arith::Fma64 => 1,
             Arith::DotBf16 => 2,
-            Arith::DotU8I8 => 4,
+            Arith::DotU8I8 | Arith::DotI8I8 => 4,
         }
     }
 }
@@ -63,7 +66,13 @@ impl Blocking {
             _ => 4,
         };
         // zmm0..: accumulators; then `vectors` B registers and one broadcast register.
-        let max_rows = ((31 - vectors) / vectors).min(24);
+        // DotI8I8 also keeps its column corrections and the 128s in registers.
+        let spare = if arith == Arith::DotI8I8 {
+            1 + 2 * vectors
+        } else {
+            1 + vectors
+        };
+        let max_rows = ((32 - spare) / vectors).min(24);
         // A divisor of m not far below the most rows makes one tile shape (half the code to
         // generate); else the row blocks are balanced.
         let rows = (max_rows / 2 + 1..=max_rows.min(d.m))

@@ -1,7 +1,7 @@
 //! GEMM edges that random shapes reach only by luck, for every JIT backend: m, n, k of 1 and
 //! of every remainder of the register blocks (rows up to 24 per tile, 1–5 vectors of 8 or 16
-//! lanes), every multiply (f32, f64, bf16 and f16 widened, bf16 VNNI2 dot products, u8·i8
-//! VNNI4), beta 0 over a NaN-filled C (the harness poisons it), padded leading dimensions,
+//! lanes), every multiply (f32, f64, bf16 and f16 widened, bf16 VNNI2 dot products, u8·i8 and
+//! i8·i8 VNNI4), beta 0 over a NaN-filled C (the harness poisons it), padded leading dimensions,
 //! batch-reduce with batch 0 and 1 and more, and the fused epilogue on tile edges.
 
 mod common;
@@ -60,12 +60,13 @@ fn block_remainders() {
                 let k2 = k.next_multiple_of(2);
                 descs.push(GemmDesc::new(m, n, k2, DType::BF16).vnni_b().beta(0.0));
                 let k4 = k.next_multiple_of(4);
-                descs.push(
-                    GemmDesc::new(m, n, k4, DType::U8)
-                        .inputs(DType::U8, DType::I8)
-                        .vnni_b()
-                        .ld(k4 + 4, n + 2, n),
-                );
+                for a in [DType::U8, DType::I8] {
+                    descs.push(GemmDesc::new(m, n, k4, a).inputs(a, DType::I8).vnni_b().ld(
+                        k4 + 4,
+                        n + 2,
+                        n,
+                    ));
+                }
             }
         }
     }
@@ -188,11 +189,13 @@ fn composed_layouts() {
                 .vnni_b()
                 .output(DType::F16),
         );
-        descs.push(
-            GemmDesc::new(m, n, k, DType::U8)
-                .inputs(DType::U8, DType::I8)
-                .ld(k, n + 3, n),
-        );
+        for a in [DType::U8, DType::I8] {
+            descs.push(
+                GemmDesc::new(m, n, k, a)
+                    .inputs(a, DType::I8)
+                    .ld(k, n + 3, n),
+            );
+        }
         let me = m.next_multiple_of(2);
         for beta in [0.0, 1.0] {
             descs.push(

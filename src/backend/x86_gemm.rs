@@ -84,6 +84,7 @@ fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
         (BF16, BF16, Layout::Vnni2) if c.avx512_bf16 && !d.trans_a => Ok(Arith::DotBf16),
         (F64, F64, Layout::RowMajor) if plain => Ok(Arith::Fma64),
         (U8, I8, Layout::Vnni4) if c.avx512_vnni && !d.trans_a => Ok(Arith::DotU8I8),
+        (I8, I8, Layout::Vnni4) if c.avx512_vnni && !d.trans_a => Ok(Arith::DotI8I8),
         _ => Err("no AVX-512 microkernel for these dtypes, layouts and epilogue"),
     }
 }

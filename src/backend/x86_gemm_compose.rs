@@ -76,7 +76,7 @@ pub(super) fn compose(
         inner.b_layout = Layout::RowMajor;
         inner.ldb = d.n;
         Some(BPrep::Unpack)
-    } else if d.a_dtype == DType::U8
+    } else if d.a_dtype.is_int8()
         && d.b_dtype == DType::I8
         && d.b_layout == Layout::RowMajor
         && d.k.is_multiple_of(4)
