@@ -15,6 +15,7 @@
 
 use crate::ops::{matmul_raw, Matmul, MatmulElem, Order};
 use std::ffi::{c_char, c_int, c_void};
+use std::io::Write;
 
 /// `op(X)` of a BLAS `trans` character: `Some(false)` for N, `Some(true)` for T or C.
 fn trans(ch: u8) -> Option<bool> {
@@ -89,7 +90,7 @@ impl Call {
     }
 
     /// Checks, reports through `report(info)`, quick-returns or computes.
-    unsafe fn run<T: MatmulElem>(
+    unsafe fn run<T: MatmulElem<C = T> + Into<f64> + FromF64>(
         &self,
         a: *const T,
         b: *const T,
@@ -103,15 +104,66 @@ impl Call {
         if self.quick() {
             return;
         }
+        let p = self.problem();
+        if !(self.alpha.is_finite() && self.beta.is_finite()) {
+            // The kernels take finite scalars only; BLAS propagates infinities and NaNs.
+            return plain::<T>(&p, a, b, c);
+        }
         // A panic must not unwind into the caller; the problem is valid, so an error here is
         // a bug worth a message rather than silence.
-        let p = self.problem();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             matmul_raw::<T>(&p, a, b, c)
         }));
         if !matches!(r, Ok(Ok(()))) {
-            eprintln!("tpp: internal error in GEMM {p:?}");
+            let _ = writeln!(std::io::stderr(), "tpp: internal error in GEMM {p:?}");
         }
+    }
+}
+
+/// The column-major product as the reference BLAS loops it, for non-finite alpha or beta.
+unsafe fn plain<T: MatmulElem<C = T> + Into<f64> + FromF64>(
+    p: &Matmul,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+) {
+    let at = |t: bool, x: *const T, ld: usize, i: usize, j: usize| -> f64 {
+        (if t {
+            *x.add(j + i * ld)
+        } else {
+            *x.add(i + j * ld)
+        })
+        .into()
+    };
+    for j in 0..p.n {
+        for i in 0..p.m {
+            let mut s = 0.0;
+            for q in 0..p.k {
+                s += at(p.trans_a, a, p.lda, i, q) * at(p.trans_b, b, p.ldb, q, j);
+            }
+            let cij = c.add(i + j * p.ldc);
+            let prior = if p.beta == 0.0 {
+                0.0
+            } else {
+                p.beta * (*cij).into()
+            };
+            *cij = T::from_f64(p.alpha * s + prior);
+        }
+    }
+}
+
+/// The float types of the BLAS entry points.
+trait FromF64 {
+    fn from_f64(v: f64) -> Self;
+}
+impl FromF64 for f32 {
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+impl FromF64 for f64 {
+    fn from_f64(v: f64) -> f64 {
+        v
     }
 }
 
@@ -156,7 +208,10 @@ pub unsafe extern "C" fn xerbla_(srname: *const c_char, info: *const c_int, len:
             .to_string()
     };
     let info = if info.is_null() { 0 } else { *info };
-    eprintln!(" ** On entry to {name:<6} parameter number {info:2} had an illegal value");
+    let _ = writeln!(
+        std::io::stderr(),
+        " ** On entry to {name:<6} parameter number {info:2} had an illegal value"
+    );
 }
 
 /// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
@@ -173,7 +228,10 @@ pub unsafe extern "C" fn cblas_xerbla(p: c_int, rout: *const c_char, form: *cons
     } else {
         std::ffi::CStr::from_ptr(rout).to_string_lossy()
     };
-    eprintln!("Parameter {p} to routine {rout} was incorrect");
+    let _ = writeln!(
+        std::io::stderr(),
+        "Parameter {p} to routine {rout} was incorrect"
+    );
 }
 
 /// The arguments of a Fortran-convention GEMM, read through their pointers.
@@ -297,7 +355,7 @@ fn cblas_report(p: c_int, rout: &std::ffi::CStr) {
 /// `C = op(A)·op(B)` is the column-major `Cᵀ = op(B)ᵀ·op(A)ᵀ`), with the Fortran-order INFO
 /// numbers mapped back to CBLAS's as the reference CBLAS maps them.
 #[allow(clippy::too_many_arguments)]
-unsafe fn cblas_run<T: MatmulElem<C = T>>(
+unsafe fn cblas_run<T: MatmulElem<C = T> + Into<f64> + FromF64>(
     rout: &std::ffi::CStr,
     layout: c_int,
     transa: c_int,
@@ -314,6 +372,13 @@ unsafe fn cblas_run<T: MatmulElem<C = T>>(
         CBLAS_COL_MAJOR => false,
         _ => return cblas_report(1, rout),
     };
+    // The reference checks TransA, then TransB, whatever the layout.
+    if ta == b'?' {
+        return cblas_report(2, rout);
+    }
+    if tb == b'?' {
+        return cblas_report(3, rout);
+    }
     let call = if row {
         Call {
             ta: tb,

@@ -266,6 +266,10 @@ impl tpp_gemm_desc {
         d.epilogue.bias = bias;
         d.epilogue.activation = activation(self.activation, self.activation_alpha)?;
         d.epilogue.mask_ld = size("mask_ld", self.mask_ld)?;
+        if d.epilogue.activation.writes_mask() && d.epilogue.mask_ld == 0 {
+            // As `GemmDesc::activation` does: the packed mask of n columns.
+            d.epilogue.mask_ld = crate::isa::bitmask::default_ld(d.n);
+        }
         Ok(d)
     }
 }

@@ -62,7 +62,8 @@ impl From<crate::Error> for Fail {
 
 fn set_error(msg: &str) {
     let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // try_with: a call from a thread-local destructor must not panic across the boundary.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
 /// Runs `f`, turning its error or panic into a status (and the thread's last error).
@@ -483,7 +484,9 @@ pub unsafe extern "C" fn tpp_kernel_release(k: *mut tpp_kernel) -> tpp_status {
 /// thread's next tpp call.
 #[no_mangle]
 pub extern "C" fn tpp_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The library version, e.g. "0.1.0".

@@ -38,6 +38,9 @@ pub trait MatmulElem: Copy + Default + Send + Sync + 'static {
     const VNNI2: bool;
     /// `c · beta` in C's type.
     fn scale(c: Self::C, beta: f64) -> Self::C;
+    /// `x · alpha` in the input type (alpha is folded into B's packing where that is exact
+    /// enough: f32 and f64, not bf16).
+    fn times(x: Self, alpha: f64) -> Self;
 }
 
 impl MatmulElem for f32 {
@@ -46,11 +49,10 @@ impl MatmulElem for f32 {
     const C_DTYPE: DType = DType::F32;
     const VNNI2: bool = false;
     fn scale(c: f32, beta: f64) -> f32 {
-        if beta == 0.0 {
-            0.0
-        } else {
-            c * beta as f32
-        }
+        c * beta as f32
+    }
+    fn times(x: f32, alpha: f64) -> f32 {
+        x * alpha as f32
     }
 }
 
@@ -60,11 +62,10 @@ impl MatmulElem for f64 {
     const C_DTYPE: DType = DType::F64;
     const VNNI2: bool = false;
     fn scale(c: f64, beta: f64) -> f64 {
-        if beta == 0.0 {
-            0.0
-        } else {
-            c * beta
-        }
+        c * beta
+    }
+    fn times(x: f64, alpha: f64) -> f64 {
+        x * alpha
     }
 }
 
@@ -75,6 +76,9 @@ impl MatmulElem for bf16 {
     const VNNI2: bool = true;
     fn scale(c: f32, beta: f64) -> f32 {
         <f32 as MatmulElem>::scale(c, beta)
+    }
+    fn times(x: bf16, alpha: f64) -> bf16 {
+        bf16::from_f64(x.to_f64() * alpha)
     }
 }
 
@@ -290,14 +294,29 @@ pub unsafe fn matmul_raw<T: MatmulElem>(
         return Ok(());
     }
     if r.k == 0 || r.alpha == 0.0 {
-        // C = beta·C, row by row (beta = 0 writes zeros without reading C).
-        for i in 0..r.m {
-            let row = std::slice::from_raw_parts_mut(c.add(i * r.ldc), r.n);
-            row.iter_mut().for_each(|x| *x = T::scale(*x, r.beta));
-        }
+        scale_c::<T>(&r, r.beta, c);
         return Ok(());
     }
     Plan::<T>::new(&r)?.run(&r, a, b, c)
+}
+
+/// `C = beta·C` over the `m × n` of a row-major problem: zeros without reading C for beta 0,
+/// nothing for beta 1.
+unsafe fn scale_c<T: MatmulElem>(r: &Matmul, beta: f64, c: *mut T::C) {
+    if beta == 1.0 {
+        return;
+    }
+    for i in 0..r.m {
+        let row = c.add(i * r.ldc);
+        for j in 0..r.n {
+            let x = row.add(j);
+            if beta == 0.0 {
+                x.write(T::scale(std::mem::zeroed(), 0.0));
+            } else {
+                x.write(T::scale(x.read(), beta));
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -396,7 +415,7 @@ impl<T: MatmulElem> Plan<T> {
         let mut d = GemmDesc::new(mm, nn, kk, T::DTYPE)
             .output(T::C_DTYPE)
             .ld(lda, self.bn, r.ldc)
-            .alpha(r.alpha)
+            .alpha(if T::VNNI2 { r.alpha } else { 1.0 })
             .beta(beta)
             .batch(BatchReduce::Stride {
                 a: a_step,
@@ -448,7 +467,15 @@ impl<T: MatmulElem> Plan<T> {
         // would cost a fault each).
         let (mut abuf, mut bbuf) = (take_buffer(), take_buffer());
         let pb = as_elems::<T>(&mut bbuf, bblk.len());
-        pack(b_view, bblk, T::VNNI2, true, pb);
+        // alpha rides on B (as the reference BLAS multiplies it into B's elements), except for
+        // bf16, whose rounding would lose it; the kernels then see alpha 1 and beta 0 or 1, so
+        // other scalars make no new kernels.
+        let alpha_b = if T::VNNI2 { 1.0 } else { r.alpha };
+        pack(b_view, bblk, T::VNNI2, true, alpha_b, pb);
+        let first_beta: f64 = if r.beta == 0.0 { 0.0 } else { 1.0 };
+        if r.beta != 0.0 && r.beta != 1.0 {
+            scale_c::<T>(r, r.beta, c);
+        }
         let pa: &[T] = if direct_a {
             &[]
         } else {
@@ -476,7 +503,7 @@ impl<T: MatmulElem> Plan<T> {
                 grid_c: self.kb,
             };
             let pa = as_elems::<T>(&mut abuf, ablk.len());
-            pack(a_view, ablk, false, false, pa);
+            pack(a_view, ablk, false, false, 1.0, pa);
             pa
         };
         let (lda, a_step) = if direct_a { (r.lda, bk) } else { (bk, bm * bk) };
@@ -492,7 +519,7 @@ impl<T: MatmulElem> Plan<T> {
         // Kernels per edge shape, depth and beta (the first call: the caller's beta; then 1).
         let (me, ne) = (r.m - (mb - 1) * bm, r.n - (nb - 1) * bn);
         let mut kernels = vec![];
-        for beta in [r.beta, 1.0] {
+        for beta in [first_beta, 1.0] {
             for (mm, nn) in [(bm, bn), (me, bn), (bm, ne), (me, ne)] {
                 let (mm, nn) = (mm.min(r.m), nn.min(r.n));
                 for kk in [if kfull > 0 { bk } else { 0 }, kedge] {
@@ -561,7 +588,7 @@ impl<T: MatmulElem> Plan<T> {
             let rows = rg * rows_per..((rg + 1) * rows_per).min(mb);
             let cols = cg * group..((cg + 1) * group).min(nb);
             for (n, &call) in calls.iter().enumerate() {
-                let beta = if n == 0 { r.beta } else { 1.0 };
+                let beta = if n == 0 { first_beta } else { 1.0 };
                 for i in rows.clone() {
                     for j in cols.clone() {
                         run_block(j, i, call, beta);

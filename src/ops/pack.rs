@@ -46,17 +46,18 @@ impl Blocks {
     }
 }
 
-/// Packs `v` into blocks, each `b.r × b.c` row-major (with `vnni2`, in VNNI2: pairs of rows
-/// interleaved), ordered `[block row][block column]`, or `[block column][block row]` with
+/// Packs `alpha·v` into blocks, each `b.r × b.c` row-major (with `vnni2`, in VNNI2: pairs of
+/// rows interleaved), ordered `[block row][block column]`, or `[block column][block row]` with
 /// `by_cols` (so that B's k blocks of one column block are contiguous).
 ///
 /// # Safety
 /// `v` must describe valid memory.
-pub(crate) unsafe fn pack<T: Copy + Send + Sync + Default>(
+pub(crate) unsafe fn pack<T: super::MatmulElem>(
     v: View<T>,
     b: Blocks,
     vnni2: bool,
     by_cols: bool,
+    alpha: f64,
     out: &mut [T],
 ) {
     let block = b.r * b.c;
@@ -72,7 +73,7 @@ pub(crate) unsafe fn pack<T: Copy + Send + Sync + Default>(
         if rows < b.r || cols < b.c {
             dst.fill(T::default());
         }
-        if v.cs == 1 && !vnni2 {
+        if v.cs == 1 && !vnni2 && alpha == 1.0 {
             // Contiguous source rows: copy them whole.
             for i in 0..rows {
                 // SAFETY: row `i0 + i`, columns `j0..j0 + cols`, inside the view.
@@ -86,6 +87,7 @@ pub(crate) unsafe fn pack<T: Copy + Send + Sync + Default>(
             for j in 0..cols {
                 // SAFETY: inside the view by the bounds above.
                 let x = unsafe { v.at(i0 + i, j0 + j) };
+                let x = if alpha == 1.0 { x } else { T::times(x, alpha) };
                 let at = if vnni2 {
                     (i / 2) * (2 * b.c) + 2 * j + i % 2
                 } else {

@@ -233,6 +233,13 @@ void xerbla_(const char *srname, const int *info, size_t len) {
   memcpy(xerbla_name, srname, len < 7 ? len : 7);
 }
 
+static int cblas_p = -1;
+void cblas_xerbla(int p, const char *rout, const char *form) {
+  (void)rout;
+  (void)form;
+  cblas_p = p;
+}
+
 static void test_blas(void) {
   const int m = 9, n = 50, k = 66;
   float *a = fill(m * k, 11), *b = fill(k * n, 12), *c = malloc(m * n * sizeof(float));
@@ -273,6 +280,17 @@ static void test_blas(void) {
   dgemm_("N", "T", &n, &neg, &k, &done, NULL, &ldb, NULL, &lda, &dz, NULL, &ldc);
   CHECK(xerbla_info == 4 && strncmp(xerbla_name, "DGEMM", 5) == 0, "dgemm n < 0: %d",
         xerbla_info);
+  /* CBLAS: TransA is checked first in either layout; row-major ldb < n is parameter 11. */
+  cblas_sgemm(101, 7, 7, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+  CHECK(cblas_p == 2, "cblas bad transposes: parameter %d", cblas_p);
+  cblas_sgemm(101, 111, 111, m, n, k, 1.0f, a, k, b, n - 1, 0.0f, c, n);
+  CHECK(cblas_p == 11, "cblas row-major ldb: parameter %d", cblas_p);
+  cblas_sgemm(5, 111, 111, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+  CHECK(cblas_p == 1, "cblas bad layout: parameter %d", cblas_p);
+  /* A non-finite alpha propagates, as in the reference. */
+  float inf = INFINITY;
+  sgemm_("N", "N", &n, &m, &k, &inf, b, &ldb, a, &lda, &zero, c, &ldc);
+  CHECK(isinf(c[0]) || isnan(c[0]), "alpha = inf gives %f", c[0]);
   free(a), free(b), free(c), free(want), free(mag);
 }
 #endif
