@@ -68,8 +68,8 @@ pub const SCRATCH: [Gpr; 8] = [
     Gpr(10),
     Gpr(11),
 ];
-/// Callee-saved GPRs (a kernel pushes the ones it uses).
-pub const SAVED: [Gpr; 5] = [Gpr(3), Gpr(12), Gpr(13), Gpr(14), Gpr(15)];
+/// Callee-saved GPRs other than `rsp` (a kernel pushes the ones it uses).
+pub const SAVED: [Gpr; 6] = [Gpr(3), Gpr(12), Gpr(13), Gpr(14), Gpr(15), Gpr(5)];
 
 impl Zmm {
     /// As a zmm operand.

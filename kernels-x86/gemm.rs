@@ -152,17 +152,7 @@ struct Needs {
 
 impl Regs {
     fn assign(n: Needs) -> Regs {
-        let callee = [Gpr(3), Gpr(5), Gpr(12), Gpr(13), Gpr(14), Gpr(15)];
-        let caller = [
-            Gpr(0),
-            Gpr(1),
-            Gpr(2),
-            Gpr(6),
-            Gpr(8),
-            Gpr(9),
-            Gpr(10),
-            Gpr(11),
-        ];
+        let (callee, caller) = (SAVED, SCRATCH);
         // State that lives across the epilogue calls first, from the callee-saved registers.
         let mut free: Vec<Gpr> = if n.calls {
             callee.iter().chain(caller.iter()).copied().collect()
