@@ -1,8 +1,8 @@
 //! The main job: dispatch real TPP kernels, run them, and print what they achieve, timed
 //! interleaved in the same run (this machine is shared and noisy, so only same-run ratios mean
 //! much): GEMM and batch-reduce GEMM next to LIBXSMM, OpenBLAS and the `gemm` crate and the
-//! register-only peak of the multiply instruction; eltwise kernels next to a plain Rust loop
-//! and a copy of the same bytes (the bandwidth ceiling).
+//! register-only peak of the multiply instruction; the large GEMM next to OpenBLAS; eltwise
+//! kernels next to a plain Rust loop and a copy of the same bytes (the bandwidth ceiling).
 //!
 //! `cargo run --release --example showcase`
 
@@ -43,6 +43,45 @@ fn gemm_table() {
         rows.push(cases::measure(&c, peers::peak(p)));
     }
     cases::print_summary(&rows);
+}
+
+/// The large GEMM (BRGEMM composition, `tpp::ops::matmul`) on one thread next to OpenBLAS.
+fn large_gemm() {
+    let n = 1024;
+    let (a, b) = (values(n * n, 11), values(n * n, 12));
+    let (mut c, mut cb) = (vec![0f32; n * n], vec![0f32; n * n]);
+    let p = tpp::ops::Matmul::new(n, n, n);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut tpp_run = || pool.install(|| tpp::ops::matmul(&p, &a, &b, &mut c).unwrap());
+    let flops = 2.0 * (n * n * n) as f64;
+    let (t, peer) = match peers::openblas() {
+        Some(ob) => {
+            ob.threads(1);
+            let t = race(
+                5,
+                &mut [&mut tpp_run, &mut || {
+                    ob.sgemm((n, n, n), (false, false), &a, &b, 0.0, &mut cb)
+                }],
+            );
+            (t, "openblas")
+        }
+        None => (race(5, &mut [&mut tpp_run]), "-"),
+    };
+    let gf: Vec<f64> = t.iter().map(|t| flops / t / 1e9).collect();
+    match gf.get(1) {
+        Some(&g) => println!(
+            "large GEMM 1024³ f32, 1 thread: tpp {:.1} GF/s, {peer} {g:.1} GF/s ({:.2}x)",
+            gf[0],
+            gf[0] / g
+        ),
+        None => println!(
+            "large GEMM 1024³ f32, 1 thread: tpp {:.1} GF/s (OpenBLAS not found: apt-get install libopenblas-dev)",
+            gf[0]
+        ),
+    }
 }
 
 /// Median seconds per call of each closure, timed round-robin.
@@ -106,6 +145,7 @@ fn main() -> tpp::Result<()> {
 
     if is_x86_feature_detected!("avx512f") {
         gemm_table();
+        large_gemm();
         println!();
     } else {
         println!("(the GEMM table compares AVX-512 kernels: this CPU has none)\n");
