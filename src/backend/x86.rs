@@ -87,28 +87,17 @@ impl Avx512 {
         let name = d.kernel_name(self.name());
         let bytes = match d.op {
             UnaryOp::Transpose => transpose::transpose(size, r, c, li, lo, input, output),
-            UnaryOp::VnniPack { layout } if fits(li) => vnni::generate(
-                vnni::Direction::Pack,
-                size,
-                layout.factor(),
-                r,
-                c,
-                li,
-                lo,
-                input,
-                output,
-            )?,
-            UnaryOp::VnniUnpack { layout } if fits(lo) => vnni::generate(
-                vnni::Direction::Unpack,
-                size,
-                layout.factor(),
-                r,
-                c,
-                li,
-                lo,
-                input,
-                output,
-            )?,
+            UnaryOp::VnniPack { layout } | UnaryOp::VnniUnpack { layout } => {
+                // The row-major side's rows are addressed by displacements.
+                let (dir, row_ld) = match d.op {
+                    UnaryOp::VnniPack { .. } => (vnni::Direction::Pack, li),
+                    _ => (vnni::Direction::Unpack, lo),
+                };
+                if !fits(row_ld) {
+                    return None;
+                }
+                vnni::generate(dir, size, layout.factor(), r, c, li, lo, input, output)?
+            }
             UnaryOp::GatherRows => copy::rows(
                 size,
                 r,
