@@ -761,47 +761,91 @@ impl Gen<'_> {
             .find(|(shape, _)| *shape == (rows, cols))
             .map(|&(_, e)| e)
             .expect("an epilogue kernel for every tile shape");
-        let at = self.args_at() as i32;
-        self.a.lea(self.r.t.q(), ptr(rsp + SCRATCH_AT as i32))?;
-        self.a.mov(
-            qword_ptr(rsp + at + offset_of!(EpilogueArgs, acc) as i32),
-            self.r.t.q(),
-        )?;
-        self.a.mov(
-            qword_ptr(rsp + at + offset_of!(EpilogueArgs, c) as i32),
-            self.r.ctile.q(),
-        )?;
-        if let Some(bias) = d.epilogue.bias {
-            let idx = match bias.broadcast {
-                crate::isa::BiasBroadcast::Row => self.r.j0,
-                crate::isa::BiasBroadcast::Col => self.r.i0,
-            };
-            self.scaled(self.r.t, idx, bias.dtype.size())?;
-            self.a.add(
-                self.r.t.q(),
-                qword_ptr(self.r.args.q() + offset_of!(GemmArgs, bias) as i32),
-            )?;
-            self.a.mov(
-                qword_ptr(rsp + at + offset_of!(EpilogueArgs, bias) as i32),
-                self.r.t.q(),
-            )?;
-        }
-        if d.epilogue.activation.writes_mask() {
-            self.scaled(self.r.t, self.r.i0, d.epilogue.mask_ld / 8)?;
-            self.a.mov(self.r.t2.q(), self.r.j0.q())?;
-            self.a.shr(self.r.t2.q(), 3)?;
-            self.a.add(self.r.t.q(), self.r.t2.q())?;
-            self.a.add(
-                self.r.t.q(),
-                qword_ptr(self.r.args.q() + offset_of!(GemmArgs, relu_mask) as i32),
-            )?;
-            self.a.mov(
-                qword_ptr(rsp + at + offset_of!(EpilogueArgs, mask) as i32),
-                self.r.t.q(),
-            )?;
-        }
-        self.a.lea(ARG0.q(), ptr(rsp + at))?;
-        self.a.mov(self.r.t.q(), entry)?;
-        self.a.call(self.r.t.q())
+        let regs = EpilogueRegs {
+            args: self.r.args,
+            i0: self.r.i0,
+            j0: self.r.j0,
+            ctile: self.r.ctile,
+            t: self.r.t,
+            t2: self.r.t2,
+        };
+        let at = self.args_at();
+        call_epilogue(&mut self.a, &d, regs, SCRATCH_AT, at, entry)
     }
+}
+
+/// The registers [`call_epilogue`] reads (`args`, `i0`, `j0`, `ctile`) and clobbers (`t`,
+/// `t2`).
+pub(super) struct EpilogueRegs {
+    /// The kernel's [`GemmArgs`].
+    pub args: Gpr,
+    /// The tile's first row and column.
+    pub i0: Gpr,
+    pub j0: Gpr,
+    /// C at the tile.
+    pub ctile: Gpr,
+    /// Scratch.
+    pub t: Gpr,
+    pub t2: Gpr,
+}
+
+/// Fills the [`EpilogueArgs`] at `rsp + at` for the tile at `(i0, j0)` whose f32 accumulators
+/// are at `rsp + acc_at`, then calls the epilogue kernel at `entry` (rsp must be 16-aligned;
+/// the caller-saved registers are lost).
+pub(super) fn call_epilogue(
+    a: &mut CodeAssembler,
+    d: &GemmDesc,
+    r: EpilogueRegs,
+    acc_at: usize,
+    at: usize,
+    entry: u64,
+) -> AsmResult<()> {
+    let at = at as i32;
+    a.lea(r.t.q(), ptr(rsp + acc_at as i32))?;
+    a.mov(
+        qword_ptr(rsp + at + offset_of!(EpilogueArgs, acc) as i32),
+        r.t.q(),
+    )?;
+    a.mov(
+        qword_ptr(rsp + at + offset_of!(EpilogueArgs, c) as i32),
+        r.ctile.q(),
+    )?;
+    if let Some(bias) = d.epilogue.bias {
+        let idx = match bias.broadcast {
+            crate::isa::BiasBroadcast::Row => r.j0,
+            crate::isa::BiasBroadcast::Col => r.i0,
+        };
+        a.imul_3(r.t.q(), idx.q(), bias.dtype.size() as i32)?;
+        a.add(
+            r.t.q(),
+            qword_ptr(r.args.q() + offset_of!(GemmArgs, bias) as i32),
+        )?;
+        a.mov(
+            qword_ptr(rsp + at + offset_of!(EpilogueArgs, bias) as i32),
+            r.t.q(),
+        )?;
+    }
+    if d.epilogue.activation.writes_mask() {
+        match i32::try_from(d.epilogue.mask_ld / 8) {
+            Ok(f) => a.imul_3(r.t.q(), r.i0.q(), f)?,
+            Err(_) => {
+                a.mov(r.t.q(), (d.epilogue.mask_ld / 8) as u64)?;
+                a.imul_2(r.t.q(), r.i0.q())?;
+            }
+        }
+        a.mov(r.t2.q(), r.j0.q())?;
+        a.shr(r.t2.q(), 3)?;
+        a.add(r.t.q(), r.t2.q())?;
+        a.add(
+            r.t.q(),
+            qword_ptr(r.args.q() + offset_of!(GemmArgs, relu_mask) as i32),
+        )?;
+        a.mov(
+            qword_ptr(rsp + at + offset_of!(EpilogueArgs, mask) as i32),
+            r.t.q(),
+        )?;
+    }
+    a.lea(ARG0.q(), ptr(rsp + at))?;
+    a.mov(r.t.q(), entry)?;
+    a.call(r.t.q())
 }

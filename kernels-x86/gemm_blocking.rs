@@ -102,19 +102,24 @@ impl Blocking {
 
     /// Every tile shape `(rows, cols)` an `m × n` kernel visits.
     pub fn tiles(&self, m: usize, n: usize) -> Vec<(usize, usize)> {
-        let (r, c) = (self.rows, self.cols());
-        let heights = [
-            (m >= r).then_some(r),
-            (!m.is_multiple_of(r)).then_some(m % r),
-        ];
-        let widths = [
-            (n >= c).then_some(c),
-            (!n.is_multiple_of(c)).then_some(n % c),
-        ];
-        widths
-            .into_iter()
-            .flatten()
-            .flat_map(|w| heights.into_iter().flatten().map(move |h| (h, w)))
-            .collect()
+        tile_shapes(m, n, self.rows, self.cols())
     }
+}
+
+/// Every shape `(rows, cols)` that tiles of `r × c` (full ones, then the edges) take over an
+/// `m × n` matrix.
+pub fn tile_shapes(m: usize, n: usize, r: usize, c: usize) -> Vec<(usize, usize)> {
+    let heights = [
+        (m >= r).then_some(r),
+        (!m.is_multiple_of(r)).then_some(m % r),
+    ];
+    let widths = [
+        (n >= c).then_some(c),
+        (!n.is_multiple_of(c)).then_some(n % c),
+    ];
+    widths
+        .into_iter()
+        .flatten()
+        .flat_map(|w| heights.into_iter().flatten().map(move |h| (h, w)))
+        .collect()
 }

@@ -1,12 +1,14 @@
-//! x86-64 code generation (AVX-512, later AMX): typed registers over the iced-x86 assembler,
+//! x86-64 code generation (AVX-512 and AMX): typed registers over the iced-x86 assembler,
 //! and the generators. Pure code generation: it compiles on every host; the bytes only run on
 //! an x86-64 CPU with the features the caller checked.
 
+pub mod amx;
 pub mod asm;
 pub mod convert;
 pub mod copy;
 pub mod eltwise;
 pub mod gemm;
+pub mod gemm_amx;
 pub mod gemm_blocking;
 pub mod reduce;
 pub mod transpose;

@@ -1,6 +1,8 @@
 //! Backends: things that generate kernels for (some) descriptors. The one list of them lives in
 //! [`crate::dispatch`]; each JIT backend is thin glue here over its `kernels-<target>` generator.
 
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

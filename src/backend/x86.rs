@@ -151,10 +151,19 @@ pub(super) fn install_or_decline<A: 'static>(
     name: &str,
     bytes: crate::kernels_x86::asm::AsmResult<Vec<u8>>,
 ) -> Option<Box<dyn Exec<A>>> {
+    install_or_decline_as("avx512", name, bytes)
+}
+
+/// [`install_or_decline`] for the backend called `backend`.
+pub(super) fn install_or_decline_as<A: 'static>(
+    backend: &str,
+    name: &str,
+    bytes: crate::kernels_x86::asm::AsmResult<Vec<u8>>,
+) -> Option<Box<dyn Exec<A>>> {
     match bytes {
         Ok(bytes) => install(name, bytes),
         Err(e) => {
-            crate::dispatch::log_decline("avx512", name, &e.to_string());
+            crate::dispatch::log_decline(backend, name, &e.to_string());
             None
         }
     }

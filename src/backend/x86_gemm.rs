@@ -46,7 +46,7 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
             return decline("the epilogue has no micro-op lowering (f64 bias?)");
         };
         for (rows, cols) in blocking.tiles(d.m, d.n) {
-            let spec = epilogue_spec(d, &program, &blocking, rows, cols);
+            let spec = epilogue_spec(d, &program, blocking.cols(), rows, cols);
             let bytes = match eltwise::generate(&spec) {
                 Ok(b) => b,
                 Err(why) => return decline(&why.0),
@@ -101,11 +101,12 @@ fn displacements_fit(d: &GemmDesc, arith: Arith, blk: &Blocking) -> bool {
         .all(|&x| x.checked_mul(blk.rows.max(8)).is_some_and(|v| v < lim))
 }
 
-/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]).
-fn epilogue_spec<'a>(
+/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
+/// f32 accumulators lie `acc_ld` apart.
+pub(super) fn epilogue_spec<'a>(
     d: &GemmDesc,
     program: &'a lower::Program,
-    blk: &Blocking,
+    acc_ld: usize,
     rows: usize,
     cols: usize,
 ) -> EltwiseSpec<'a> {
@@ -113,7 +114,7 @@ fn epilogue_spec<'a>(
         port: Port::In0,
         dtype: DType::F32,
         broadcast: Broadcast::None,
-        ld: blk.cols(),
+        ld: acc_ld,
         arg_offset: offset_of!(EpilogueArgs, acc),
     }];
     if let Some(bias) = d.epilogue.bias {

@@ -7,7 +7,7 @@
 
 mod cache;
 pub mod caps;
-mod env;
+pub(crate) mod env;
 mod families;
 mod registry;
 mod table;

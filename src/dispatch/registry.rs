@@ -7,7 +7,7 @@ use std::sync::RwLock;
 /// Backends compiled into the crate, best first; the reference is always last and always
 /// accepts. JIT backends are added here, in front of it, as they land.
 #[cfg(target_arch = "x86_64")]
-static BUILTIN: &[&dyn Backend] = &[&crate::backend::x86::Avx512];
+static BUILTIN: &[&dyn Backend] = &[&crate::backend::amx::Amx, &crate::backend::x86::Avx512];
 #[cfg(not(target_arch = "x86_64"))]
 static BUILTIN: &[&dyn Backend] = &[];
 static REFERENCE: Reference = Reference;

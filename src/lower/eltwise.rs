@@ -75,6 +75,33 @@ pub fn activation(b: &mut Builder, act: Activation, x: V) -> (V, Option<K>) {
 pub fn epilogue(ep: &Epilogue) -> Option<Program> {
     let mut b = Builder::new();
     let acc = b.load(Port::In0);
+    epilogue_on(b, acc, ep)
+}
+
+/// The GEMM epilogue preceded by the scaling, for microkernels whose accumulators never sit
+/// in vector registers (AMX tiles): `In0` holds the plain `Σ A·B` (f32), C is read from `Out`
+/// when `beta ≠ 0`, and `alpha·acc + beta·C` (rounded as the AVX-512 kernels round it: a
+/// product, then one fused multiply-add) goes through [`epilogue`].
+pub fn gemm_finish(ep: &Epilogue, alpha: f32, beta: f32) -> Option<Program> {
+    let mut b = Builder::new();
+    let mut acc = b.load(Port::In0);
+    if alpha != 1.0 {
+        let a = b.constant(alpha);
+        acc = b.mul(acc, a);
+    }
+    if beta != 0.0 {
+        let c = b.load(Port::Out);
+        acc = if beta == 1.0 {
+            b.add(acc, c)
+        } else {
+            let s = b.constant(beta);
+            b.fma(c, s, acc)
+        };
+    }
+    epilogue_on(b, acc, ep)
+}
+
+fn epilogue_on(mut b: Builder, acc: V, ep: &Epilogue) -> Option<Program> {
     let x = match ep.bias {
         Some(bias) if port_dtype_ok(bias.dtype) => {
             let v = b.load(Port::In1);
