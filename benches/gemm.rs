@@ -52,6 +52,26 @@ fn cases() -> Vec<Case> {
             });
         }
     }
+    // Where AMX tiles start to beat the AVX-512 dot products (`tpp-amx` forces the tiles,
+    // `tpp-avx512` the vector kernel; `tpp` is what dispatch picks, see `backend/amx.rs`).
+    for (m, n, k, batch) in [
+        (8, 16, 32, 0),
+        (16, 16, 16, 0),
+        (16, 16, 32, 0),
+        (16, 64, 64, 0),
+        (64, 64, 64, 0),
+        (16, 16, 32, 8),
+        (16, 16, 64, 8),
+        (32, 32, 64, 4),
+    ] {
+        for (kind, t) in [(Kind::Bf16, "bf16"), (Kind::Int8, "u8i8")] {
+            v.push(Case {
+                label: format!("crossover/{t}/{m}x{n}x{k}x{batch}"),
+                kind,
+                s: shape(m, n, k, batch),
+            });
+        }
+    }
     v
 }
 

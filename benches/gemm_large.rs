@@ -293,7 +293,10 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let peak1 = peers::peak(peers::Peak::Fma32);
-    let peak_bf = if peers::Peak::DotBf16.available() {
+    // bf16 is measured against the unit tpp's kernels use: AMX tiles where usable.
+    let peak_bf = if peers::Peak::TileBf16.available() {
+        peers::peak(peers::Peak::TileBf16)
+    } else if peers::Peak::DotBf16.available() {
         peers::peak(peers::Peak::DotBf16)
     } else {
         peak1

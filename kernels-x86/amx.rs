@@ -111,6 +111,49 @@ impl TileDot {
     }
 }
 
+/// A register-only loop of `dot` for measuring the tile unit's peak: `extern "C"
+/// fn(iters: u64)` running `4·iters` dot products of full 16 × 64-byte tiles into four
+/// independent accumulators (`tmm0..3` from `tmm4..7`), with no memory traffic.
+pub fn peak_loop(dot: TileDot) -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let mut cfg = TileConfig::default();
+    let k_rows = 64 / 4;
+    for t in 0..8 {
+        cfg.set(
+            Tmm(t),
+            if t >= 6 { k_rows } else { TILE_ROWS },
+            TILE_ROW_BYTES,
+        );
+    }
+    let mut data = a.create_label();
+    let mut top = a.create_label();
+    let mut done = a.create_label();
+    a.ldtilecfg(ptr(data))?;
+    for t in 0..8 {
+        a.tilezero(Tmm(t).t())?;
+    }
+    a.test(rdi, rdi)?;
+    a.jz(done)?;
+    a.set_label(&mut top)?;
+    for (c, x, y) in [(0, 4, 6), (1, 4, 7), (2, 5, 6), (3, 5, 7)] {
+        dot.emit(&mut a, Tmm(c), Tmm(x), Tmm(y))?;
+    }
+    a.dec(rdi)?;
+    a.jnz(top)?;
+    a.set_label(&mut done)?;
+    a.tilerelease()?;
+    a.ret()?;
+    a.set_label(&mut data)?;
+    a.db(&cfg.bytes())?;
+    a.assemble(0)
+}
+
+/// Operations (2 per multiply-add) of one full-tile dot product: 16 × 16 × 32 bf16 pairs'
+/// worth, or 16 × 16 × 64 int8 products.
+pub fn ops_per_dot(dot: TileDot) -> f64 {
+    2.0 * 16.0 * 16.0 * (TILE_ROW_BYTES / dot.elem_bytes()) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,7 +168,7 @@ const J0: Gpr = Gpr(12); // the block's first column
 const NCNT: Gpr = Gpr(13);
 const MCNT: Gpr = Gpr(14);
 const ABASE: Gpr = Gpr(15); // this batch member's A (stride: running)
-// Caller-saved: the block's own state.
+                            // Caller-saved: the block's own state.
 const T: Gpr = Gpr(0); // rax
 const SA: Gpr = Gpr(1); // rcx: bytes per row of A
 const SB: Gpr = Gpr(2); // rdx: bytes per VNNI row group of B
@@ -233,8 +233,14 @@ impl Gen<'_> {
         }
         self.a.mov(ARGS.q(), ARG0.q())?;
         let (br, bc) = (blk.block_rows(), blk.block_cols());
-        let cols_kinds = [(d.n / bc, bc, 0), (usize::from(d.n % bc > 0), d.n % bc, d.n / bc)];
-        let rows_kinds = [(d.m / br, br, 0), (usize::from(d.m % br > 0), d.m % br, d.m / br)];
+        let cols_kinds = [
+            (d.n / bc, bc, 0),
+            (usize::from(!d.n.is_multiple_of(bc)), d.n % bc, d.n / bc),
+        ];
+        let rows_kinds = [
+            (d.m / br, br, 0),
+            (usize::from(!d.m.is_multiple_of(br)), d.m % br, d.m / br),
+        ];
         let mut configs = vec![];
         for &(ncount, cols, jblk) in &cols_kinds {
             if ncount == 0 {
@@ -307,8 +313,10 @@ impl Gen<'_> {
         let (hs, ws) = (split16(rows).len(), split16(cols).len());
         let csz = d.c_dtype.size();
         // C at the block.
-        self.a
-            .mov(CTILE.q(), qword_ptr(ARGS.q() + offset_of!(GemmArgs, c) as i32))?;
+        self.a.mov(
+            CTILE.q(),
+            qword_ptr(ARGS.q() + offset_of!(GemmArgs, c) as i32),
+        )?;
         self.scaled(T, I0, d.ldc * csz)?;
         self.a.add(CTILE.q(), T.q())?;
         self.scaled(T, J0, csz)?;
@@ -450,11 +458,31 @@ impl Gen<'_> {
         Ok(())
     }
 
-    /// One k step: each A tile row against each B tile column.
+    /// One k step: each A tile row against each B tile column. A full step also prefetches
+    /// the rows of the step after it (the next batch member's first step, when members lie
+    /// back to back as the large GEMM's do) into L1 between the dot products: a tile load
+    /// gathers 16 cache lines, and from L2 their latency would stall the tile unit.
     fn k_step(&mut self, hs: usize, ws: usize, rem: bool) -> AsmResult<()> {
         let d = *self.d();
         let blk = self.blk();
-        let s = blk.dot.elem_bytes();
+        let (g, s) = (blk.dot.group(), blk.dot.elem_bytes());
+        let mut ahead = vec![];
+        if !rem {
+            let (a_step, b_step) = (blk.kt * s, blk.kt / g * d.ldb * 4);
+            let (a_row, b_row) = (d.lda * s, d.ldb * 4);
+            for c in 0..ws {
+                for q in 0..blk.kt / g {
+                    ahead.push((BPTR, b_step + q * b_row + 64 * c));
+                }
+            }
+            for r in 0..hs {
+                for q in 0..TILE_ROWS {
+                    ahead.push((APTR, a_step + (16 * r + q) * a_row));
+                }
+            }
+        }
+        let per_dot = ahead.len().div_ceil(hs * ws);
+        let mut ahead = ahead.into_iter();
         for r in 0..hs {
             let at = ptr(APTR.q() + SA.q() + (16 * r * d.lda * s) as i32);
             self.a.tileloadd(blk.a_tile(r, rem).t(), at)?;
@@ -469,6 +497,9 @@ impl Gen<'_> {
                     blk.a_tile(r, rem),
                     blk.b_tile(c, rem),
                 )?;
+                for (base, disp) in ahead.by_ref().take(per_dot) {
+                    self.a.prefetcht0(byte_ptr(base.q() + disp as i32))?;
+                }
             }
         }
         Ok(())

@@ -100,7 +100,8 @@ fn targets() -> Vec<&'static str> {
 fn check_all(descs: &[GemmDesc]) {
     for b in targets() {
         for (i, d) in descs.iter().enumerate() {
-            d.validate().unwrap_or_else(|e| panic!("{}: {e}", d.kernel_name(b)));
+            d.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", d.kernel_name(b)));
             let r = harness::check_gemm(b, d, 0x5eed + i as u64);
             assert_eq!(r, Ok(Checked::Compared), "{b}: {}", d.kernel_name(b));
         }
@@ -149,7 +150,13 @@ fn tile_configuration_remainders() {
 #[test]
 fn scaling_and_epilogues() {
     let mut descs = vec![];
-    for (m, n, k) in [(1, 1, 2), (17, 33, 34), (32, 32, 64), (40, 20, 96), (13, 48, 6)] {
+    for (m, n, k) in [
+        (1, 1, 2),
+        (17, 33, 34),
+        (32, 32, 64),
+        (40, 20, 96),
+        (13, 48, 6),
+    ] {
         descs.push(bf16(m, n, k).beta(1.0));
         descs.push(bf16(m, n, k).alpha(-1.5).beta(0.75));
         descs.push(bf16(m, n, k).alpha(0.5));
@@ -160,8 +167,10 @@ fn scaling_and_epilogues() {
             Activation::Sigmoid,
             Activation::LeakyRelu { alpha: 0.1 },
         ] {
-            for (bias, dt) in [(BiasBroadcast::Row, DType::F32), (BiasBroadcast::Col, DType::BF16)]
-            {
+            for (bias, dt) in [
+                (BiasBroadcast::Row, DType::F32),
+                (BiasBroadcast::Col, DType::BF16),
+            ] {
                 descs.push(bf16(m, n, k).bias(bias, dt).activation(act));
             }
         }
@@ -177,8 +186,7 @@ fn scaling_and_epilogues() {
 fn batch_forms() {
     let mut descs = vec![];
     for (m, n, k) in [(1, 1, 4), (16, 16, 32), (33, 17, 68), (20, 40, 128)] {
-        for seed in 0..4 {
-            let (a, b) = INT8S[seed];
+        for (seed, &(a, b)) in INT8S.iter().enumerate() {
             for base in [bf16(m, n, k).beta((seed % 2) as f64), int8(m, n, k, a, b)] {
                 let stride = BatchReduce::Stride {
                     a: base.a_len() + seed,
@@ -214,7 +222,9 @@ fn tile_desc() -> impl Strategy<Value = GemmDesc> {
                     0 => d,
                     1 => d.beta(1.0),
                     2 => d.alpha(2.0).beta(-1.0),
-                    3 => d.bias(BiasBroadcast::Row, DType::F32).activation(Activation::Gelu),
+                    3 => d
+                        .bias(BiasBroadcast::Row, DType::F32)
+                        .activation(Activation::Gelu),
                     _ => d.output(DType::BF16),
                 }
             };
@@ -330,7 +340,10 @@ fn emulator_matches_hardware() {
             let diff = (f64::from(e) - f64::from(n)).abs();
             assert!(diff <= tol, "{name}[{i}]: emulated {e:e}, native {n:e}");
         }
-        println!("{name}: {same} of {} bit for bit, the rest within 4 ulp of Σ|a·b|", emu.len());
+        println!(
+            "{name}: {same} of {} bit for bit, the rest within 4 ulp of Σ|a·b|",
+            emu.len()
+        );
     }
     println!("AMX native: ran, and agreed with the emulator");
 }

@@ -26,10 +26,13 @@ impl Case {
     pub fn flops(&self) -> f64 {
         2.0 * (self.s.m * self.s.n * self.s.k * self.s.batch.max(1)) as f64
     }
+    /// The instruction the case is bound by: the tile unit's where tpp's kernels run on AMX.
     pub fn peak(&self) -> Peak {
         match self.kind {
             Kind::F32 => Peak::Fma32,
+            Kind::Bf16 if Peak::TileBf16.available() => Peak::TileBf16,
             Kind::Bf16 => Peak::DotBf16,
+            Kind::Int8 if Peak::TileInt8.available() => Peak::TileInt8,
             Kind::Int8 => Peak::DotU8I8,
         }
     }
@@ -68,7 +71,8 @@ pub fn buffers(s: Shape) -> Buffers {
 
 pub type Run = Box<dyn Fn(&mut Buffers)>;
 
-pub fn tpp_runner(c: &Case) -> Run {
+/// The descriptor of a case.
+fn desc(c: &Case) -> GemmDesc {
     let s = c.s;
     let mut d = match c.kind {
         Kind::F32 => GemmDesc::new(s.m, s.n, s.k, DType::F32),
@@ -83,10 +87,48 @@ pub fn tpp_runner(c: &Case) -> Run {
             b: s.k * s.n,
         });
     }
-    let k = d.dispatch().expect("valid descriptor");
+    d
+}
+
+/// tpp's kernel for the case: the automatic choice, or the one of `backend`.
+pub fn tpp_runner(c: &Case, backend: Option<&str>) -> Run {
+    let d = desc(c);
+    let k = match backend {
+        None => d.dispatch(),
+        Some(b) => dispatch_on(&d, b),
+    }
+    .expect("valid descriptor");
     if k.is_reference() {
         println!("note: {} runs on the reference backend", k.name());
     }
+    kernel_runner(c, move |args| {
+        // SAFETY: the buffers hold `batch` packed operands of the descriptor's shape.
+        unsafe { k.call_raw(args) }
+    })
+}
+
+/// The AMX tile kernel of the case whatever its size (the automatic choice stops at the
+/// cross-over), where tiles are usable.
+pub fn tiles_runner(c: &Case) -> Option<Run> {
+    if !tpp::backend::amx::usable() {
+        return None;
+    }
+    let code = tpp::backend::amx::generate_code(&desc(c)).ok()?;
+    let code = tpp::exec::arena::install(&code).ok()?;
+    // SAFETY: the tile generator emits a complete `extern "C" fn(*const GemmArgs)`, and tiles
+    // are usable in this process.
+    let f = unsafe {
+        std::mem::transmute::<*const u8, unsafe extern "C" fn(*const GemmArgs)>(code.ptr())
+    };
+    Some(kernel_runner(c, move |args| {
+        // SAFETY: as for `tpp_runner`.
+        unsafe { f(args) }
+    }))
+}
+
+/// A runner calling `call` on the case's operands.
+fn kernel_runner(c: &Case, call: impl Fn(&GemmArgs) + 'static) -> Run {
+    let s = c.s;
     let kind = c.kind;
     Box::new(move |b: &mut Buffers| {
         // int8 operands reuse the bf16 buffers' bytes (twice the elements the case needs).
@@ -101,14 +143,23 @@ pub fn tpp_runner(c: &Case) -> Run {
             batch: s.batch as u64,
             ..GemmArgs::default()
         };
-        // SAFETY: the buffers hold `batch` packed operands of the descriptor's shape.
-        unsafe { k.call_raw(&args) }
+        call(&args)
     })
 }
 
 pub fn runners(c: &Case) -> Vec<(String, Run)> {
     let s = c.s;
-    let mut v: Vec<(String, Run)> = vec![("tpp".into(), tpp_runner(c))];
+    let mut v: Vec<(String, Run)> = vec![("tpp".into(), tpp_runner(c, None))];
+    // tpp's own alternatives (shown, never counted as peers): the AVX-512 dot products and,
+    // for the cross-over cases, the tile kernel below the size where dispatch picks it.
+    if c.kind != Kind::F32 && Peak::TileBf16.available() {
+        v.push(("tpp-avx512".into(), tpp_runner(c, Some("avx512"))));
+        if c.label.starts_with("crossover/") {
+            if let Some(r) = tiles_runner(c) {
+                v.push(("tpp-amx".into(), r));
+            }
+        }
+    }
     match c.kind {
         Kind::F32 => {
             if let Some(x) = super::peers::xsmm_f32(s) {
@@ -185,9 +236,17 @@ pub fn measure(c: &Case, peak: f64) -> Row {
     let mut bufs = buffers(c.s);
     let rs = runners(c);
     let secs = interleaved(&rs, &mut bufs, c.flops());
+    // tpp's row names the backend its kernel came from (`tpp:amx`, `tpp:avx512`).
+    let backend = desc(c).dispatch().map(|k| k.backend()).unwrap_or("?");
     Row {
         label: c.label.clone(),
-        who: rs.iter().map(|r| r.0.clone()).collect(),
+        who: rs
+            .iter()
+            .map(|r| match r.0.as_str() {
+                "tpp" => format!("tpp:{backend}"),
+                w => w.to_string(),
+            })
+            .collect(),
         gflops: secs.iter().map(|s| c.flops() / s / 1e9).collect(),
         peak,
     }
@@ -210,7 +269,9 @@ pub fn print_summary(rows: &[Row]) {
         "case", "tpp GF/s", "best peer (GF/s)", "ratio", "% peak"
     );
     for r in rows {
-        let best = (1..r.who.len()).max_by(|&a, &b| r.gflops[a].total_cmp(&r.gflops[b]));
+        let best = (1..r.who.len())
+            .filter(|&i| !r.who[i].starts_with("tpp"))
+            .max_by(|&a, &b| r.gflops[a].total_cmp(&r.gflops[b]));
         let (peer, ratio) = match best {
             Some(i) => (
                 format!("{} ({:.1})", r.who[i], r.gflops[i]),
@@ -218,13 +279,17 @@ pub fn print_summary(rows: &[Row]) {
             ),
             None => ("-".into(), "-".into()),
         };
+        let all: Vec<String> = (r.who.iter().zip(&r.gflops))
+            .map(|(w, g)| format!("{w} {g:.1}"))
+            .collect();
         println!(
-            "{:<28} {:>10.1} {:>26} {:>7} {:>6.0}%",
+            "{:<28} {:>10.1} {:>26} {:>7} {:>6.0}%  [{}]",
             r.label,
             r.gflops[0],
             peer,
             ratio,
-            100.0 * r.gflops[0] * 1e9 / r.peak
+            100.0 * r.gflops[0] * 1e9 / r.peak,
+            all.join(", ")
         );
     }
 }

@@ -86,7 +86,11 @@ fn request_tile_permission() -> bool {
     // SAFETY: arch_prctl with these codes reads an integer or writes one u64 through the
     // pointer we pass, which points to a live local.
     unsafe {
-        libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
             && libc::syscall(
                 libc::SYS_arch_prctl,
                 ARCH_GET_XCOMP_PERM,
@@ -99,6 +103,12 @@ fn request_tile_permission() -> bool {
 #[cfg(not(target_os = "linux"))]
 fn request_tile_permission() -> bool {
     false
+}
+
+/// Whether bf16 products above the cross-over run on tiles in this process (the large GEMM
+/// blocks for tiles then).
+pub fn bf16_ready() -> bool {
+    caps::x86().amx_bf16 && usable()
 }
 
 /// The tile dot product for `d`, or why tiles do not take it.
@@ -126,12 +136,21 @@ pub fn claims(d: &GemmDesc) -> bool {
     dot_of(d).is_ok_and(|dot| wins(d, dot))
 }
 
-/// Whether tiles beat the AVX-512 dot products on `d` (measured; see the module doc).
+/// Whether tiles beat the AVX-512 dot products on `d`. A call pays a fixed ~100 ns for
+/// `ldtilecfg` and the first tile loads, which small products do not earn back; measured on
+/// Sapphire Rapids with `cargo bench --bench gemm -- crossover` (interleaved, same run):
+/// bf16 16×16×32 gains 1.3×, 16×16×16 and 8×16×32 lose (0.8×, 0.55×); int8, whose AVX-512
+/// `vpdpbusd` is four times denser, loses up to 16×64×64 as a plain GEMM (0.98×) and wins
+/// from 64³ (1.3×), while batch-reduce forms win from 16×16×64 (1.1× at 8 members).
 fn wins(d: &GemmDesc, dot: TileDot) -> bool {
-    // The tile configuration and release cost about as much as a few hundred dot-product
-    // instructions; below that much work per call the vector kernel wins.
-    let _ = dot;
-    d.m * d.n * d.k >= 2048
+    let work = d.m.saturating_mul(d.n).saturating_mul(d.k);
+    match dot {
+        TileDot::Bf16 => work >= 16 * 16 * 32,
+        TileDot::Int8 { .. } if d.batch == crate::isa::BatchReduce::None => {
+            work >= 2 * 64 * 32 * 32
+        }
+        TileDot::Int8 { .. } => work >= 16 * 16 * 64,
+    }
 }
 
 /// The tile kernel of `d` as machine code, its finishing kernels (if any) installed in the
@@ -186,4 +205,32 @@ fn displacements_fit(d: &GemmDesc) -> bool {
     ]
     .iter()
     .all(|&x| x < lim)
+}
+
+/// The tile unit's register-only peak for `dot` in operations per second (best of five
+/// timed runs of [`crate::kernels_x86::amx::peak_loop`]), or `None` where tiles are not
+/// usable: what the benches and the showcase report AMX kernels against.
+pub fn measure_peak(dot: TileDot) -> Option<f64> {
+    let c = caps::x86();
+    let unit = match dot {
+        TileDot::Bf16 => c.amx_bf16,
+        TileDot::Int8 { .. } => c.amx_int8,
+    };
+    if !unit || !usable() {
+        return None;
+    }
+    let bytes = crate::kernels_x86::amx::peak_loop(dot).ok()?;
+    let code = arena::install(&bytes).ok()?;
+    // SAFETY: the generator emits a complete `extern "C" fn(u64)`, and tiles are usable.
+    let f = unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(u64)>(code.ptr()) };
+    let iters = 200_000u64;
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        // SAFETY: as above.
+        unsafe { f(iters) };
+        let dt = t.elapsed().as_secs_f64();
+        best = best.max(4.0 * iters as f64 * crate::kernels_x86::amx::ops_per_dot(dot) / dt);
+    }
+    Some(best)
 }

@@ -5,7 +5,8 @@
 //! groups of them in parallel (column groups, or row-by-column tiles when there are few
 //! columns); the k chunks of one block run in order, the first with the caller's beta.
 //!
-//! `f32`, `f64`, and `bf16` inputs (VNNI2-packed B, `vdpbf16ps` on AVX-512) with an f32 C;
+//! `f32`, `f64`, and `bf16` inputs (VNNI2-packed B; AMX tiles where the CPU has them, else
+//! `vdpbf16ps` on AVX-512) with an f32 C;
 //! row- or column-major storage, either transpose, any alpha and beta, any sizes.
 
 use super::pack::{pack, Blocks, View};
@@ -352,6 +353,14 @@ fn as_elems<T: MatmulElem>(buf: &mut Vec<u64>, len: usize) -> &mut [T] {
     unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), len) }
 }
 
+/// Whether the bf16 BRGEMM kernels run on AMX tiles here.
+fn amx_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::backend::amx::bf16_ready();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Block sizes and kernels of one call.
 struct Plan<T: MatmulElem> {
     bm: usize,
@@ -381,8 +390,11 @@ impl<C> SharedMut<C> {
 
 impl<T: MatmulElem> Plan<T> {
     fn new(r: &Matmul) -> Result<Self> {
-        // 48 rows = 8 register tiles of 6 rows; 64 columns = 4 zmm vectors of f32.
-        let (bm, bn, bk) = (48, 64, 64);
+        // 48 rows = 8 register tiles of 6 rows; 64 columns = 4 zmm vectors of f32. On AMX
+        // tiles, 64 rows = two blocks of 2 × 2 tiles (no edge configuration), and A is packed:
+        // in place, a power-of-two lda puts a tile's 16 rows into two L1 sets.
+        let tiles = T::VNNI2 && amx_bf16();
+        let (bm, bn, bk) = if tiles { (64, 64, 64) } else { (48, 64, 64) };
         let size = T::DTYPE.size();
         let l2 = crate::dispatch::caps::caches().l2;
         let kb = r.k.div_ceil(bk);
@@ -434,7 +446,7 @@ impl<T: MatmulElem> Plan<T> {
         // transposed A (and a bf16 A of odd k: the pairs of the dot products would straddle
         // the partial block) is packed as [m block][k block][bm × bk]. B is always packed, as [n block][k block][bk × bn]: rows of B `ldb` apart would
         // share a few cache sets.
-        let direct_a = !r.trans_a && (!T::VNNI2 || r.k.is_multiple_of(2));
+        let direct_a = !r.trans_a && (!T::VNNI2 || r.k.is_multiple_of(2) && !amx_bf16());
         let (kfull, kedge) = if direct_a {
             (r.k / bk, r.k % bk)
         } else {

@@ -2,7 +2,7 @@
 //! tests run the exact tile code on CPUs without AMX (Intel SDE is not available here).
 //!
 //! It decodes with iced-x86 and executes general-purpose moves, arithmetic, shifts, `lea`,
-//! compares and branches, `push`/`pop`, `ret`, the tile instructions (`tiles.rs`), and
+//! compares and branches, `push`/`pop`, `ret`, prefetches, the tile instructions (`tiles.rs`), and
 //! `call reg` into code outside the kernel — the AVX-512 finishing kernels, already tested on
 //! their own — natively, with the emulated `rdi` as the argument. Memory is the process's own
 //! (the kernel's pointers are real); the stack is a buffer of the emulator's. Anything else
@@ -47,7 +47,9 @@ fn gpr(r: Register) -> Result<(usize, usize), String> {
     } else if (Register::EAX..=Register::R15D).contains(&r) {
         Ok((r as usize - Register::EAX as usize, 4))
     } else {
-        Err(format!("register {r:?} is not a 64- or 32-bit general-purpose register"))
+        Err(format!(
+            "register {r:?} is not a 64- or 32-bit general-purpose register"
+        ))
     }
 }
 
@@ -77,7 +79,9 @@ impl Cpu {
             Register::None => 0,
             r => self.reg(r)?.wrapping_mul(u64::from(i.memory_index_scale())),
         };
-        Ok(base.wrapping_add(index).wrapping_add(i.memory_displacement64()))
+        Ok(base
+            .wrapping_add(index)
+            .wrapping_add(i.memory_displacement64()))
     }
 
     /// The operand's size in bytes (registers and memory; immediates take the other's).
@@ -131,7 +135,11 @@ impl Cpu {
     /// ZF, SF from a result of `size` bytes.
     fn set_zs(&mut self, r: u64, size: usize) {
         let bits = 8 * size as u32;
-        let r = if bits == 64 { r } else { r & ((1u64 << bits) - 1) };
+        let r = if bits == 64 {
+            r
+        } else {
+            r & ((1u64 << bits) - 1)
+        };
         self.zf = r == 0;
         self.sf = r >> (bits - 1) & 1 == 1;
     }
@@ -140,7 +148,11 @@ impl Cpu {
     fn sub_flags(&mut self, a: u64, b: u64, size: usize) -> u64 {
         let r = a.wrapping_sub(b);
         let bits = 8 * size as u32;
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
         self.cf = (a & mask) < (b & mask);
         let sign = |x: u64| x >> (bits - 1) & 1 == 1;
         self.of = sign(a) != sign(b) && sign(r) != sign(a);
@@ -150,7 +162,11 @@ impl Cpu {
 
     fn add_flags(&mut self, a: u64, b: u64, size: usize) -> u64 {
         let bits = 8 * size as u32;
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
         let r = a.wrapping_add(b) & mask;
         self.cf = r < (a & mask);
         let sign = |x: u64| x >> (bits - 1) & 1 == 1;
@@ -355,7 +371,7 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
                     cpu.push(i.next_ip());
                     jump = Some(target);
                 } else {
-                    if cpu.gpr[4] % 16 != 0 {
+                    if !cpu.gpr[4].is_multiple_of(16) {
                         return Err(e("call with rsp not 16-byte aligned".into()));
                     }
                     // SAFETY: the kernel calls one of tpp's own eltwise kernels, whose ABI
@@ -424,14 +440,16 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
                 }
                 .map_err(e)?;
             }
-            Mnemonic::Nop => {}
+            // Hints: no architectural effect, and they never fault.
+            Mnemonic::Nop | Mnemonic::Prefetcht0 => {}
             m => return Err(e(format!("{m:?} ({:?}) is not emulated", i.code()))),
         }
         if let Some(to) = jump {
             if !(base..base + code.len() as u64).contains(&to) {
                 return Err(e(format!("jump outside the code to {to:#x}")));
             }
-            dec.set_position((to - base) as usize).map_err(|x| x.to_string())?;
+            dec.set_position((to - base) as usize)
+                .map_err(|x| x.to_string())?;
             dec.set_ip(to);
         }
     }
