@@ -13,6 +13,7 @@ mod common;
 use common::harness::{self, Checked};
 use proptest::prelude::*;
 use std::ffi::c_void;
+use std::io::Write;
 use std::sync::Once;
 use tpp::backend::{amx, Backend};
 use tpp::exec::{arena, Exec, GemmArgs};
@@ -93,6 +94,20 @@ fn targets() -> Vec<&'static str> {
     if dispatch::find("amx-native").is_some() {
         t.push("amx-native");
     }
+    // Once per run, past the test harness's capture (a direct write to the stream is not
+    // captured), so that CI's log says which ran.
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        let native = if t.contains(&"amx-native") {
+            "and natively"
+        } else {
+            "(no native run: this CPU has no AMX, or Linux refused the tile state)"
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "AMX tile kernels checked under the emulator {native}"
+        );
+    });
     t
 }
 

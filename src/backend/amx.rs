@@ -32,12 +32,7 @@ impl Backend for Amx {
             // Not a tile shape of problem: no message, the AVX-512 backend takes it.
             Err(_) => return None,
         };
-        let c = caps::x86();
-        let has_unit = match dot {
-            TileDot::Bf16 => c.amx_bf16,
-            TileDot::Int8 { .. } => c.amx_int8,
-        };
-        if !has_unit || !usable() {
+        if !has_unit(dot) || !usable() {
             return None;
         }
         if !wins(d, dot) {
@@ -61,10 +56,16 @@ impl Backend for Amx {
 /// Whether this process may execute tile instructions: CPUID reports AMX-TILE and Linux
 /// grants the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, asked
 /// once per process). A refusal is said once under `TPP_VERBOSE`; the AVX-512 kernels serve.
+/// `TPP_AMX=0` turns tiles off as if the OS had refused them (to compare, or to run the
+/// suite as a machine without AMX would).
 pub fn usable() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     *OK.get_or_init(|| {
         if !caps::x86().amx_tile {
+            return false;
+        }
+        if std::env::var("TPP_AMX").is_ok_and(|v| v.trim() == "0") {
+            crate::dispatch::env::log(|| "amx: off (TPP_AMX=0); using AVX-512 instead".into());
             return false;
         }
         let granted = request_tile_permission();
@@ -108,7 +109,7 @@ fn request_tile_permission() -> bool {
 /// Whether bf16 products above the cross-over run on tiles in this process (the large GEMM
 /// blocks for tiles then).
 pub fn bf16_ready() -> bool {
-    caps::x86().amx_bf16 && usable()
+    has_unit(TileDot::Bf16) && usable()
 }
 
 /// The tile dot product for `d`, or why tiles do not take it.
@@ -130,10 +131,19 @@ pub fn dot_of(d: &GemmDesc) -> Result<TileDot, &'static str> {
     }
 }
 
-/// Whether the `amx` backend takes `d` on a CPU whose tiles are usable: a tile shape of
-/// problem above the cross-over.
+/// Whether the `amx` backend takes `d` in this process: the CPU has the tile unit for its
+/// dtypes, the OS granted the tile state, and `d` is a tile shape of problem above the
+/// cross-over.
 pub fn claims(d: &GemmDesc) -> bool {
-    dot_of(d).is_ok_and(|dot| wins(d, dot))
+    dot_of(d).is_ok_and(|dot| has_unit(dot) && usable() && wins(d, dot))
+}
+
+fn has_unit(dot: TileDot) -> bool {
+    let c = caps::x86();
+    match dot {
+        TileDot::Bf16 => c.amx_bf16,
+        TileDot::Int8 { .. } => c.amx_int8,
+    }
 }
 
 /// Whether tiles beat the AVX-512 dot products on `d`. A call pays a fixed ~100 ns for
@@ -211,12 +221,7 @@ fn displacements_fit(d: &GemmDesc) -> bool {
 /// timed runs of [`crate::kernels_x86::amx::peak_loop`]), or `None` where tiles are not
 /// usable: what the benches and the showcase report AMX kernels against.
 pub fn measure_peak(dot: TileDot) -> Option<f64> {
-    let c = caps::x86();
-    let unit = match dot {
-        TileDot::Bf16 => c.amx_bf16,
-        TileDot::Int8 { .. } => c.amx_int8,
-    };
-    if !unit || !usable() {
+    if !has_unit(dot) || !usable() {
         return None;
     }
     let bytes = crate::kernels_x86::amx::peak_loop(dot).ok()?;
