@@ -307,7 +307,8 @@
 // Reduce along each column (one value per column).
 #define TPP_AXIS_PER_COL 1
 
-// A kernel of any family, with the C strings of its info.
+// An opaque kernel handle (`tpp_kernel *` in C): an id, not an address; it is never
+// dereferenced.
 typedef struct tpp_kernel tpp_kernel;
 
 // The result of every C entry point.
@@ -542,7 +543,8 @@ typedef struct tpp_reduce_args {
   void *output;
 } tpp_reduce_args;
 
-// What a kernel is (strings owned by the kernel handle, valid until it is released).
+// What a kernel is (the strings belong to the kernel and stay valid for the process; two
+// handles of the same kernel give the same `name` pointer).
 typedef struct tpp_kernel_info {
   // Descriptive name, e.g. `gemm_avx512_f32_m64n64k64_beta1`.
   const char *name;
@@ -669,18 +671,21 @@ tpp_status tpp_ternary_call(const struct tpp_kernel *k, const struct tpp_ternary
 // As for `tpp_gemm_call`, with the operands of `tpp_reduce_args`.
 tpp_status tpp_reduce_call(const struct tpp_kernel *k, const struct tpp_reduce_args *args);
 
-// Fills `*info` with what the kernel is.
+// Fills `*info` with what the kernel is (a released or unknown handle is an error).
 //
 // # Safety
-// `k` must be a live handle, `info` writable.
+// `info` must be null or point to writable memory for a `tpp_kernel_info`.
 tpp_status tpp_kernel_get_info(const struct tpp_kernel *k, struct tpp_kernel_info *info);
 
-// Releases a kernel handle (null is allowed and does nothing). The handle must not be used
-// afterwards; the kernel's code stays cached for other handles of the same descriptor.
-//
-// # Safety
-// `k` must be null or a handle from a `tpp_*_dispatch` not yet released.
+// Releases a kernel handle (null is allowed and does nothing); the kernel's code stays cached
+// for other handles of the same descriptor. Using or releasing the handle again is an error
+// (`TPP_ERR_INVALID_ARGUMENT`, "was released"), never undefined behaviour: handles are ids
+// checked on every use, not pointers.
 tpp_status tpp_kernel_release(struct tpp_kernel *k);
+
+// The number of kernel handles dispatched and not yet released, in the whole process (a
+// program can check that it releases what it dispatches).
+uint64_t tpp_live_handles(void);
 
 // The message of this thread's last failed call ("" after a success); valid until the
 // thread's next tpp call.

@@ -1,7 +1,10 @@
 //! The C ABI from C and from Python: builds the shared library (a nested `cargo build` of this
-//! package with the same profile and features), compiles `tests/c/ffi_check.c` against
+//! package with the same profile and features), compiles the programs of `tests/c/` against
 //! `include/tpp.h` with the system C compiler and the flags of the generated `tpp.pc`, and runs
-//! it; then runs `examples/python/tpp_ctypes.py` (ctypes + numpy) when python3 has numpy.
+//! them: `ffi_check.c` (the API against naive loops) and `ffi_bad_input.c` (bad input through
+//! every entry point), each plainly and again under AddressSanitizer, LeakSanitizer and
+//! UndefinedBehaviorSanitizer; then runs `examples/python/tpp_ctypes.py` (ctypes + numpy) when
+//! python3 has numpy.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,14 +68,15 @@ fn pkg_config(dir: &Path) -> Vec<String> {
     flags
 }
 
-#[test]
-fn c_program_checks_the_api() {
+/// Compiles `tests/c/<source>` against the library (its header and its pkg-config flags) into
+/// `<library dir>/<exe>`, with `extra` flags; panics with the compiler's output on failure.
+fn compile(source: &str, exe: &str, extra: &[&str]) -> PathBuf {
     let dir = library_dir();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = dir.join("ffi_check_c");
+    let out = dir.join(exe);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(&cc);
-    cmd.arg(root.join("tests/c/ffi_check.c"))
+    cmd.arg(root.join("tests/c").join(source))
         .args([
             "-std=c11",
             "-O1",
@@ -80,29 +84,121 @@ fn c_program_checks_the_api() {
             "-Wextra",
             "-Werror",
             "-rdynamic",
-            "-o",
         ])
-        .arg(&exe)
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
         .args(pkg_config(&dir))
         .arg("-lm");
     if cfg!(feature = "blas") {
         cmd.arg("-DTPP_BLAS");
     }
-    let out = cmd.output().expect("runs the C compiler");
+    let res = cmd.output().expect("runs the C compiler");
     assert!(
-        out.status.success(),
-        "{cc} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        res.status.success(),
+        "{cc} {source} failed:\n{}",
+        String::from_utf8_lossy(&res.stderr)
     );
-    let run = Command::new(&exe).output().expect("runs the C program");
+    out
+}
+
+/// Runs a C test program and checks its verdict: exit status 0 and "N passed, 0 failed".
+/// Returns its stderr.
+fn run_checks(exe: &Path, env: &[(&str, &str)]) -> String {
+    let run = Command::new(exe)
+        .envs(env.iter().copied())
+        .output()
+        .expect("runs the C program");
     let stdout = String::from_utf8_lossy(&run.stdout);
-    println!("{stdout}");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    println!("{}: {stdout}", exe.display());
     assert!(
         run.status.success(),
-        "the C checks failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        exe.display(),
+        run.status
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    stderr
+}
+
+#[test]
+fn c_program_checks_the_api() {
+    run_checks(&compile("ffi_check.c", "ffi_check_c", &[]), &[]);
+}
+
+#[test]
+fn c_program_gets_errors_for_bad_input() {
+    run_checks(&compile("ffi_bad_input.c", "ffi_bad_input_c", &[]), &[]);
+}
+
+/// The sanitizer flags of the C programs: AddressSanitizer (with LeakSanitizer) and
+/// UndefinedBehaviorSanitizer, every report fatal. The library itself is not instrumented: an
+/// instrumented executable loads the ASan runtime first, so its interceptors (malloc, free,
+/// memcpy, ...) also check what libtpp does through them, and LeakSanitizer sees libtpp's
+/// allocations.
+const SANITIZE: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+    "-g",
+];
+
+/// Whether the C compiler can build and run a sanitized program (gcc needs libasan and
+/// libubsan: Debian's libasan8 and libubsan1, which come with gcc).
+fn sanitizers_work() -> bool {
+    let dir = std::env::temp_dir().join(format!("tpp-san-probe-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let (src, exe) = (dir.join("probe.c"), dir.join("probe"));
+    let ok = std::fs::write(&src, "int main(void) { return 0; }\n").is_ok()
+        && Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+            .arg(&src)
+            .args(SANITIZE)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .is_ok_and(|o| o.status.success())
+        && Command::new(&exe).status().is_ok_and(|s| s.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    ok
+}
+
+#[test]
+fn c_programs_pass_under_asan_and_ubsan() {
+    if !sanitizers_work() {
+        // CI installs the sanitizer runtimes (.ci/run), so there this is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to build with -fsanitize=address,undefined (.ci/run installs \
+             libasan8 and libubsan1)"
+        );
+        println!("skipped: the C compiler cannot build sanitized programs (apt-get install libasan8 libubsan1)");
+        return;
+    }
+    let env = [
+        // Leaks are checked: kernels and handle records are reachable from tpp's statics for
+        // the life of the process, JIT code is mmap'd, so any report is a real leak.
+        (
+            "ASAN_OPTIONS",
+            "detect_leaks=1:halt_on_error=1:strict_string_checks=1",
+        ),
+        ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+    ];
+    for (source, exe) in [
+        ("ffi_check.c", "ffi_check_asan"),
+        ("ffi_bad_input.c", "ffi_bad_input_asan"),
+    ] {
+        let exe = compile(source, exe, SANITIZE);
+        let stderr = run_checks(&exe, &env);
+        // A report normally fails the run already; the text is checked too, so a report that
+        // did not change the exit status still fails.
+        for report in ["Sanitizer", "runtime error:", "SUMMARY:"] {
+            assert!(
+                !stderr.contains(report),
+                "{source} under sanitizers reported:\n{stderr}"
+            );
+        }
+    }
 }
 
 /// A Python 3 that has numpy: the one on PATH, or the system's.

@@ -76,6 +76,29 @@ pub unsafe extern "C" fn tpp_matmul(
         let empty = p.m == 0 || p.n == 0;
         let reads_ab = !empty && p.k > 0 && p.alpha != 0.0;
         let ptrs = |align_ab: usize, align_c: usize| -> Result<(), Fail> {
+            // Sizes whose operands no memory can hold are an error, not a wild pointer: each
+            // operand must span at most isize::MAX bytes (element sizes are the alignments).
+            let too_big = |what: &str, (rows, cols): (usize, usize), trans: bool, ld, size| {
+                let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
+                let (r, c) = match p.order {
+                    Order::RowMajor => (r, c),
+                    Order::ColMajor => (c, r),
+                };
+                let bytes = crate::isa::matrix_len(r, c, ld) as u128 * size as u128;
+                if bytes > isize::MAX as u128 {
+                    return Err(Fail::arg(format!(
+                        "{what} would span {bytes} bytes, more than an operand can (isize::MAX)"
+                    )));
+                }
+                Ok(())
+            };
+            if reads_ab {
+                too_big("A", (p.m, p.k), p.trans_a, p.lda, align_ab)?;
+                too_big("B", (p.k, p.n), p.trans_b, p.ldb, align_ab)?;
+            }
+            if !empty {
+                too_big("C", (p.m, p.n), false, p.ldc, align_c)?;
+            }
             let mut need = vec![];
             if reads_ab {
                 need.push(("a", a, align_ab));

@@ -2,24 +2,28 @@
 //! `tests/ffi_header.rs`): descriptors as plain structs with integer codes, dispatch to an
 //! opaque kernel handle, calls on the kernels' own argument structs, kernel info, release,
 //! and errors as status codes with a thread-local message. Every entry point validates its
-//! arguments (null or implausible pointers, negative or overflowing sizes, unknown codes) and
-//! catches panics, so none crosses the boundary.
+//! arguments (null or implausible pointers, negative or overflowing sizes, unknown codes,
+//! batch counts no memory can hold; kernel handles are checked ids, see `handles`) and catches
+//! panics, so none crosses the boundary. `tests/c/ffi_bad_input.c` exercises each of these
+//! under AddressSanitizer and UBSan.
 #![allow(non_camel_case_types)]
 
 #[cfg(feature = "blas")]
 pub mod blas;
 mod codes;
 mod desc;
+mod handles;
 mod matmul;
 
 pub use codes::*;
 pub use desc::*;
+pub use handles::tpp_kernel;
 pub use matmul::*;
 
 use crate::dispatch::{Binary, Gemm, Reduce, Ternary, Unary};
 use crate::exec::{BinaryArgs, Family, GemmArgs, Kernel, ReduceArgs, TernaryArgs, UnaryArgs};
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The result of every C entry point.
@@ -37,10 +41,13 @@ pub const TPP_ERR_UNSUPPORTED: tpp_status = 3;
 pub const TPP_ERR_INTERNAL: tpp_status = 4;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// This thread's last error message, NUL-terminated (empty: none). One buffer, reused, so
+    /// that the success of a kernel call costs no allocation.
+    static LAST_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An error of a C entry point: its status and message.
+#[derive(Debug)]
 pub(crate) struct Fail(tpp_status, String);
 
 impl Fail {
@@ -61,9 +68,18 @@ impl From<crate::Error> for Fail {
 }
 
 fn set_error(msg: &str) {
-    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
     // try_with: a call from a thread-local destructor must not panic across the boundary.
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|e| {
+        let Ok(mut e) = e.try_borrow_mut() else {
+            return;
+        };
+        if msg.is_empty() && e.first().is_none_or(|&b| b == 0) {
+            return;
+        }
+        e.clear();
+        e.extend(msg.bytes().map(|b| if b == 0 { b' ' } else { b }));
+        e.push(0);
+    });
 }
 
 /// Runs `f`, turning its error or panic into a status (and the thread's last error).
@@ -100,14 +116,9 @@ pub(crate) fn plausible(p: *const c_void, align: usize) -> bool {
     a >= 4096 && a.is_multiple_of(align)
 }
 
-/// A kernel of any family, with the C strings of its info.
-pub struct tpp_kernel {
-    kernel: AnyKernel,
-    name: CString,
-    backend: CString,
-}
-
-enum AnyKernel {
+/// A kernel of any family.
+#[derive(Clone, Copy)]
+pub(crate) enum AnyKernel {
     Gemm(Kernel<Gemm>),
     Unary(Kernel<Unary>),
     Binary(Kernel<Binary>),
@@ -115,7 +126,35 @@ enum AnyKernel {
     Reduce(Kernel<Reduce>),
 }
 
-/// What a kernel is (strings owned by the kernel handle, valid until it is released).
+impl AnyKernel {
+    /// The kernel's identity: the address of its process-lifetime record.
+    fn addr(&self) -> usize {
+        fn of<F: Family>(k: &Kernel<F>) -> usize {
+            std::ptr::from_ref(k.inner).addr()
+        }
+        match self {
+            AnyKernel::Gemm(k) => of(k),
+            AnyKernel::Unary(k) => of(k),
+            AnyKernel::Binary(k) => of(k),
+            AnyKernel::Ternary(k) => of(k),
+            AnyKernel::Reduce(k) => of(k),
+        }
+    }
+
+    /// Its name and backend.
+    fn names(&self) -> (&str, &str) {
+        match self {
+            AnyKernel::Gemm(k) => (k.name(), k.backend()),
+            AnyKernel::Unary(k) => (k.name(), k.backend()),
+            AnyKernel::Binary(k) => (k.name(), k.backend()),
+            AnyKernel::Ternary(k) => (k.name(), k.backend()),
+            AnyKernel::Reduce(k) => (k.name(), k.backend()),
+        }
+    }
+}
+
+/// What a kernel is (the strings belong to the kernel and stay valid for the process; two
+/// handles of the same kernel give the same `name` pointer).
 #[repr(C)]
 pub struct tpp_kernel_info {
     /// Descriptive name, e.g. `gemm_avx512_f32_m64n64k64_beta1`.
@@ -132,21 +171,18 @@ pub struct tpp_kernel_info {
     pub family: i32,
 }
 
-fn handle<F: Family>(k: Kernel<F>, wrap: fn(Kernel<F>) -> AnyKernel) -> *mut tpp_kernel {
-    let c = |s: &str| CString::new(s).unwrap_or_default();
-    Box::into_raw(Box::new(tpp_kernel {
-        name: c(k.name()),
-        backend: c(k.backend()),
-        kernel: wrap(k),
-    }))
-}
-
-unsafe fn store(out: *mut *mut tpp_kernel, k: *mut tpp_kernel) -> Result<(), Fail> {
+/// Dispatches through `dispatch` and writes a new handle to `*out` (checked first, so a bad
+/// `out` never costs a handle).
+unsafe fn dispatch_into(
+    out: *mut *mut tpp_kernel,
+    dispatch: impl FnOnce() -> Result<AnyKernel, Fail>,
+) -> Result<(), Fail> {
     if !plausible(out.cast(), std::mem::align_of::<*mut tpp_kernel>()) {
-        drop(Box::from_raw(k));
-        return Err(Fail::arg("out (the kernel handle's destination) is null"));
+        return Err(Fail::arg(format!(
+            "out (the kernel handle's destination) is null or misaligned ({out:p})"
+        )));
     }
-    *out = k;
+    *out = handles::insert(dispatch()?)?;
     Ok(())
 }
 
@@ -161,8 +197,10 @@ pub unsafe extern "C" fn tpp_gemm_dispatch(
     out: *mut *mut tpp_kernel,
 ) -> tpp_status {
     guard(|| {
-        let d = non_null(desc, "desc")?.to_desc()?;
-        store(out, handle(d.dispatch()?, AnyKernel::Gemm))
+        dispatch_into(out, || {
+            let d = non_null(desc, "desc")?.to_desc()?;
+            Ok(AnyKernel::Gemm(d.dispatch()?))
+        })
     })
 }
 
@@ -176,8 +214,10 @@ pub unsafe extern "C" fn tpp_unary_dispatch(
     out: *mut *mut tpp_kernel,
 ) -> tpp_status {
     guard(|| {
-        let d = non_null(desc, "desc")?.to_desc()?;
-        store(out, handle(d.dispatch()?, AnyKernel::Unary))
+        dispatch_into(out, || {
+            let d = non_null(desc, "desc")?.to_desc()?;
+            Ok(AnyKernel::Unary(d.dispatch()?))
+        })
     })
 }
 
@@ -191,8 +231,10 @@ pub unsafe extern "C" fn tpp_binary_dispatch(
     out: *mut *mut tpp_kernel,
 ) -> tpp_status {
     guard(|| {
-        let d = non_null(desc, "desc")?.to_desc()?;
-        store(out, handle(d.dispatch()?, AnyKernel::Binary))
+        dispatch_into(out, || {
+            let d = non_null(desc, "desc")?.to_desc()?;
+            Ok(AnyKernel::Binary(d.dispatch()?))
+        })
     })
 }
 
@@ -206,8 +248,10 @@ pub unsafe extern "C" fn tpp_ternary_dispatch(
     out: *mut *mut tpp_kernel,
 ) -> tpp_status {
     guard(|| {
-        let d = non_null(desc, "desc")?.to_desc()?;
-        store(out, handle(d.dispatch()?, AnyKernel::Ternary))
+        dispatch_into(out, || {
+            let d = non_null(desc, "desc")?.to_desc()?;
+            Ok(AnyKernel::Ternary(d.dispatch()?))
+        })
     })
 }
 
@@ -221,14 +265,16 @@ pub unsafe extern "C" fn tpp_reduce_dispatch(
     out: *mut *mut tpp_kernel,
 ) -> tpp_status {
     guard(|| {
-        let d = non_null(desc, "desc")?.to_desc()?;
-        store(out, handle(d.dispatch()?, AnyKernel::Reduce))
+        dispatch_into(out, || {
+            let d = non_null(desc, "desc")?.to_desc()?;
+            Ok(AnyKernel::Reduce(d.dispatch()?))
+        })
     })
 }
 
 /// The kernel behind a handle, checked to be of the family `want`.
-unsafe fn kernel<'a>(k: *const tpp_kernel, want: &str) -> Result<&'a AnyKernel, Fail> {
-    let k = &non_null(k, "kernel")?.kernel;
+fn kernel(k: *const tpp_kernel, want: &str) -> Result<&'static AnyKernel, Fail> {
+    let k = &handles::lookup(k)?.kernel;
     let family = match k {
         AnyKernel::Gemm(_) => "gemm",
         AnyKernel::Unary(_) => "unary",
@@ -256,6 +302,34 @@ fn operands(list: &[(&str, *const c_void, usize)]) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Rejects a batch count that no memory can hold: the A and B matrices of a stride batch, or
+/// the offset or address arrays, spanning more than `isize::MAX` bytes (the ISA's limit on one
+/// operand). Counts below that remain the caller's to get right, as every extent is.
+fn check_batch(d: &crate::GemmDesc, batch: u64) -> Result<(), Fail> {
+    use crate::isa::BatchReduce;
+    let span = |stride: usize, one: usize, size: usize| -> u128 {
+        (u128::from(batch) - 1) * stride as u128 * size as u128 + one as u128 * size as u128
+    };
+    let (what, bytes) = match d.batch {
+        BatchReduce::None => return Ok(()),
+        _ if batch == 0 => return Ok(()),
+        BatchReduce::Stride { a, b } => {
+            let sa = span(a, d.a_len(), d.a_dtype.size());
+            let sb = span(b, d.b_len(), d.b_dtype.size());
+            ("A and B matrices", sa.max(sb))
+        }
+        BatchReduce::Offsets => ("offset arrays", u128::from(batch) * 8),
+        BatchReduce::Addresses => ("address arrays", u128::from(batch) * 8),
+    };
+    if bytes > isize::MAX as u128 {
+        return Err(Fail::arg(format!(
+            "args->batch = {batch}: its {what} would span {bytes} bytes, more than an operand \
+             can (isize::MAX)"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs a GEMM kernel: `C = act(alpha·Σ op(A_i)·op(B_i) + beta·C + bias)`.
 ///
 /// # Safety
@@ -273,6 +347,9 @@ pub unsafe extern "C" fn tpp_gemm_call(k: *const tpp_kernel, args: *const GemmAr
         let batched = d.batch != crate::isa::BatchReduce::None;
         let mut need = vec![("args->c", a.c as *const c_void, d.c_dtype.size())];
         let batch = if batched { a.batch } else { 1 };
+        if batched {
+            check_batch(d, batch)?;
+        }
         if batch > 0 {
             let (sa, sb) = match d.batch {
                 crate::isa::BatchReduce::Addresses => (8, 8),
@@ -432,19 +509,19 @@ pub unsafe extern "C" fn tpp_reduce_call(
     })
 }
 
-/// Fills `*info` with what the kernel is.
+/// Fills `*info` with what the kernel is (a released or unknown handle is an error).
 ///
 /// # Safety
-/// `k` must be a live handle, `info` writable.
+/// `info` must be null or point to writable memory for a `tpp_kernel_info`.
 #[no_mangle]
 pub unsafe extern "C" fn tpp_kernel_get_info(
     k: *const tpp_kernel,
     info: *mut tpp_kernel_info,
 ) -> tpp_status {
     guard(|| {
-        let h = non_null(k, "kernel")?;
+        let h = handles::lookup(k)?;
         if !plausible(info.cast(), std::mem::align_of::<tpp_kernel_info>()) {
-            return Err(Fail::arg("info is null"));
+            return Err(Fail::arg(format!("info is null or misaligned ({info:p})")));
         }
         let (i, family) = match &h.kernel {
             AnyKernel::Gemm(k) => (k.info().clone(), TPP_FAMILY_GEMM),
@@ -465,19 +542,25 @@ pub unsafe extern "C" fn tpp_kernel_get_info(
     })
 }
 
-/// Releases a kernel handle (null is allowed and does nothing). The handle must not be used
-/// afterwards; the kernel's code stays cached for other handles of the same descriptor.
-///
-/// # Safety
-/// `k` must be null or a handle from a `tpp_*_dispatch` not yet released.
+/// Releases a kernel handle (null is allowed and does nothing); the kernel's code stays cached
+/// for other handles of the same descriptor. Using or releasing the handle again is an error
+/// (`TPP_ERR_INVALID_ARGUMENT`, "was released"), never undefined behaviour: handles are ids
+/// checked on every use, not pointers.
 #[no_mangle]
-pub unsafe extern "C" fn tpp_kernel_release(k: *mut tpp_kernel) -> tpp_status {
+pub extern "C" fn tpp_kernel_release(k: *mut tpp_kernel) -> tpp_status {
     guard(|| {
-        if !k.is_null() {
-            drop(Box::from_raw(k));
+        if k.is_null() {
+            return Ok(());
         }
-        Ok(())
+        handles::release(k)
     })
+}
+
+/// The number of kernel handles dispatched and not yet released, in the whole process (a
+/// program can check that it releases what it dispatches).
+#[no_mangle]
+pub extern "C" fn tpp_live_handles() -> u64 {
+    catch_unwind(handles::live).unwrap_or(0)
 }
 
 /// The message of this thread's last failed call ("" after a success); valid until the
@@ -485,7 +568,10 @@ pub unsafe extern "C" fn tpp_kernel_release(k: *mut tpp_kernel) -> tpp_status {
 #[no_mangle]
 pub extern "C" fn tpp_last_error() -> *const c_char {
     LAST_ERROR
-        .try_with(|e| e.borrow().as_ptr())
+        .try_with(|e| match e.try_borrow() {
+            Ok(e) if !e.is_empty() => e.as_ptr().cast(),
+            _ => c"".as_ptr(),
+        })
         .unwrap_or(c"".as_ptr())
 }
 

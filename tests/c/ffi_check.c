@@ -303,6 +303,8 @@ int main(void) {
 #ifdef TPP_BLAS
   test_blas();
 #endif
+  CHECK(tpp_live_handles() == 0, "%llu kernel handles not released",
+        (unsigned long long)tpp_live_handles());
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

@@ -47,8 +47,17 @@ type KernelPair<D> = (
     Kernel<<D as Descriptor>::Family>,
 );
 
+/// The backend name under which the checks take the kernel of automatic dispatch
+/// (`tpp::dispatch`, the cache's hot path, whichever backend it picked) instead of one backend's.
+pub const AUTO: &str = "auto";
+
 fn kernels<D: Descriptor>(backend: &str, d: &D) -> Result<Option<KernelPair<D>>, String> {
-    let k = match dispatch_on(d, backend) {
+    let under_test = if backend == AUTO {
+        dispatch(d)
+    } else {
+        dispatch_on(d, backend)
+    };
+    let k = match under_test {
         Ok(k) => k,
         Err(Error::Unsupported { .. }) => return Ok(None),
         Err(e) => return Err(format!("{backend}: {e}")),
