@@ -438,49 +438,75 @@ impl Gen<'_> {
         Ok(())
     }
 
-    /// The k steps of one batch member.
+    /// The k steps of one batch member: the full steps but the last in a loop, each
+    /// prefetching the next; the last full step prefetching the next member's first (where
+    /// the stride says where it is); then the shorter step.
     fn k_steps(&mut self, hs: usize, ws: usize) -> AsmResult<()> {
         let d = *self.d();
         let blk = self.blk();
         let (g, s) = (blk.dot.group(), blk.dot.elem_bytes());
         let (a_step, b_step) = (blk.kt * s, blk.kt / g * d.ldb * 4);
-        let advance = blk.steps > 1 || blk.kr > 0;
-        let mut top = self.loop_top(KCNT, blk.steps)?;
-        self.k_step(hs, ws, false)?;
-        if advance {
-            add_imm(&mut self.a, APTR, a_step, T)?;
-            add_imm(&mut self.a, BPTR, b_step, T)?;
+        let next_step = Some((a_step as i64, b_step as i64));
+        let done = (blk.steps - 1) as i64;
+        let next_member = match d.batch {
+            BatchReduce::None => None,
+            BatchReduce::Stride { a, b } => Some((
+                (a * s) as i64 - done * a_step as i64,
+                (b * s) as i64 - done * b_step as i64,
+            )),
+            // Where the next member lies is known only at run time: its next k columns are
+            // the best guess left.
+            BatchReduce::Offsets | BatchReduce::Addresses => next_step,
+        };
+        let advance = |g: &mut Self| -> AsmResult<()> {
+            add_imm(&mut g.a, APTR, a_step, T)?;
+            add_imm(&mut g.a, BPTR, b_step, T)
+        };
+        if blk.steps > 1 {
+            let mut top = self.loop_top(KCNT, blk.steps - 1)?;
+            self.k_step(hs, ws, false, next_step)?;
+            advance(self)?;
+            self.loop_end(KCNT, &mut top)?;
         }
-        self.loop_end(KCNT, &mut top)?;
+        self.k_step(hs, ws, false, next_member)?;
         if blk.kr > 0 {
-            self.k_step(hs, ws, true)?;
+            advance(self)?;
+            self.k_step(hs, ws, true, None)?;
         }
         Ok(())
     }
 
-    /// One k step: each A tile row against each B tile column. A full step also prefetches
-    /// the rows of the step after it (the next batch member's first step, when members lie
-    /// back to back as the large GEMM's do) into L1 between the dot products: a tile load
-    /// gathers 16 cache lines, and from L2 their latency would stall the tile unit.
-    fn k_step(&mut self, hs: usize, ws: usize, rem: bool) -> AsmResult<()> {
+    /// One k step: each A tile row against each B tile column, with prefetches (into L1,
+    /// spread between the dot products) of the rows of the tiles `ahead` = (bytes from A's,
+    /// bytes from B's pointer) on: a tile load gathers 16 cache lines, and from L2 their
+    /// latency would stall the tile unit.
+    fn k_step(
+        &mut self,
+        hs: usize,
+        ws: usize,
+        rem: bool,
+        ahead: Option<(i64, i64)>,
+    ) -> AsmResult<()> {
         let d = *self.d();
         let blk = self.blk();
         let (g, s) = (blk.dot.group(), blk.dot.elem_bytes());
-        let mut ahead = vec![];
-        if !rem {
-            let (a_step, b_step) = (blk.kt * s, blk.kt / g * d.ldb * 4);
-            let (a_row, b_row) = (d.lda * s, d.ldb * 4);
-            for c in 0..ws {
-                for q in 0..blk.kt / g {
-                    ahead.push((BPTR, b_step + q * b_row + 64 * c));
+        let mut lines = vec![];
+        if let Some((da, db)) = ahead {
+            let (a_row, b_row) = ((d.lda * s) as i64, (d.ldb * 4) as i64);
+            for c in 0..ws as i64 {
+                for q in 0..(blk.kt / g) as i64 {
+                    lines.push((BPTR, db + q * b_row + 64 * c));
                 }
             }
-            for r in 0..hs {
-                for q in 0..TILE_ROWS {
-                    ahead.push((APTR, a_step + (16 * r + q) * a_row));
+            for r in 0..hs as i64 {
+                for q in 0..TILE_ROWS as i64 {
+                    lines.push((APTR, da + (16 * r + q) * a_row));
                 }
             }
         }
+        // A displacement past 32 bits (a huge stride) is a prefetch not worth a register.
+        lines.retain(|&(_, x)| i32::try_from(x).is_ok());
+        let ahead = lines;
         let per_dot = ahead.len().div_ceil(hs * ws);
         let mut ahead = ahead.into_iter();
         for r in 0..hs {
