@@ -211,8 +211,8 @@ fn print_cblas_error(p: c_int, rout: &str, detail: &str) {
 
 /// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
 /// is variadic — a format and its arguments follow `rout` — which stable Rust cannot define;
-/// the fixed arguments are passed the same way, and the others are not read.) tpp's own CBLAS
-/// routines pass it the CBLAS parameter number, mapped for row-major calls.
+/// the fixed arguments are passed the same way, and the others are not read.) tpp's CBLAS
+/// routines report the CBLAS parameter number, already mapped for row-major calls.
 ///
 /// # Safety
 /// `rout` must be NUL-terminated (or null).
