@@ -2,8 +2,8 @@
  * tpp: Tensor Processing Primitives — the C API.
  *
  * Build the library with `cargo build --release` (target/release/libtpp.so and libtpp.a;
- * `--features blas` also exports sgemm_/dgemm_/cblas_sgemm/cblas_dgemm); pkg-config finds it
- * through target/release/tpp.pc.
+ * `--features blas` also exports sgemm_/dgemm_, cblas_sgemm/cblas_dgemm/cblas_sbgemm and
+ * cblas_{s,d,sb}gemm_batch); pkg-config finds it through target/release/tpp.pc.
  *
  * Use: fill a descriptor (tpp_*_desc_init sets the defaults, then change fields), dispatch it
  * once (tpp_*_dispatch validates it and returns a kernel handle), call the kernel many times
@@ -705,16 +705,6 @@ void xerbla_(const char *srname, const int *info, size_t len);
 #endif
 
 #if defined(TPP_BLAS)
-// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
-// is variadic — a format and its arguments follow `rout` — which stable Rust cannot define;
-// the fixed arguments are passed the same way, and the others are not needed.)
-//
-// # Safety
-// `rout` and `form` must be NUL-terminated (or null).
-void cblas_xerbla(int p, const char *rout, const char *form);
-#endif
-
-#if defined(TPP_BLAS)
 // Fortran-convention single-precision GEMM (column-major):
 // `C = alpha·op(A)·op(B) + beta·C`, as the reference `SGEMM`.
 //
@@ -756,9 +746,21 @@ void dgemm_(const char *transa,
 #endif
 
 #if defined(TPP_BLAS)
+// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
+// is variadic — a format and its arguments follow `rout` — which stable Rust cannot define;
+// the fixed arguments are passed the same way, and the others are not read.) tpp's CBLAS
+// routines report the CBLAS parameter number, already mapped for row-major calls.
+//
+// # Safety
+// `rout` must be NUL-terminated (or null).
+void cblas_xerbla(int p, const char *rout, const char *form);
+#endif
+
+#if defined(TPP_BLAS)
 // CBLAS single-precision GEMM, row- or column-major (`CblasRowMajor` = 101,
 // `CblasColMajor` = 102; `CblasNoTrans` = 111, `CblasTrans` = 112, `CblasConjTrans` = 113),
-// with the reference CBLAS's argument checks reported through `cblas_xerbla`.
+// with the reference CBLAS's argument checks and error reports (`cblas_xerbla`, or the
+// program's `xerbla_` for the Fortran-level checks, as the reference).
 //
 // # Safety
 // As the reference CBLAS: every pointer valid for its operand.
@@ -797,6 +799,106 @@ void cblas_dgemm(int layout,
                  double beta,
                  double *c,
                  int ldc);
+#endif
+
+#if defined(TPP_BLAS)
+// OpenBLAS's bf16 GEMM: `C = alpha·op(A)·op(B) + beta·C` with bf16 A and B (raw bits,
+// OpenBLAS's `bfloat16`), f32 C, alpha and beta, and f32 accumulation, on tpp's bf16 large
+// GEMM. Checks, quick returns and error reports as `cblas_sgemm` (routine `cblas_sbgemm`,
+// Fortran name `SBGEMM`).
+//
+// # Safety
+// As the reference CBLAS: every pointer valid for its operand.
+void cblas_sbgemm(int layout,
+                  int transa,
+                  int transb,
+                  int m,
+                  int n,
+                  int k,
+                  float alpha,
+                  const uint16_t *a,
+                  int lda,
+                  const uint16_t *b,
+                  int ldb,
+                  float beta,
+                  float *c,
+                  int ldc);
+#endif
+
+#if defined(TPP_BLAS)
+// Grouped batch of single-precision GEMMs (MKL's and OpenBLAS's `cblas_sgemm_batch`): group
+// `g` is `group_size[g]` products `C = alpha·op(A)·op(B) + beta·C` sharing
+// `transa_array[g]` … `ldc_array[g]`; `a_array`, `b_array`, `c_array` hold one matrix per
+// product, groups in order. The whole batch is checked first; the first failure goes to
+// `cblas_xerbla` with the position of the batch argument at fault (a group's GEMM arguments
+// numbered as `cblas_sgemm` numbers them) and the group in the message (README, BLAS).
+//
+// # Safety
+// Each array valid for `group_count` (or, for the matrix arrays, the total of
+// `group_size`) elements, each matrix for its operand.
+void cblas_sgemm_batch(int layout,
+                       const int *transa_array,
+                       const int *transb_array,
+                       const int *m_array,
+                       const int *n_array,
+                       const int *k_array,
+                       const float *alpha_array,
+                       const float *const *a_array,
+                       const int *lda_array,
+                       const float *const *b_array,
+                       const int *ldb_array,
+                       const float *beta_array,
+                       float *const *c_array,
+                       const int *ldc_array,
+                       int group_count,
+                       const int *group_size);
+#endif
+
+#if defined(TPP_BLAS)
+// Grouped batch of double-precision GEMMs (see `cblas_sgemm_batch`).
+//
+// # Safety
+// As `cblas_sgemm_batch`.
+void cblas_dgemm_batch(int layout,
+                       const int *transa_array,
+                       const int *transb_array,
+                       const int *m_array,
+                       const int *n_array,
+                       const int *k_array,
+                       const double *alpha_array,
+                       const double *const *a_array,
+                       const int *lda_array,
+                       const double *const *b_array,
+                       const int *ldb_array,
+                       const double *beta_array,
+                       double *const *c_array,
+                       const int *ldc_array,
+                       int group_count,
+                       const int *group_size);
+#endif
+
+#if defined(TPP_BLAS)
+// Grouped batch of bf16 GEMMs with f32 C (OpenBLAS's `cblas_sbgemm_batch`; see
+// `cblas_sgemm_batch` and `cblas_sbgemm`).
+//
+// # Safety
+// As `cblas_sgemm_batch`.
+void cblas_sbgemm_batch(int layout,
+                        const int *transa_array,
+                        const int *transb_array,
+                        const int *m_array,
+                        const int *n_array,
+                        const int *k_array,
+                        const float *alpha_array,
+                        const uint16_t *const *a_array,
+                        const int *lda_array,
+                        const uint16_t *const *b_array,
+                        const int *ldb_array,
+                        const float *beta_array,
+                        float *const *c_array,
+                        const int *ldc_array,
+                        int group_count,
+                        const int *group_size);
 #endif
 
 // Fills `*desc` as `GemmDesc::new` does: packed row-major `C = A·B + C` (beta 1) of `dtype`

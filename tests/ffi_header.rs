@@ -50,8 +50,8 @@ const HEADER: &str = "/*
  * tpp: Tensor Processing Primitives — the C API.
  *
  * Build the library with `cargo build --release` (target/release/libtpp.so and libtpp.a;
- * `--features blas` also exports sgemm_/dgemm_/cblas_sgemm/cblas_dgemm); pkg-config finds it
- * through target/release/tpp.pc.
+ * `--features blas` also exports sgemm_/dgemm_, cblas_sgemm/cblas_dgemm/cblas_sbgemm and
+ * cblas_{s,d,sb}gemm_batch); pkg-config finds it through target/release/tpp.pc.
  *
  * Use: fill a descriptor (tpp_*_desc_init sets the defaults, then change fields), dispatch it
  * once (tpp_*_dispatch validates it and returns a kernel handle), call the kernel many times

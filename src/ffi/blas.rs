@@ -1,9 +1,10 @@
-//! BLAS entry points on tpp's large GEMM (feature `blas`): `sgemm_` / `dgemm_` (Fortran
-//! convention, column-major) and `cblas_sgemm` / `cblas_dgemm`, behaving as the reference BLAS
-//! specifies: the same argument checks in the same order, reported through `xerbla_` (or
-//! `cblas_xerbla`) with the same parameter numbers, and the same quick returns (nothing is read
-//! or written when `m = 0`, `n = 0`, or when `alpha = 0` or `k = 0` with `beta = 1`; `beta = 0`
-//! overwrites C without reading it; `alpha = 0` scales C by beta without reading A or B).
+//! BLAS entry points on tpp's large GEMM (feature `blas`): the Fortran-convention `sgemm_` /
+//! `dgemm_` here, the CBLAS ones in [`super::cblas`] and [`super::cblas_batch`]. They behave
+//! as the reference BLAS specifies: the same argument checks in the same order, reported
+//! through `xerbla_` with the same parameter numbers, and the same quick returns (nothing is
+//! read or written when `m = 0`, `n = 0`, or when `alpha = 0` or `k = 0` with `beta = 1`;
+//! `beta = 0` overwrites C without reading it; `alpha = 0` or `k = 0` scales C by beta without
+//! reading A or B).
 //!
 //! The names are behind a feature because defining them in every binary that links tpp would
 //! interpose on a real BLAS linked next to it. `cargo build --release --features blas` builds a
@@ -14,6 +15,7 @@
 //! (or `cblas_xerbla`) gets the call instead: tpp looks the name up in the global scope first.
 
 use crate::ops::{matmul_raw, Matmul, MatmulElem, Order};
+use half::bf16;
 use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 
@@ -26,23 +28,85 @@ fn trans(ch: u8) -> Option<bool> {
     }
 }
 
-/// One column-major GEMM call as BLAS receives it.
-struct Call {
-    ta: u8,
-    tb: u8,
-    m: c_int,
-    n: c_int,
-    k: c_int,
-    lda: c_int,
-    ldb: c_int,
-    ldc: c_int,
-    alpha: f64,
-    beta: f64,
+/// The element types of the BLAS entry points: A and B hold `Self`, C holds `Self::C`, alpha
+/// and beta arrive as `Scalar`.
+pub(crate) trait BlasElem: MatmulElem {
+    /// The type of alpha and beta in the C signatures.
+    type Scalar: Copy + Into<f64>;
+    fn to_f64(self) -> f64;
+    fn c_to_f64(c: Self::C) -> f64;
+    fn c_from_f64(v: f64) -> Self::C;
+}
+
+impl BlasElem for f32 {
+    type Scalar = f32;
+    fn to_f64(self) -> f64 {
+        self.into()
+    }
+    fn c_to_f64(c: f32) -> f64 {
+        c.into()
+    }
+    fn c_from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl BlasElem for f64 {
+    type Scalar = f64;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn c_to_f64(c: f64) -> f64 {
+        c
+    }
+    fn c_from_f64(v: f64) -> f64 {
+        v
+    }
+}
+
+/// bf16 A and B with an f32 C and f32 scalars (OpenBLAS's `sbgemm`).
+impl BlasElem for bf16 {
+    type Scalar = f32;
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+    fn c_to_f64(c: f32) -> f64 {
+        c.into()
+    }
+    fn c_from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+/// One column-major GEMM call as the Fortran BLAS receives it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call {
+    pub ta: u8,
+    pub tb: u8,
+    pub m: c_int,
+    pub n: c_int,
+    pub k: c_int,
+    pub lda: c_int,
+    pub ldb: c_int,
+    pub ldc: c_int,
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+/// What a valid call reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Touches {
+    /// A quick return: nothing.
+    Nothing,
+    /// `alpha = 0` or `k = 0`: C is scaled by beta, A and B are not read.
+    OnlyC,
+    /// A and B are read, C written (and read unless beta = 0).
+    All,
 }
 
 impl Call {
     /// The reference BLAS's `INFO` (0: valid) in its parameter numbering.
-    fn info(&self) -> c_int {
+    pub fn info(&self) -> c_int {
         let (na, nb) = (trans(self.ta), trans(self.tb));
         let nrowa = if na == Some(false) { self.m } else { self.k };
         let nrowb = if nb == Some(false) { self.k } else { self.n };
@@ -67,9 +131,44 @@ impl Call {
         }
     }
 
-    /// The reference's quick return.
-    fn quick(&self) -> bool {
-        self.m == 0 || self.n == 0 || ((self.alpha == 0.0 || self.k == 0) && self.beta == 1.0)
+    /// What the valid call touches: the reference's quick return first, then its
+    /// `alpha = 0` branch (and `k = 0`, whose loops read nothing).
+    pub fn touches(&self) -> Touches {
+        if self.m == 0 || self.n == 0 || ((self.alpha == 0.0 || self.k == 0) && self.beta == 1.0) {
+            Touches::Nothing
+        } else if self.alpha == 0.0 || self.k == 0 {
+            Touches::OnlyC
+        } else {
+            Touches::All
+        }
+    }
+
+    /// The elements the stored A, B and C span (valid call; 0 for an operand not touched).
+    pub fn spans(&self) -> [usize; 3] {
+        let t = self.touches();
+        let span = |rows: c_int, cols: c_int, ld: c_int| -> usize {
+            (cols as usize - 1) * ld as usize + rows as usize
+        };
+        let (ta, tb) = (trans(self.ta) == Some(true), trans(self.tb) == Some(true));
+        let (ar, ac) = if ta {
+            (self.k, self.m)
+        } else {
+            (self.m, self.k)
+        };
+        let (br, bc) = if tb {
+            (self.n, self.k)
+        } else {
+            (self.k, self.n)
+        };
+        match t {
+            Touches::Nothing => [0, 0, 0],
+            Touches::OnlyC => [0, 0, span(self.m, self.n, self.ldc)],
+            Touches::All => [
+                span(ar, ac, self.lda),
+                span(br, bc, self.ldb),
+                span(self.m, self.n, self.ldc),
+            ],
+        }
     }
 
     /// The problem (valid once `info` is 0).
@@ -90,18 +189,22 @@ impl Call {
     }
 
     /// Checks, reports through `report(info)`, quick-returns or computes.
-    unsafe fn run<T: MatmulElem<C = T> + Into<f64> + FromF64>(
+    pub unsafe fn run<T: BlasElem>(
         &self,
         a: *const T,
         b: *const T,
         c: *mut T::C,
         report: impl FnOnce(c_int),
     ) {
-        let info = self.info();
-        if info != 0 {
-            return report(info);
+        match self.info() {
+            0 => self.compute(a, b, c),
+            info => report(info),
         }
-        if self.quick() {
+    }
+
+    /// The valid call's product (nothing on a quick return).
+    pub unsafe fn compute<T: BlasElem>(&self, a: *const T, b: *const T, c: *mut T::C) {
+        if self.touches() == Touches::Nothing {
             return;
         }
         let p = self.problem();
@@ -121,71 +224,93 @@ impl Call {
 }
 
 /// The column-major product as the reference BLAS loops it, for non-finite alpha or beta.
-unsafe fn plain<T: MatmulElem<C = T> + Into<f64> + FromF64>(
-    p: &Matmul,
-    a: *const T,
-    b: *const T,
-    c: *mut T,
-) {
+unsafe fn plain<T: BlasElem>(p: &Matmul, a: *const T, b: *const T, c: *mut T::C) {
     let at = |t: bool, x: *const T, ld: usize, i: usize, j: usize| -> f64 {
         (if t {
             *x.add(j + i * ld)
         } else {
             *x.add(i + j * ld)
         })
-        .into()
+        .to_f64()
     };
+    // As the reference: alpha = 0 (or k = 0) only scales C, reading neither A nor B.
+    let product = p.alpha != 0.0 && p.k > 0;
     for j in 0..p.n {
         for i in 0..p.m {
-            let mut s = 0.0;
-            for q in 0..p.k {
-                s += at(p.trans_a, a, p.lda, i, q) * at(p.trans_b, b, p.ldb, q, j);
-            }
             let cij = c.add(i + j * p.ldc);
             let prior = if p.beta == 0.0 {
                 0.0
             } else {
-                p.beta * (*cij).into()
+                p.beta * T::c_to_f64(*cij)
             };
-            *cij = T::from_f64(p.alpha * s + prior);
+            if !product {
+                *cij = T::c_from_f64(prior);
+                continue;
+            }
+            let mut s = 0.0;
+            for q in 0..p.k {
+                s += at(p.trans_a, a, p.lda, i, q) * at(p.trans_b, b, p.ldb, q, j);
+            }
+            *cij = T::c_from_f64(p.alpha * s + prior);
         }
     }
 }
 
-/// The float types of the BLAS entry points.
-trait FromF64 {
-    fn from_f64(v: f64) -> Self;
-}
-impl FromF64 for f32 {
-    fn from_f64(v: f64) -> f32 {
-        v as f32
-    }
-}
-impl FromF64 for f64 {
-    fn from_f64(v: f64) -> f64 {
-        v
+/// Runs an entry point's body with no panic crossing the C ABI (a panic is a bug in tpp:
+/// say so and return, as the entry points return on every other failure).
+pub(crate) fn boundary(name: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        let _ = writeln!(std::io::stderr(), "tpp: internal error in {name}");
     }
 }
 
 type Xerbla = unsafe extern "C" fn(*const c_char, *const c_int, usize);
-type CblasXerbla = unsafe extern "C" fn(c_int, *const c_char, *const c_char, ...);
 
-/// The global-scope definition of `name`, if it is not tpp's own `ours`.
-fn global(name: &std::ffi::CStr, ours: *const c_void) -> Option<*mut c_void> {
+/// The global-scope definition of `name` (the program's own handler, say), unless it is tpp's.
+pub(crate) fn global(name: &std::ffi::CStr) -> Option<*mut c_void> {
     // SAFETY: dlsym on the default scope with a NUL-terminated name.
     let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!f.is_null() && !std::ptr::eq(f, ours)).then_some(f)
+    (!f.is_null() && !in_this_object(f)).then_some(f)
 }
 
-/// Reports `info` for `name` (6 characters, blank-padded as Fortran passes them).
-fn report(name: &[u8; 6], info: c_int) {
-    let f: Xerbla = match global(c"xerbla_", xerbla_ as *const c_void) {
-        // SAFETY: a program's xerbla_ has the Fortran XERBLA signature.
-        Some(f) => unsafe { std::mem::transmute::<*mut c_void, Xerbla>(f) },
-        None => xerbla_,
-    };
-    // SAFETY: the name and its length, as Fortran passes them.
-    unsafe { f(name.as_ptr().cast(), &info, 6) }
+/// Whether `f` lies in the object (shared library or executable) that holds tpp. (Comparing
+/// with `xerbla_ as *const _` would not do: inside a shared library that address comes
+/// through the GOT, which already points at the program's definition when it has one.)
+fn in_this_object(f: *const c_void) -> bool {
+    // A function that is not exported: its address is its own.
+    let here = in_this_object as *const c_void;
+    // SAFETY: dladdr only reads the loader's tables and fills the structs.
+    unsafe {
+        let (mut a, mut b) = (std::mem::zeroed::<libc::Dl_info>(), std::mem::zeroed());
+        libc::dladdr(f, &mut a) != 0
+            && libc::dladdr(here, &mut b) != 0
+            && std::ptr::eq(a.dli_fbase, b.dli_fbase)
+    }
+}
+
+/// The program's own `xerbla_`, if any.
+pub(crate) fn program_xerbla() -> Option<Xerbla> {
+    // SAFETY: an xerbla_ has the Fortran XERBLA signature.
+    global(c"xerbla_").map(|f| unsafe { std::mem::transmute::<*mut c_void, Xerbla>(f) })
+}
+
+/// Reports `info` for `name` (6 characters, blank-padded as Fortran passes them) to the
+/// program's `xerbla_`, or as tpp's does.
+pub(crate) fn report(name: &[u8; 6], info: c_int) {
+    match program_xerbla() {
+        // SAFETY: the name and its length, as Fortran passes them.
+        Some(f) => unsafe { f(name.as_ptr().cast(), &info, 6) },
+        None => print_xerbla(&String::from_utf8_lossy(name), info),
+    }
+}
+
+/// The reference XERBLA's message.
+fn print_xerbla(name: &str, info: c_int) {
+    let name = name.trim_end();
+    let _ = writeln!(
+        std::io::stderr(),
+        " ** On entry to {name:<6} parameter number {info:2} had an illegal value"
+    );
 }
 
 /// The reference BLAS error handler: prints
@@ -200,38 +325,13 @@ pub unsafe extern "C" fn xerbla_(srname: *const c_char, info: *const c_int, len:
         String::from("?")
     } else if len > 0 {
         let bytes = std::slice::from_raw_parts(srname.cast::<u8>(), len.min(32));
-        String::from_utf8_lossy(bytes).trim_end().to_string()
+        String::from_utf8_lossy(bytes).into_owned()
     } else {
         std::ffi::CStr::from_ptr(srname)
             .to_string_lossy()
-            .trim_end()
-            .to_string()
+            .into_owned()
     };
-    let info = if info.is_null() { 0 } else { *info };
-    let _ = writeln!(
-        std::io::stderr(),
-        " ** On entry to {name:<6} parameter number {info:2} had an illegal value"
-    );
-}
-
-/// The CBLAS error handler: prints the reference CBLAS message and returns. (The reference's
-/// is variadic — a format and its arguments follow `rout` — which stable Rust cannot define;
-/// the fixed arguments are passed the same way, and the others are not needed.)
-///
-/// # Safety
-/// `rout` and `form` must be NUL-terminated (or null).
-#[no_mangle]
-pub unsafe extern "C" fn cblas_xerbla(p: c_int, rout: *const c_char, form: *const c_char) {
-    let _ = form;
-    let rout = if rout.is_null() {
-        "?".into()
-    } else {
-        std::ffi::CStr::from_ptr(rout).to_string_lossy()
-    };
-    let _ = writeln!(
-        std::io::stderr(),
-        "Parameter {p} to routine {rout} was incorrect"
-    );
+    print_xerbla(&name, if info.is_null() { 0 } else { *info });
 }
 
 /// The arguments of a Fortran-convention GEMM, read through their pointers.
@@ -284,19 +384,11 @@ pub unsafe extern "C" fn sgemm_(
     c: *mut f32,
     ldc: *const c_int,
 ) {
-    let call = fortran_call(
-        transa,
-        transb,
-        m,
-        n,
-        k,
-        lda,
-        ldb,
-        ldc,
-        *alpha as f64,
-        *beta as f64,
-    );
-    call.run::<f32>(a, b, c, |info| report(b"SGEMM ", info));
+    boundary("sgemm_", || {
+        let s = (*alpha as f64, *beta as f64);
+        let call = fortran_call(transa, transb, m, n, k, lda, ldb, ldc, s.0, s.1);
+        call.run::<f32>(a, b, c, |info| report(b"SGEMM ", info));
+    })
 }
 
 /// Fortran-convention double-precision GEMM (column-major), as the reference `DGEMM`.
@@ -320,178 +412,8 @@ pub unsafe extern "C" fn dgemm_(
     c: *mut f64,
     ldc: *const c_int,
 ) {
-    let call = fortran_call(transa, transb, m, n, k, lda, ldb, ldc, *alpha, *beta);
-    call.run::<f64>(a, b, c, |info| report(b"DGEMM ", info));
-}
-
-const CBLAS_ROW_MAJOR: c_int = 101;
-const CBLAS_COL_MAJOR: c_int = 102;
-
-/// A CBLAS transpose code as the BLAS character (`?` for an invalid one).
-fn cblas_trans(t: c_int) -> u8 {
-    match t {
-        111 => b'N',
-        112 => b'T',
-        113 => b'C',
-        _ => b'?',
-    }
-}
-
-/// `cblas_xerbla` in the global scope (the program's, if it has one) or tpp's.
-fn cblas_report(p: c_int, rout: &std::ffi::CStr) {
-    match global(c"cblas_xerbla", cblas_xerbla as *const c_void) {
-        // SAFETY: a program's cblas_xerbla has the (variadic) CBLAS signature; the strings are
-        // NUL-terminated.
-        Some(f) => unsafe {
-            let f = std::mem::transmute::<*mut c_void, CblasXerbla>(f);
-            f(p, rout.as_ptr(), c"".as_ptr())
-        },
-        // SAFETY: as above.
-        None => unsafe { cblas_xerbla(p, rout.as_ptr(), c"".as_ptr()) },
-    }
-}
-
-/// A CBLAS call: the layout check, then the column-major call it is (a row-major
-/// `C = op(A)·op(B)` is the column-major `Cᵀ = op(B)ᵀ·op(A)ᵀ`), with the Fortran-order INFO
-/// numbers mapped back to CBLAS's as the reference CBLAS maps them.
-#[allow(clippy::too_many_arguments)]
-unsafe fn cblas_run<T: MatmulElem<C = T> + Into<f64> + FromF64>(
-    rout: &std::ffi::CStr,
-    layout: c_int,
-    transa: c_int,
-    transb: c_int,
-    (m, n, k): (c_int, c_int, c_int),
-    (alpha, beta): (f64, f64),
-    (a, lda): (*const T, c_int),
-    (b, ldb): (*const T, c_int),
-    (c, ldc): (*mut T, c_int),
-) {
-    let (ta, tb) = (cblas_trans(transa), cblas_trans(transb));
-    let row = match layout {
-        CBLAS_ROW_MAJOR => true,
-        CBLAS_COL_MAJOR => false,
-        _ => return cblas_report(1, rout),
-    };
-    // The reference checks TransA, then TransB, whatever the layout.
-    if ta == b'?' {
-        return cblas_report(2, rout);
-    }
-    if tb == b'?' {
-        return cblas_report(3, rout);
-    }
-    let call = if row {
-        Call {
-            ta: tb,
-            tb: ta,
-            m: n,
-            n: m,
-            k,
-            lda: ldb,
-            ldb: lda,
-            ldc,
-            alpha,
-            beta,
-        }
-    } else {
-        Call {
-            ta,
-            tb,
-            m,
-            n,
-            k,
-            lda,
-            ldb,
-            ldc,
-            alpha,
-            beta,
-        }
-    };
-    let (pa, pb) = if row { (b, a) } else { (a, b) };
-    call.run::<T>(pa, pb, c, |info| {
-        let p = match (row, info) {
-            (_, 13) => 14,
-            (false, 1) | (true, 2) => 2,
-            (false, 2) | (true, 1) => 3,
-            (false, 3) | (true, 4) => 4,
-            (false, 4) | (true, 3) => 5,
-            (_, 5) => 6,
-            (false, 8) | (true, 10) => 9,
-            (false, 10) | (true, 8) => 11,
-            (_, other) => other,
-        };
-        cblas_report(p, rout)
-    });
-}
-
-/// CBLAS single-precision GEMM, row- or column-major (`CblasRowMajor` = 101,
-/// `CblasColMajor` = 102; `CblasNoTrans` = 111, `CblasTrans` = 112, `CblasConjTrans` = 113),
-/// with the reference CBLAS's argument checks reported through `cblas_xerbla`.
-///
-/// # Safety
-/// As the reference CBLAS: every pointer valid for its operand.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn cblas_sgemm(
-    layout: c_int,
-    transa: c_int,
-    transb: c_int,
-    m: c_int,
-    n: c_int,
-    k: c_int,
-    alpha: f32,
-    a: *const f32,
-    lda: c_int,
-    b: *const f32,
-    ldb: c_int,
-    beta: f32,
-    c: *mut f32,
-    ldc: c_int,
-) {
-    let s = (alpha as f64, beta as f64);
-    cblas_run(
-        c"cblas_sgemm",
-        layout,
-        transa,
-        transb,
-        (m, n, k),
-        s,
-        (a, lda),
-        (b, ldb),
-        (c, ldc),
-    );
-}
-
-/// CBLAS double-precision GEMM (see `cblas_sgemm`).
-///
-/// # Safety
-/// As the reference CBLAS: every pointer valid for its operand.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn cblas_dgemm(
-    layout: c_int,
-    transa: c_int,
-    transb: c_int,
-    m: c_int,
-    n: c_int,
-    k: c_int,
-    alpha: f64,
-    a: *const f64,
-    lda: c_int,
-    b: *const f64,
-    ldb: c_int,
-    beta: f64,
-    c: *mut f64,
-    ldc: c_int,
-) {
-    cblas_run(
-        c"cblas_dgemm",
-        layout,
-        transa,
-        transb,
-        (m, n, k),
-        (alpha, beta),
-        (a, lda),
-        (b, ldb),
-        (c, ldc),
-    );
+    boundary("dgemm_", || {
+        let call = fortran_call(transa, transb, m, n, k, lda, ldb, ldc, *alpha, *beta);
+        call.run::<f64>(a, b, c, |info| report(b"DGEMM ", info));
+    })
 }

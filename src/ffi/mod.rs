@@ -10,6 +10,10 @@
 
 #[cfg(feature = "blas")]
 pub mod blas;
+#[cfg(feature = "blas")]
+pub mod cblas;
+#[cfg(feature = "blas")]
+pub mod cblas_batch;
 mod codes;
 mod desc;
 mod handles;

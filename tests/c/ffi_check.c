@@ -1,12 +1,14 @@
 /* The C API from C: GEMM, BRGEMM, unary, binary and reduce kernels and the large GEMM checked
  * against naive loops written here, kernel info, and the error paths (every one must return a
- * status and a message, never crash). With TPP_BLAS: sgemm_/dgemm_/cblas_sgemm against the same
- * loops, the reference quick returns, and argument errors reported through the program's own
- * xerbla_ (this program is linked with -rdynamic so that tpp finds it). Prints
+ * status and a message, never crash). With TPP_BLAS: sgemm_/dgemm_/cblas_sgemm/cblas_sbgemm/
+ * cblas_sgemm_batch against the same loops, the reference quick returns, and argument errors
+ * reported through the program's own xerbla_ (this program is linked with -rdynamic so that
+ * tpp finds it; tests/cblas_errors.rs checks every CBLAS error exit). Prints
  * "N passed, M failed" and exits non-zero on any failure. */
 #include "tpp.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,11 +282,15 @@ static void test_blas(void) {
   dgemm_("N", "T", &n, &neg, &k, &done, NULL, &ldb, NULL, &lda, &dz, NULL, &ldc);
   CHECK(xerbla_info == 4 && strncmp(xerbla_name, "DGEMM", 5) == 0, "dgemm n < 0: %d",
         xerbla_info);
-  /* CBLAS: TransA is checked first in either layout; row-major ldb < n is parameter 11. */
+  /* CBLAS: TransA is checked first in either layout. A row-major ldb < n fails the Fortran
+   * SGEMM's LDA check (8) of the swapped call the reference makes, and goes, as in the
+   * reference, to this program's own xerbla_ (without one, cblas_xerbla would get 11). */
   cblas_sgemm(101, 7, 7, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
   CHECK(cblas_p == 2, "cblas bad transposes: parameter %d", cblas_p);
+  xerbla_info = -1;
   cblas_sgemm(101, 111, 111, m, n, k, 1.0f, a, k, b, n - 1, 0.0f, c, n);
-  CHECK(cblas_p == 11, "cblas row-major ldb: parameter %d", cblas_p);
+  CHECK(xerbla_info == 8 && strncmp(xerbla_name, "SGEMM", 5) == 0, "cblas row-major ldb: %d %s",
+        xerbla_info, xerbla_name);
   cblas_sgemm(5, 111, 111, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
   CHECK(cblas_p == 1, "cblas bad layout: parameter %d", cblas_p);
   /* A non-finite alpha propagates, as in the reference. */
@@ -292,6 +298,54 @@ static void test_blas(void) {
   sgemm_("N", "N", &n, &m, &k, &inf, b, &ldb, a, &lda, &zero, c, &ldc);
   CHECK(isinf(c[0]) || isnan(c[0]), "alpha = inf gives %f", c[0]);
   free(a), free(b), free(c), free(want), free(mag);
+}
+
+/* bf16 as OpenBLAS's bfloat16 holds it: the top half of a float's bits. */
+static uint16_t to_bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return (uint16_t)(u >> 16);
+}
+
+static float from_bf16(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+static void test_cblas_extensions(void) {
+  const int m = 9, n = 50, k = 66;
+  float *a = fill(m * k, 21), *b = fill(k * n, 22);
+  float *c0 = malloc(m * n * sizeof(float)), *c1 = malloc(m * n * sizeof(float));
+  float *want = malloc(m * n * sizeof(float));
+  double *mag = malloc(m * n * sizeof(double));
+  uint16_t *ah = malloc(m * k * sizeof(uint16_t)), *bh = malloc(k * n * sizeof(uint16_t));
+  /* The inputs truncated to bf16, so the naive loop sees the values tpp gets. */
+  for (int i = 0; i < m * k; i++) a[i] = from_bf16(ah[i] = to_bf16(a[i]));
+  for (int i = 0; i < k * n; i++) b[i] = from_bf16(bh[i] = to_bf16(b[i]));
+  naive(m, n, k, a, b, want, 0, mag);
+  for (int i = 0; i < m * n; i++) c0[i] = NAN;
+  cblas_sbgemm(101, 111, 111, m, n, k, 1.0f, ah, k, bh, n, 0.0f, c0, n);
+  int bad = 0;
+  for (int i = 0; i < m * n; i++) bad += !close_to(c0[i], want[i], mag[i]);
+  CHECK(bad == 0, "cblas_sbgemm: %d elements differ", bad);
+  /* A batch: group 0 is two products into c0 and c1; group 1 is alpha = 0, beta = 1, a quick
+   * return that may pass null matrices. */
+  const int ta[2] = {111, 111}, tb[2] = {111, 111}, ms[2] = {m, m}, ns[2] = {n, n};
+  const int ks[2] = {k, k}, ldas[2] = {k, k}, ldbs[2] = {n, n}, ldcs[2] = {n, n};
+  const int sizes[2] = {2, 1};
+  const float alphas[2] = {1.0f, 0.0f}, betas[2] = {0.0f, 1.0f};
+  const float *as[3] = {a, a, NULL}, *bs[3] = {b, b, NULL};
+  float *cs[3] = {c0, c1, NULL};
+  for (int i = 0; i < m * n; i++) c0[i] = c1[i] = NAN;
+  cblas_sgemm_batch(101, ta, tb, ms, ns, ks, alphas, as, ldas, bs, ldbs, betas, cs, ldcs, 2,
+                    sizes);
+  bad = 0;
+  for (int i = 0; i < m * n; i++)
+    bad += !close_to(c0[i], want[i], mag[i]) + !close_to(c1[i], want[i], mag[i]);
+  CHECK(bad == 0, "cblas_sgemm_batch: %d elements differ", bad);
+  free(a), free(b), free(c0), free(c1), free(want), free(mag), free(ah), free(bh);
 }
 #endif
 
@@ -302,6 +356,7 @@ int main(void) {
   test_matmul();
 #ifdef TPP_BLAS
   test_blas();
+  test_cblas_extensions();
 #endif
   CHECK(tpp_live_handles() == 0, "%llu kernel handles not released",
         (unsigned long long)tpp_live_handles());
