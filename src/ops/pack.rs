@@ -3,6 +3,8 @@
 //! (row-major, or VNNI2 for bf16). Edges are zero-padded, so every block has the full shape
 //! and the zero rows / columns contribute nothing to the sums.
 
+use crate::exec::UnaryArgs;
+use crate::isa::{Layout, UnaryDesc, UnaryOp};
 use rayon::prelude::*;
 
 /// A matrix as stored: element `(i, j)` of the *logical* operand at `i·rs + j·cs`.
@@ -61,6 +63,24 @@ pub(crate) unsafe fn pack<T: super::MatmulElem>(
     out: &mut [T],
 ) {
     let block = b.r * b.c;
+    // Full blocks of a row-major bf16 B go through tpp's own VNNI2 pack kernel (JIT, near copy
+    // speed); edges, transposed sources and scaled copies take the element loop below.
+    let vnni_pack = if vnni2 && v.cs == 1 && alpha == 1.0 && b.r.is_multiple_of(2) {
+        UnaryDesc::new(
+            UnaryOp::VnniPack {
+                layout: Layout::Vnni2,
+            },
+            b.r,
+            b.c,
+            T::DTYPE,
+        )
+        .ld(v.rs, b.c)
+        .dispatch()
+        .ok()
+        .filter(|k| !k.is_reference())
+    } else {
+        None
+    };
     out.par_chunks_mut(block).enumerate().for_each(|(n, dst)| {
         let (bi, bj) = if by_cols {
             (n % b.grid_r, n / b.grid_r)
@@ -72,6 +92,17 @@ pub(crate) unsafe fn pack<T: super::MatmulElem>(
         let cols = b.c.min(v.cols.saturating_sub(j0));
         if rows < b.r || cols < b.c {
             dst.fill(T::default());
+        }
+        if let Some(k) = vnni_pack.filter(|_| rows == b.r && cols == b.c) {
+            let args = UnaryArgs {
+                input: unsafe { v.ptr.add(i0 * v.rs + j0) }.cast(),
+                output: dst.as_mut_ptr().cast(),
+                ..UnaryArgs::default()
+            };
+            // SAFETY: the source block lies inside the view (a full block), `dst` holds the
+            // packed block, and the kernel was made for exactly these shapes and strides.
+            unsafe { k.call_raw(&args) };
+            return;
         }
         if v.cs == 1 && !vnni2 && alpha == 1.0 {
             // Contiguous source rows: copy them whole.
