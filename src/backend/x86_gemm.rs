@@ -34,7 +34,7 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
     if d.c_dtype == DType::BF16 && !c.avx512_bf16 {
         return decline("bf16 C needs AVX512_BF16");
     }
-    let blocking = Blocking::of(d, arith);
+    let blocking = Blocking::of(d, arith, c.vendor);
     if !displacements_fit(d, arith, &blocking) {
         return decline("leading dimensions too large for 32-bit displacements");
     }

@@ -2,9 +2,24 @@
 
 use std::sync::OnceLock;
 
+/// Whose core this is: the register blockings and instruction sequences whose best choice
+/// differs between vendors' microarchitectures key on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Vendor {
+    /// `GenuineIntel`.
+    Intel,
+    /// `AuthenticAMD`.
+    Amd,
+    /// Anything else (or not x86-64).
+    #[default]
+    Other,
+}
+
 /// x86-64 features the JIT backends care about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct X86Caps {
+    /// The CPU vendor (CPUID leaf 0).
+    pub vendor: Vendor,
     /// AVX-512 F, BW, VL and DQ together (the baseline of the AVX-512 backend).
     pub avx512: bool,
     /// AVX512_VNNI (`vpdpbusd`).
@@ -38,7 +53,18 @@ fn detect() -> X86Caps {
     // AMX bits are in CPUID leaf 7 EDX (the std macro for them is not stable).
     let leaf7 = __cpuid_count(7, 0);
     let bit = |b: u32| leaf7.edx >> b & 1 == 1;
+    let leaf0 = __cpuid_count(0, 0);
+    let id: Vec<u8> = [leaf0.ebx, leaf0.edx, leaf0.ecx]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    let vendor = match &id[..] {
+        b"GenuineIntel" => Vendor::Intel,
+        b"AuthenticAMD" => Vendor::Amd,
+        _ => Vendor::Other,
+    };
     X86Caps {
+        vendor,
         avx512,
         avx512_vnni: avx512 && is_x86_feature_detected!("avx512vnni"),
         avx512_bf16: avx512 && is_x86_feature_detected!("avx512bf16"),
