@@ -234,3 +234,20 @@ fn invalid_problems_are_errors() {
     assert!(matmul(&p, &a, &b, &mut c[..15]).is_err());
     assert!(matmul(&p.scalars(f64::NAN, 0.0), &a, &b, &mut c).is_err());
 }
+
+/// Few rows of C (at most two row blocks): each task packs the B chunk of its columns just
+/// before using it, rather than all of B up front; row- and column-major (the latter swaps
+/// the operands, so its n is the row-major problem's m), transposed B, alpha and beta, padded
+/// leading dimensions, partial k blocks and column groups.
+#[test]
+fn few_rows_pack_b_by_chunks() {
+    for (m, n, k) in [(1, 300, 100), (64, 130, 257), (96, 70, 64), (97, 65, 129)] {
+        for (alpha, beta) in [(1.0, 0.0), (-1.5, 0.75), (0.5, 1.0)] {
+            let p = Matmul::new(m, n, k).scalars(alpha, beta);
+            check::<f32>(p, 5).unwrap();
+            check::<f64>(p.ld(k + 3, n + 5, n + 1), 6).unwrap();
+            check::<f32>(Matmul::new(n, m, k).col_major().scalars(alpha, beta), 7).unwrap();
+            check::<f32>(p.trans_b(), 8).unwrap();
+        }
+    }
+}

@@ -478,12 +478,19 @@ impl<T: MatmulElem> Plan<T> {
         // Packed operands live in this thread's buffers, reused by later calls (fresh pages
         // would cost a fault each).
         let (mut abuf, mut bbuf) = (take_buffer(), take_buffer());
-        let pb = as_elems::<T>(&mut bbuf, bblk.len());
+        // With few rows of C (at most two row blocks) each element of B is used once or twice:
+        // packing all of B first would write it to memory and read it back, so each task
+        // packs the B chunk of its columns just before using it, into a buffer that stays in
+        // L2 (a B read in place instead defeats the prefetchers: its rows are pages apart).
+        let stream_b = direct_a && r.m <= 2 * bm;
+        let pb = as_elems::<T>(&mut bbuf, if stream_b { 0 } else { bblk.len() });
         // alpha rides on B (as the reference BLAS multiplies it into B's elements), except for
         // bf16, whose rounding would lose it; the kernels then see alpha 1 and beta 0 or 1, so
         // other scalars make no new kernels.
         let alpha_b = if T::VNNI2 { 1.0 } else { r.alpha };
-        pack(b_view, bblk, T::VNNI2, true, alpha_b, pb);
+        if !stream_b {
+            pack(b_view, bblk, T::VNNI2, true, alpha_b, pb);
+        }
         let first_beta: f64 = if r.beta == 0.0 { 0.0 } else { 1.0 };
         if r.beta != 0.0 && r.beta != 1.0 {
             scale_c::<T>(r, r.beta, c);
@@ -578,7 +585,12 @@ impl<T: MatmulElem> Plan<T> {
         if kedge > 0 {
             calls.push((kfull, 1, kedge));
         }
-        let run_block = |j: usize, i: usize, (kc, count, kk): (usize, usize, usize), beta: f64| {
+        // `b_blk`: B's (j, kc) block, from the whole packed B or a task's chunk.
+        let run_block = |j: usize,
+                         i: usize,
+                         (kc, count, kk): (usize, usize, usize),
+                         beta: f64,
+                         b_blk: *const T| {
             let mm = if i + 1 == mb { me } else { bm };
             let nn = if j + 1 == nb { ne } else { bn };
             let k = find(mm.min(r.m), nn.min(r.n), kk, beta);
@@ -588,7 +600,7 @@ impl<T: MatmulElem> Plan<T> {
             unsafe {
                 let args = GemmArgs {
                     a: a_block(i, kc).cast(),
-                    b: pb.as_ptr().add((j * self.kb + kc) * bk * bn).cast(),
+                    b: b_blk.cast(),
                     c: cptr.get().add(i * bm * r.ldc + j * bn).cast(),
                     batch: count as u64,
                     ..GemmArgs::default()
@@ -599,13 +611,43 @@ impl<T: MatmulElem> Plan<T> {
         tasks.par_iter().for_each(|&(cg, rg)| {
             let rows = rg * rows_per..((rg + 1) * rows_per).min(mb);
             let cols = cg * group..((cg + 1) * group).min(nb);
+            let mut chunk_buf = if stream_b { take_buffer() } else { vec![] };
             for (n, &call) in calls.iter().enumerate() {
                 let beta = if n == 0 { first_beta } else { 1.0 };
+                let (kc, count, _) = call;
+                // The chunk's B, packed as [column block][k block][bk × bn].
+                let chunk = if stream_b {
+                    let (k0, j0) = (kc * bk, cols.start * bn);
+                    let view = b_view.sub(
+                        k0,
+                        j0,
+                        (r.k - k0).min(count * bk),
+                        (r.n - j0).min(cols.len() * bn),
+                    );
+                    let blocks = Blocks {
+                        r: bk,
+                        c: bn,
+                        grid_r: count,
+                        grid_c: cols.len(),
+                    };
+                    let buf = as_elems::<T>(&mut chunk_buf, blocks.len());
+                    pack(view, blocks, T::VNNI2, true, alpha_b, buf);
+                    Some(buf.as_ptr())
+                } else {
+                    None
+                };
                 for i in rows.clone() {
                     for j in cols.clone() {
-                        run_block(j, i, call, beta);
+                        let b_blk = match chunk {
+                            Some(p) => p.add((j - cols.start) * count * bk * bn),
+                            None => pb.as_ptr().add((j * self.kb + kc) * bk * bn),
+                        };
+                        run_block(j, i, call, beta, b_blk);
                     }
                 }
+            }
+            if stream_b {
+                give_buffer(chunk_buf);
             }
         });
         give_buffer(abuf);

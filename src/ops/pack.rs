@@ -22,6 +22,21 @@ pub(crate) struct View<T> {
 unsafe impl<T: Sync> Send for View<T> {}
 unsafe impl<T: Sync> Sync for View<T> {}
 
+impl<T> View<T> {
+    /// The `rows × cols` part from `(r0, c0)` on.
+    ///
+    /// # Safety
+    /// `(r0, c0)` must lie inside the view (or at its end, with nothing taken).
+    pub unsafe fn sub(&self, r0: usize, c0: usize, rows: usize, cols: usize) -> View<T> {
+        View {
+            ptr: self.ptr.add(r0 * self.rs + c0 * self.cs),
+            rows,
+            cols,
+            ..*self
+        }
+    }
+}
+
 impl<T: Copy> View<T> {
     /// Element `(i, j)`.
     ///
