@@ -15,8 +15,7 @@ use tpp::*;
 
 #[path = "peers/gemm_cases.rs"]
 mod cases;
-#[path = "peers/gemm.rs"]
-mod peers;
+use tpp_peers::gemm as peers;
 
 fn cases() -> Vec<Case> {
     let mut v = vec![];

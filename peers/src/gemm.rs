@@ -1,4 +1,4 @@
-//! The peers of the GEMM benches — LIBXSMM (through `xsmm_shim.c`), OpenBLAS's `cblas_sgemm`
+//! The peers of the GEMM benches — LIBXSMM (through `c/xsmm_shim.c`), OpenBLAS's `cblas_sgemm`
 //! and the `gemm` crate (with its AVX-512 kernels) — and the register-only peak loops of the
 //! multiply instructions, measured in the same run.
 
@@ -6,8 +6,7 @@ use std::ffi::c_void;
 #[cfg(tpp_xsmm)]
 use std::ffi::{c_char, CStr};
 
-/// Whether LIBXSMM was found at build time.
-pub const HAVE_XSMM: bool = cfg!(tpp_xsmm);
+pub use crate::HAVE_XSMM;
 
 #[cfg(tpp_xsmm)]
 extern "C" {
