@@ -41,6 +41,11 @@ fn linked_libraries(link_line: &str) -> Vec<String> {
 #[test]
 fn a_dependent_crate_links_nothing_but_tpp_and_std() {
     let tpp_root = env!("CARGO_MANIFEST_DIR");
+    // A TOML literal string takes the path as it is (no escapes) unless it holds a quote.
+    assert!(
+        !tpp_root.contains('\''),
+        "checkout path with a quote: {tpp_root}"
+    );
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("downstream");
     std::fs::create_dir_all(dir.join("src")).unwrap();
     write(
@@ -50,7 +55,7 @@ fn a_dependent_crate_links_nothing_but_tpp_and_std() {
              publish = false\n\n\
              # Its own workspace, not a member of whatever encloses the temp directory.\n\
              [workspace]\n\n\
-             [dependencies]\ntpp-kernels = {{ path = {tpp_root:?} }}\n\n\
+             [dependencies]\ntpp-kernels = {{ path = '{tpp_root}' }}\n\n\
              [profile.dev]\ndebug = false\n"
         ),
     );
