@@ -15,8 +15,7 @@ use tpp::*;
 
 #[path = "peers/gemm_cases.rs"]
 mod cases;
-#[path = "peers/gemm.rs"]
-mod peers;
+use tpp_peers::gemm as peers;
 
 fn cases() -> Vec<Case> {
     let mut v = vec![];
@@ -105,9 +104,7 @@ fn bench(crit: &mut Criterion) {
         }
         g.finish();
         if full {
-            let peak = *peaks
-                .entry(c.peak())
-                .or_insert_with(|| peers::peak(c.peak()));
+            let peak = *peaks.entry(c.peak()).or_insert_with(|| c.peak().measure());
             rows.push(cases::measure(&c, peak));
         }
     }

@@ -10,9 +10,7 @@ use std::time::Instant;
 use tpp::bf16;
 use tpp::ops::{matmul, Matmul};
 
-#[path = "peers/gemm.rs"]
-#[allow(dead_code)]
-mod peers;
+use tpp_peers::gemm as peers;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -99,14 +97,7 @@ fn blis() -> Option<&'static Blis> {
     .as_ref()
 }
 
-#[cfg(tpp_dnnl)]
-mod dnnl {
-    use std::ffi::c_void;
-    extern "C" {
-        pub fn tpp_dnnl_matmul(bf16: i32, m: i64, n: i64, k: i64, b: *const c_void) -> *mut c_void;
-        pub fn tpp_dnnl_matmul_run(mm: *mut c_void, a: *const c_void, c: *mut f32, t: i32) -> i32;
-    }
-}
+use tpp_peers::dnnl;
 
 type Run = Box<dyn FnMut()>;
 
@@ -223,7 +214,6 @@ fn runners(c: &Case) -> Vec<(String, Run)> {
             ));
         }
     }
-    #[cfg(tpp_dnnl)]
     {
         let bf = i32::from(c.kind == Kind::Bf16);
         let (a16, b16): (Vec<u16>, Vec<u16>) = (
@@ -294,8 +284,9 @@ fn main() {
         .collect();
     let peak1 = peers::peak(peers::Peak::Fma32);
     // bf16 is measured against the unit tpp's kernels use: AMX tiles where usable.
-    let peak_bf = if peers::Peak::TileBf16.available() {
-        peers::peak(peers::Peak::TileBf16)
+    let tile_peak = tpp::backend::amx::measure_peak(tpp::kernels_x86::amx::TileDot::Bf16);
+    let peak_bf = if let Some(p) = tile_peak {
+        p
     } else if peers::Peak::DotBf16.available() {
         peers::peak(peers::Peak::DotBf16)
     } else {
@@ -372,7 +363,7 @@ fn main() {
     if blis().is_none() {
         println!("BLIS not found: apt-get install libblis-dev");
     }
-    if !cfg!(tpp_dnnl) {
+    if !tpp_peers::HAVE_DNNL {
         println!("oneDNN not found: apt-get install libdnnl-dev and rebuild");
     }
 }

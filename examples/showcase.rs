@@ -12,8 +12,7 @@ use tpp::*;
 
 #[path = "../benches/peers/gemm_cases.rs"]
 mod cases;
-#[path = "../benches/peers/gemm.rs"]
-mod peers;
+use tpp_peers::gemm as peers;
 
 /// The headline GEMM cases of `cargo bench --bench gemm`.
 fn gemm_table() {
@@ -40,7 +39,7 @@ fn gemm_table() {
             println!("skip {label}: this CPU lacks {p:?}");
             continue;
         }
-        rows.push(cases::measure(&c, peers::peak(p)));
+        rows.push(cases::measure(&c, p.measure()));
     }
     cases::print_summary(&rows);
 }

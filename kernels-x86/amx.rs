@@ -58,7 +58,7 @@ impl TileConfig {
 }
 
 /// A tile dot product: how the bytes of A and B are read, and what C accumulates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TileDot {
     /// `tdpbf16ps`: bf16 pairs, f32 C.
     Bf16,

@@ -24,11 +24,9 @@ fn targets() -> Vec<&'static str> {
     }
 }
 
+/// 512 cases per property (`TPP_PROPTEST_SCALE` multiplies them).
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 512,
-        ..ProptestConfig::default()
-    }
+    common::scale::config(512)
 }
 
 proptest! {

@@ -4,6 +4,8 @@
 //! f32, f64 and bf16 inputs, on one and on two threads. C starts as NaN when beta = 0, and the
 //! padding of C must keep its bits.
 
+mod common;
+
 use proptest::prelude::*;
 use tpp::bf16;
 use tpp::ops::{matmul, Matmul, MatmulElem, Order};
@@ -203,7 +205,7 @@ fn run(p: Matmul, dt: u8, two: bool, seed: u64) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(common::scale::config(48))]
     #[test]
     fn matmul_matches_a_plain_loop((p, dt, two, seed) in problem()) {
         run(p, dt, two, seed).map_err(|e| TestCaseError::fail(format!("{p:?} dtype {dt}: {e}")))?;

@@ -83,7 +83,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+    #![proptest_config(common::scale::config(384))]
 
     #[test]
     fn gemm_follows_its_formula(d in strategies::gemm(), seed in any::<u64>()) {

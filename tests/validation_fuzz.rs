@@ -2,6 +2,8 @@
 //! panic, agree with `validate()`, and the valid small ones run through the safe calls on
 //! buffers of exactly the documented extents.
 
+mod common;
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
@@ -176,12 +178,11 @@ fn dispatch_case<D: Descriptor + Debug>(
 /// A case either runs (`Ok`) or ends early with its outcome.
 type Case = std::result::Result<(), Outcome>;
 
-/// Runs `check` on 256 garbage draws; asserts that both sides (rejected, ran) were exercised.
+/// Runs `check` on 256 garbage draws (times `TPP_PROPTEST_SCALE`); asserts that both sides (rejected, ran) were exercised.
 fn fuzz(name: &str, check: impl Fn(&mut Draw, &mut String) -> Case) {
     let config = Config {
-        cases: 256,
         failure_persistence: None,
-        ..Config::default()
+        ..common::scale::config(256)
     };
     let counts = Cell::new([0usize; 3]);
     let words = proptest::collection::vec(any::<u64>(), 48);

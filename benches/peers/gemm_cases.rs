@@ -4,6 +4,7 @@
 use super::peers::{self, Peak, Shape};
 use std::time::Instant;
 use tpp::exec::GemmArgs;
+use tpp::kernels_x86::amx::TileDot;
 use tpp::*;
 
 /// The element type of a case.
@@ -27,13 +28,50 @@ impl Case {
         2.0 * (self.s.m * self.s.n * self.s.k * self.s.batch.max(1)) as f64
     }
     /// The instruction the case is bound by: the tile unit's where tpp's kernels run on AMX.
-    pub fn peak(&self) -> Peak {
+    pub fn peak(&self) -> Bound {
+        let tiles = tpp::backend::amx::usable();
+        let caps = tpp::dispatch::caps::x86();
         match self.kind {
-            Kind::F32 => Peak::Fma32,
-            Kind::Bf16 if Peak::TileBf16.available() => Peak::TileBf16,
-            Kind::Bf16 => Peak::DotBf16,
-            Kind::Int8 if Peak::TileInt8.available() => Peak::TileInt8,
-            Kind::Int8 => Peak::DotU8I8,
+            Kind::F32 => Bound::Vector(Peak::Fma32),
+            Kind::Bf16 if tiles && caps.amx_bf16 => Bound::Tile(TileDot::Bf16),
+            Kind::Bf16 => Bound::Vector(Peak::DotBf16),
+            Kind::Int8 if tiles && caps.amx_int8 => Bound::Tile(TileDot::Int8 {
+                a_signed: false,
+                b_signed: true,
+            }),
+            Kind::Int8 => Bound::Vector(Peak::DotU8I8),
+        }
+    }
+}
+
+/// What a case's percent of peak refers to: a vector multiply's register-only loop (from the
+/// peers crate) or the AMX tile unit's (tpp's own loop: the peers crate knows nothing of tpp).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bound {
+    Vector(Peak),
+    Tile(TileDot),
+}
+
+impl Bound {
+    /// Whether this CPU (and process) can run the instruction.
+    pub fn available(self) -> bool {
+        match self {
+            Bound::Vector(p) => p.available(),
+            Bound::Tile(dot) => {
+                let c = tpp::dispatch::caps::x86();
+                let unit = match dot {
+                    TileDot::Bf16 => c.amx_bf16,
+                    TileDot::Int8 { .. } => c.amx_int8,
+                };
+                unit && tpp::backend::amx::usable()
+            }
+        }
+    }
+    /// Its register-only rate in this run, operations per second.
+    pub fn measure(self) -> f64 {
+        match self {
+            Bound::Vector(p) => peers::peak(p),
+            Bound::Tile(dot) => tpp::backend::amx::measure_peak(dot).unwrap_or(f64::NAN),
         }
     }
 }
@@ -152,7 +190,7 @@ pub fn runners(c: &Case) -> Vec<(String, Run)> {
     let mut v: Vec<(String, Run)> = vec![("tpp".into(), tpp_runner(c, None))];
     // tpp's own alternatives (shown, never counted as peers): the AVX-512 dot products and,
     // for the cross-over cases, the tile kernel below the size where dispatch picks it.
-    if c.kind != Kind::F32 && Peak::TileBf16.available() {
+    if matches!(c.peak(), Bound::Tile(_)) {
         v.push(("tpp-avx512".into(), tpp_runner(c, Some("avx512"))));
         if c.label.starts_with("crossover/") {
             if let Some(r) = tiles_runner(c) {

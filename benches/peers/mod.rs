@@ -1,11 +1,11 @@
 //! The peers of the eltwise benches: plain Rust loops compiled for AVX-512, and oneDNN through
-//! the C shim in `dnnl_shim.c` (built by `build.rs` when libdnnl-dev is installed).
+//! the `tpp-peers` crate (its C shim is built when libdnnl-dev is installed).
 
 use super::{bytemuck_bf16, bytemuck_bf16_mut, bytemuck_f32, bytemuck_f32_mut, Buffers, Op, Run};
 use tpp::{bf16, DType};
 
 /// Whether oneDNN was found at build time.
-pub const HAVE_DNNL: bool = cfg!(tpp_dnnl);
+pub const HAVE_DNNL: bool = tpp_peers::HAVE_DNNL;
 
 /// Reads every word (the ceiling of a read-only op).
 pub fn read_all(x: &[u32]) -> u32 {
@@ -148,24 +148,9 @@ pub fn plain(op: Op, n: usize, dt: DType) -> Option<Run> {
     })
 }
 
-#[cfg(tpp_dnnl)]
-mod ffi {
-    use std::ffi::c_void;
-    #[repr(C)]
-    pub struct Op {
-        _private: [u8; 0],
-    }
-    extern "C" {
-        pub fn tpp_dnnl_eltwise(alg: i32, bf16: i32, rows: i64, cols: i64) -> *mut Op;
-        pub fn tpp_dnnl_add_row(bf16: i32, rows: i64, cols: i64) -> *mut Op;
-        pub fn tpp_dnnl_reduce_sum(bf16: i32, rows: i64, cols: i64, per_row: i32) -> *mut Op;
-        pub fn tpp_dnnl_transpose(bf16: i32, rows: i64, cols: i64) -> *mut Op;
-        pub fn tpp_dnnl_run(op: *mut Op, p0: *mut c_void, p1: *mut c_void, p2: *mut c_void) -> i32;
-    }
-}
+use tpp_peers::dnnl as ffi;
 
 /// oneDNN's primitive for an op, if it has one (and was found at build time).
-#[cfg(tpp_dnnl)]
 pub fn dnnl(op: Op, n: usize, dt: DType) -> Option<Run> {
     let bf = (dt == DType::BF16) as i32;
     let (rows, cols) = (n as i64, n as i64);
@@ -200,14 +185,8 @@ pub fn dnnl(op: Op, n: usize, dt: DType) -> Option<Run> {
             _ => (y, std::ptr::null_mut()),
         };
         // SAFETY: the buffers hold the shapes the primitive was built for.
-        let rc = unsafe { ffi::tpp_dnnl_run(h as *mut ffi::Op, x, p1, p2) };
+        let rc = unsafe { ffi::tpp_dnnl_run(h as *mut std::ffi::c_void, x, p1, p2) };
         assert_eq!(rc, 0, "oneDNN execution failed");
         std::hint::black_box(&b.y);
     }))
-}
-
-/// Without oneDNN there is no such peer.
-#[cfg(not(tpp_dnnl))]
-pub fn dnnl(_: Op, _: usize, _: DType) -> Option<Run> {
-    None
 }

@@ -5,6 +5,7 @@
 
 pub mod buffers;
 pub mod harness;
+pub mod scale;
 pub mod strategies;
 pub mod tolerance;
 pub mod values;

@@ -1,4 +1,4 @@
-//! The peers of the GEMM benches — LIBXSMM (through `xsmm_shim.c`), OpenBLAS's `cblas_sgemm`
+//! The peers of the GEMM benches — LIBXSMM (through `c/xsmm_shim.c`), OpenBLAS's `cblas_sgemm`
 //! and the `gemm` crate (with its AVX-512 kernels) — and the register-only peak loops of the
 //! multiply instructions, measured in the same run.
 
@@ -6,8 +6,7 @@ use std::ffi::c_void;
 #[cfg(tpp_xsmm)]
 use std::ffi::{c_char, CStr};
 
-/// Whether LIBXSMM was found at build time.
-pub const HAVE_XSMM: bool = cfg!(tpp_xsmm);
+pub use crate::HAVE_XSMM;
 
 #[cfg(tpp_xsmm)]
 extern "C" {
@@ -319,9 +318,8 @@ pub fn gemm_crate_f32(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
     }
 }
 
-/// Register-only throughput of a multiply instruction: 24 independent accumulators (four
-/// accumulator tiles for AMX), so the loop is bound by the instruction's issue rate alone.
-/// Returns flops (or int ops) per second.
+/// Register-only throughput of a multiply instruction: 24 independent accumulators, so the
+/// loop is bound by the instruction's issue rate alone. Returns flops (or int ops) per second.
 pub fn peak(which: Peak) -> f64 {
     use std::time::Instant;
     let iters = 2_000_000u64;
@@ -330,12 +328,8 @@ pub fn peak(which: Peak) -> f64 {
         let t = Instant::now();
         // SAFETY: the caller checked the CPU features of `which` (the bench only runs here on
         // AVX-512 machines; bf16 and VNNI are checked by `available`).
-        if let Some(dot) = which.tile_dot() {
-            return tpp::backend::amx::measure_peak(dot).unwrap_or(0.0);
-        }
         unsafe {
             match which {
-                Peak::TileBf16 | Peak::TileInt8 => unreachable!("measured above"),
                 Peak::Fma32 => std::hint::black_box(fma32_loop(iters)),
                 Peak::DotBf16 => std::hint::black_box(dpbf16_loop(iters)),
                 Peak::DotU8I8 => {
@@ -359,10 +353,6 @@ pub enum Peak {
     DotBf16,
     /// `vpdpbusd zmm`: 128 int ops.
     DotU8I8,
-    /// AMX `tdpbf16ps` on full tiles (16 × 16 × 32: 16,384 flops).
-    TileBf16,
-    /// AMX `tdpbusd` on full tiles (16 × 16 × 64: 32,768 int ops).
-    TileInt8,
 }
 
 impl Peak {
@@ -370,19 +360,7 @@ impl Peak {
         match self {
             Peak::Fma32 => 32.0,
             Peak::DotBf16 => 64.0,
-            Peak::DotU8I8 | Peak::TileBf16 | Peak::TileInt8 => 128.0,
-        }
-    }
-    /// The tile dot product of an AMX peak.
-    fn tile_dot(self) -> Option<tpp::kernels_x86::amx::TileDot> {
-        use tpp::kernels_x86::amx::TileDot;
-        match self {
-            Peak::TileBf16 => Some(TileDot::Bf16),
-            Peak::TileInt8 => Some(TileDot::Int8 {
-                a_signed: false,
-                b_signed: true,
-            }),
-            _ => None,
+            Peak::DotU8I8 => 128.0,
         }
     }
     /// Whether this CPU has the instruction.
@@ -391,8 +369,6 @@ impl Peak {
             Peak::Fma32 => is_x86_feature_detected!("avx512f"),
             Peak::DotBf16 => is_x86_feature_detected!("avx512bf16"),
             Peak::DotU8I8 => is_x86_feature_detected!("avx512vnni"),
-            Peak::TileBf16 => tpp::dispatch::caps::x86().amx_bf16 && tpp::backend::amx::usable(),
-            Peak::TileInt8 => tpp::dispatch::caps::x86().amx_int8 && tpp::backend::amx::usable(),
         }
     }
 }

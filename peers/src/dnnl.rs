@@ -1,0 +1,58 @@
+//! oneDNN through `c/dnnl_shim.c`: build a primitive once for a shape (NULL when oneDNN cannot
+//! or the shape is invalid), then run it on caller memory (non-zero on failure).
+//!
+//! The functions exist whether or not oneDNN was found, so callers need no `cfg`: without it
+//! every constructor returns NULL, which callers already treat as "no such peer", and `run`
+//! returns -1.
+
+use std::ffi::c_void;
+
+/// Declares each shim function: the C symbol when oneDNN was found, otherwise a function of the
+/// same signature that returns `$absent`.
+macro_rules! shim {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $absent:expr; )*) => {
+        #[cfg(tpp_dnnl)]
+        mod sys {
+            use std::ffi::c_void;
+            extern "C" {
+                $( pub fn $name($($arg: $ty),*) -> $ret; )*
+            }
+        }
+        $(
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// Pointers must hold the shapes the primitive was built for (see `c/dnnl_shim.c`).
+            #[allow(unused_variables)]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                #[cfg(tpp_dnnl)]
+                return sys::$name($($arg),*);
+                #[cfg(not(tpp_dnnl))]
+                return $absent;
+            }
+        )*
+    };
+}
+
+shim! {
+    /// An eltwise primitive over a `rows × cols` f32 (or bf16) matrix: `alg` 0 relu, 1 gelu
+    /// (tanh), 2 exp, 3 logistic.
+    fn tpp_dnnl_eltwise(alg: i32, bf16: i32, rows: i64, cols: i64) -> *mut c_void =
+        std::ptr::null_mut();
+    /// `y = x + row` with the row broadcast down the columns.
+    fn tpp_dnnl_add_row(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
+    /// A sum per row (`per_row` 1) or per column.
+    fn tpp_dnnl_reduce_sum(bf16: i32, rows: i64, cols: i64, per_row: i32) -> *mut c_void =
+        std::ptr::null_mut();
+    /// A transpose (reorder) of a `rows × cols` matrix.
+    fn tpp_dnnl_transpose(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
+    /// Runs a primitive of the four above on its operands (unused ones NULL).
+    fn tpp_dnnl_run(op: *mut c_void, p0: *mut c_void, p1: *mut c_void, p2: *mut c_void) -> i32 =
+        -1;
+    /// A row-major f32 (or bf16-input) matmul `C(m×n) = A(m×k)·B(k×n)` with B prepacked.
+    fn tpp_dnnl_matmul(bf16: i32, m: i64, n: i64, k: i64, b: *const c_void) -> *mut c_void =
+        std::ptr::null_mut();
+    /// Runs a matmul from [`tpp_dnnl_matmul`] on `threads` threads.
+    fn tpp_dnnl_matmul_run(mm: *mut c_void, a: *const c_void, c: *mut f32, threads: i32) -> i32 =
+        -1;
+}
