@@ -185,6 +185,9 @@ fn scalar() -> Vec<X86> {
         c("cmp rax, 0x400", |a| a.cmp(rax, 0x400)),
         c("cmp r13, 0x10000", |a| a.cmp(r13, 0x10000)),
         c("cmp r9, r10", |a| a.cmp(r9, r10)),
+        c("cmp r10, qword ptr [rbx+0x28]", |a| {
+            a.cmp(r10, qword_ptr(rbx + 0x28))
+        }),
         c("dec rcx", |a| a.dec(rcx)),
         c("dec r14", |a| a.dec(r14)),
         c("inc r15", |a| a.inc(r15)),
@@ -267,6 +270,13 @@ fn amx() -> Vec<X86> {
     vec![
         c("ldtilecfg [rdi]", |a| a.ldtilecfg(ptr(rdi))),
         c("ldtilecfg [rsp+0x40]", |a| a.ldtilecfg(ptr(rsp + 0x40))),
+        // The tile kernels keep their configurations after the code.
+        with_data("ldtilecfg [rip+%c]\n%c: .fill 64, 1, 0x11", |a| {
+            let mut l = a.create_label();
+            a.ldtilecfg(ptr(l))?;
+            a.set_label(&mut l)?;
+            a.db(&[0x11; 64])
+        }),
         c("sttilecfg [rsp+0x40]", |a| a.sttilecfg(ptr(rsp + 0x40))),
         c("tileloadd tmm0, [rax+rcx*1]", |a| {
             a.tileloadd(tmm0, ptr(rax + rcx))
@@ -288,6 +298,9 @@ fn amx() -> Vec<X86> {
         }),
         c("tilestored [r14+r15*1+0x1000], tmm6", |a| {
             a.tilestored(ptr(r14 + r15 + 0x1000), tmm6)
+        }),
+        c("tilestored [r11+rax*1+0x40], tmm1", |a| {
+            a.tilestored(ptr(r11 + rax + 0x40), tmm1)
         }),
         c("tdpbf16ps tmm0, tmm4, tmm6", |a| {
             a.tdpbf16ps(tmm0, tmm4, tmm6)
