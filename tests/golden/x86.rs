@@ -278,6 +278,21 @@ fn amx() -> Vec<X86> {
             a.db(&[0x11; 64])
         }),
         c("sttilecfg [rsp+0x40]", |a| a.sttilecfg(ptr(rsp + 0x40))),
+        c("ldtilecfg [rsp+0x400]", |a| a.ldtilecfg(ptr(rsp + 0x400))),
+        c("sttilecfg [rdi]", |a| a.sttilecfg(ptr(rdi))),
+        c("sttilecfg [rbx+0x1000]", |a| a.sttilecfg(ptr(rbx + 0x1000))),
+        c("tilestored [rdx+rsi*1+0x40], tmm2", |a| {
+            a.tilestored(ptr(rdx + rsi + 0x40), tmm2)
+        }),
+        c("tilestored [rsp+rcx*1+0x40], tmm0", |a| {
+            a.tilestored(ptr(rsp + rcx + 0x40), tmm0)
+        }),
+        c("tileloaddt1 tmm1, [r9+r10*1+0x40]", |a| {
+            a.tileloaddt1(tmm1, ptr(r9 + r10 + 0x40))
+        }),
+        c("tileloaddt1 tmm2, [r9+r10*1+0x400]", |a| {
+            a.tileloaddt1(tmm2, ptr(r9 + r10 + 0x400))
+        }),
         c("tileloadd tmm0, [rax+rcx*1]", |a| {
             a.tileloadd(tmm0, ptr(rax + rcx))
         }),
