@@ -145,6 +145,27 @@ pub fn assembler() -> AsmResult<CodeAssembler> {
     CodeAssembler::new(64)
 }
 
+/// Opens a counted loop of `count` trips on `counter` (`None`: it runs once, and no loop
+/// code is emitted). Close it with [`loop_end`].
+pub fn loop_top(a: &mut CodeAssembler, counter: Gpr, count: usize) -> AsmResult<Option<CodeLabel>> {
+    if count <= 1 {
+        return Ok(None);
+    }
+    a.mov(counter.q(), count as u64)?;
+    let mut top = a.create_label();
+    a.set_label(&mut top)?;
+    Ok(Some(top))
+}
+
+/// Closes a loop opened by [`loop_top`].
+pub fn loop_end(a: &mut CodeAssembler, counter: Gpr, top: &mut Option<CodeLabel>) -> AsmResult<()> {
+    if let Some(top) = top.take() {
+        a.dec(counter.q())?;
+        a.jnz(top)?;
+    }
+    Ok(())
+}
+
 /// `reg += value` for any value: an immediate when it fits in 32 bits, else through `scratch`.
 pub fn add_imm(a: &mut CodeAssembler, reg: Gpr, value: usize, scratch: Gpr) -> AsmResult<()> {
     match i32::try_from(value) {

@@ -335,21 +335,21 @@ impl Gen<'_> {
         for (ncount, cols) in [(nfull, full_c), (usize::from(nedge > 0), nedge)] {
             for _ in 0..usize::from(ncount > 0) {
                 self.j0_known = j_next.filter(|_| ncount == 1);
-                let mut ntop = self.loop_top(r.nblk, ncount)?;
+                let mut ntop = loop_top(&mut self.a, r.nblk, ncount)?;
                 let mut i_next = Some(0);
                 for (mcount, rows) in [(mfull, blk.rows), (usize::from(medge > 0), medge)] {
                     for _ in 0..usize::from(mcount > 0) {
                         self.i0_known = i_next.filter(|_| mcount == 1);
-                        let mut mtop = self.loop_top(r.mblk, mcount)?;
+                        let mut mtop = loop_top(&mut self.a, r.mblk, mcount)?;
                         self.tile(rows, cols)?;
                         self.a.add(r.i0.q(), rows as i32)?;
-                        self.loop_end(r.mblk, &mut mtop)?;
+                        loop_end(&mut self.a, r.mblk, &mut mtop)?;
                         i_next = i_next.map(|i| i + mcount * rows);
                     }
                 }
                 self.a.xor(r.i0.d(), r.i0.d())?;
                 self.a.add(r.j0.q(), cols as i32)?;
-                self.loop_end(r.nblk, &mut ntop)?;
+                loop_end(&mut self.a, r.nblk, &mut ntop)?;
                 j_next = j_next.map(|j| j + ncount * cols);
             }
         }
@@ -372,26 +372,6 @@ impl Gen<'_> {
                     self.a.dd(&[(v as f32).to_bits()])?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Opens a loop of `count` trips on `counter` (`None`: it runs once, no loop code).
-    fn loop_top(&mut self, counter: Gpr, count: usize) -> AsmResult<Option<CodeLabel>> {
-        if count <= 1 {
-            return Ok(None);
-        }
-        self.a.mov(counter.q(), count as u64)?;
-        let mut top = self.a.create_label();
-        self.a.set_label(&mut top)?;
-        Ok(Some(top))
-    }
-
-    /// Closes a loop opened by [`Gen::loop_top`].
-    fn loop_end(&mut self, counter: Gpr, top: &mut Option<CodeLabel>) -> AsmResult<()> {
-        if let Some(top) = top.take() {
-            self.a.dec(counter.q())?;
-            self.a.jnz(top)?;
         }
         Ok(())
     }
@@ -552,13 +532,13 @@ impl Gen<'_> {
         let unroll = self.blk().unroll;
         let trips = steps / unroll;
         if trips > 0 {
-            let mut top = self.loop_top(self.r.kcnt, trips)?;
+            let mut top = loop_top(&mut self.a, self.r.kcnt, trips)?;
             for u in 0..unroll {
                 self.k_step(rows, nv, tail, u, u * a_step, u * b_step)?;
             }
             add_imm(&mut self.a, self.r.aptr, unroll * a_step, self.r.t)?;
             add_imm(&mut self.a, self.r.bptr, unroll * b_step, self.r.t)?;
-            self.loop_end(self.r.kcnt, &mut top)?;
+            loop_end(&mut self.a, self.r.kcnt, &mut top)?;
         }
         for u in 0..steps % unroll {
             self.k_step(rows, nv, tail, u, u * a_step, u * b_step)?;

@@ -254,18 +254,18 @@ impl Gen<'_> {
                 self.a.ldtilecfg(ptr(label))?;
                 configs.push((label, blk.config(rows, cols)));
                 self.a.mov(J0.q(), (jblk * bc) as u64)?;
-                let mut ntop = self.loop_top(NCNT, ncount)?;
+                let mut ntop = loop_top(&mut self.a, NCNT, ncount)?;
                 self.a.mov(I0.q(), (iblk * br) as u64)?;
-                let mut mtop = self.loop_top(MCNT, mcount)?;
+                let mut mtop = loop_top(&mut self.a, MCNT, mcount)?;
                 self.block(rows, cols)?;
                 if mcount > 1 {
                     self.a.add(I0.q(), br as i32)?;
                 }
-                self.loop_end(MCNT, &mut mtop)?;
+                loop_end(&mut self.a, MCNT, &mut mtop)?;
                 if ncount > 1 {
                     self.a.add(J0.q(), bc as i32)?;
                 }
-                self.loop_end(NCNT, &mut ntop)?;
+                loop_end(&mut self.a, NCNT, &mut ntop)?;
             }
         }
         self.a.tilerelease()?;
@@ -279,24 +279,6 @@ impl Gen<'_> {
         for (mut label, cfg) in configs {
             self.a.set_label(&mut label)?;
             self.a.db(&cfg.bytes())?;
-        }
-        Ok(())
-    }
-
-    fn loop_top(&mut self, counter: Gpr, count: usize) -> AsmResult<Option<CodeLabel>> {
-        if count <= 1 {
-            return Ok(None);
-        }
-        self.a.mov(counter.q(), count as u64)?;
-        let mut top = self.a.create_label();
-        self.a.set_label(&mut top)?;
-        Ok(Some(top))
-    }
-
-    fn loop_end(&mut self, counter: Gpr, top: &mut Option<CodeLabel>) -> AsmResult<()> {
-        if let Some(top) = top.take() {
-            self.a.dec(counter.q())?;
-            self.a.jnz(top)?;
         }
         Ok(())
     }
@@ -463,10 +445,10 @@ impl Gen<'_> {
             add_imm(&mut g.a, BPTR, b_step, T)
         };
         if blk.steps > 1 {
-            let mut top = self.loop_top(KCNT, blk.steps - 1)?;
+            let mut top = loop_top(&mut self.a, KCNT, blk.steps - 1)?;
             self.k_step(hs, ws, false, next_step)?;
             advance(self)?;
-            self.loop_end(KCNT, &mut top)?;
+            loop_end(&mut self.a, KCNT, &mut top)?;
         }
         self.k_step(hs, ws, false, next_member)?;
         if blk.kr > 0 {
