@@ -103,6 +103,12 @@ fn span(order: Order, rows: usize, cols: usize, ld: usize) -> usize {
 }
 
 fn check<T: Elem>(p: Matmul, seed: u64) -> Result<(), String> {
+    check_as::<T>(p, seed, |x| x)
+}
+
+/// [`check`] against a reference whose inputs pass through `input` first (bf16 rounding for
+/// a reduced-precision product).
+fn check_as<T: Elem>(p: Matmul, seed: u64, input: fn(f64) -> f64) -> Result<(), String> {
     let mut rng = Rng(seed);
     let (ar, ac) = if p.trans_a { (p.k, p.m) } else { (p.m, p.k) };
     let (br, bc) = if p.trans_b { (p.n, p.k) } else { (p.k, p.n) };
@@ -129,8 +135,8 @@ fn check<T: Elem>(p: Matmul, seed: u64) -> Result<(), String> {
         for j in 0..p.n {
             let (mut sum, mut mag) = (0.0, 0.0);
             for q in 0..p.k {
-                let x = a[at(p.order, p.trans_a, p.lda, i, q)].to()
-                    * b[at(p.order, p.trans_b, p.ldb, q, j)].to();
+                let x = input(a[at(p.order, p.trans_a, p.lda, i, q)].to())
+                    * input(b[at(p.order, p.trans_b, p.ldb, q, j)].to());
                 sum += x;
                 mag += x.abs();
             }
@@ -252,4 +258,41 @@ fn few_rows_pack_b_by_chunks() {
             check::<f32>(p.trans_b(), 8).unwrap();
         }
     }
+}
+
+/// `Precision::Bf16`: where AMX-BF16 runs, the f32 product equals one of the bf16-rounded
+/// inputs (to f32 accumulation); elsewhere it stays in full precision. f64 inputs refuse it.
+#[test]
+fn bf16_precision_only_when_asked() {
+    use tpp::ops::Precision;
+    #[cfg(target_arch = "x86_64")]
+    let tiles = tpp::backend::amx::bf16_ready();
+    #[cfg(not(target_arch = "x86_64"))]
+    let tiles = false;
+    let to_bf16 = |x: f64| tpp::isa::bf16_from_f64(x).to_f64();
+    for (m, n, k) in [(1, 1, 1), (33, 70, 65), (130, 64, 200), (64, 300, 130)] {
+        for (alpha, beta) in [(1.0, 0.0), (-1.5, 0.75)] {
+            let p = Matmul::new(m, n, k)
+                .scalars(alpha, beta)
+                .precision(Precision::Bf16);
+            let r = if tiles {
+                check_as::<f32>(p, 9, to_bf16)
+            } else {
+                check::<f32>(p, 9)
+            };
+            r.unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            check_as::<f32>(
+                p.col_major().trans_b(),
+                10,
+                if tiles { to_bf16 } else { |x| x },
+            )
+            .unwrap();
+            // Asked for nothing, nothing is rounded.
+            check::<f32>(p.precision(Precision::Full), 11).unwrap();
+        }
+    }
+    let p = Matmul::new(4, 4, 4).precision(Precision::Bf16);
+    let (a, b, mut c) = (vec![1f64; 16], vec![1f64; 16], vec![0f64; 16]);
+    let e = matmul(&p, &a, &b, &mut c).unwrap_err().to_string();
+    assert!(e.contains("precision"), "{e}");
 }

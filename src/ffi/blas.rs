@@ -185,6 +185,7 @@ impl Call {
             ldc: self.ldc as usize,
             alpha: self.alpha,
             beta: self.beta,
+            precision: crate::ops::Precision::Full,
         }
     }
 

@@ -70,6 +70,7 @@ pub unsafe extern "C" fn tpp_matmul(
             ldc: size("ldc", d.ldc)?,
             alpha: d.alpha,
             beta: d.beta,
+            precision: crate::ops::Precision::Full,
         };
         p.validate()?;
         let dt = super::codes::dtype("dtype", d.dtype)?;

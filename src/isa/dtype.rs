@@ -93,6 +93,24 @@ impl DType {
     }
 }
 
+/// `v` rounded to the nearest bf16, ties to even — the ISA's narrowing rule. (`half`'s own
+/// `bf16::from_f64` rounds some values just above a halfway point down: `f32` bits
+/// `0xbefe8001` came out `0xbefe`, not `0xbeff`.) Rounds to odd at f32 first: with 16 bits to
+/// spare that keeps the second rounding, f32 to bf16, exact.
+pub fn bf16_from_f64(v: f64) -> bf16 {
+    let f = v as f32;
+    if !f.is_finite() || f as f64 == v {
+        return bf16::from_f32(f);
+    }
+    // Toward zero, then the last bit set: round to odd.
+    let toward_zero = if (f as f64).abs() > v.abs() {
+        f32::from_bits(f.to_bits() - 1)
+    } else {
+        f
+    };
+    bf16::from_f32(f32::from_bits(toward_zero.to_bits() | 1))
+}
+
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -116,3 +134,45 @@ macro_rules! element {
     )*};
 }
 element!(f64 => F64, f32 => F32, bf16 => BF16, f16 => F16, i32 => I32, i8 => I8, u8 => U8);
+
+#[cfg(test)]
+mod bf16_rounding {
+    use super::*;
+
+    #[test]
+    fn matches_the_f32_rounding_on_f32_values() {
+        // Every f32 whose bf16 neighbourhood matters: around halfway, sticky bits, both signs,
+        // subnormals and the edge of the range.
+        for hi in [0x3f80u32, 0xbefe, 0x0001, 0x8001, 0x7f7f, 0x0080, 0x4000] {
+            for lo in [0u32, 1, 0x7fff, 0x8000, 0x8001, 0xffff, 0x4000, 0xc000] {
+                let x = f32::from_bits(hi << 16 | lo);
+                assert_eq!(
+                    bf16_from_f64(x as f64).to_bits(),
+                    bf16::from_f32(x).to_bits(),
+                    "{:#x}",
+                    x.to_bits()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_f64_values_once() {
+        // Halfway between 1.0 and the next bf16 (2^-8 apart), nudged by less than an f32 ulp:
+        // rounding to f32 first would land on the tie and go to even (down).
+        let half = 1.0 + f64::powi(2.0, -8);
+        assert_eq!(
+            bf16_from_f64(half + 1e-12).to_f64(),
+            1.0 + f64::powi(2.0, -7)
+        );
+        assert_eq!(bf16_from_f64(half - 1e-12).to_f64(), 1.0);
+        assert_eq!(bf16_from_f64(half).to_f64(), 1.0);
+        assert_eq!(
+            bf16_from_f64(-(half + 1e-12)).to_f64(),
+            -(1.0 + f64::powi(2.0, -7))
+        );
+        assert!(bf16_from_f64(f64::NAN).is_nan());
+        assert_eq!(bf16_from_f64(1e300).to_f64(), f64::INFINITY);
+        assert_eq!(bf16_from_f64(-1e-300).to_bits(), 0x8000);
+    }
+}

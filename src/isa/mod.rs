@@ -17,7 +17,7 @@ mod unary;
 
 pub use activation::Activation;
 pub use binary::{BinaryDesc, BinaryOp, CmpOp};
-pub use dtype::{DType, Element};
+pub use dtype::{bf16_from_f64, DType, Element};
 pub use gemm::{BatchReduce, Bias, BiasBroadcast, Epilogue, GemmDesc};
 pub use matrix::{bitmask, matrix_len, Broadcast, Layout, MAX_DIM};
 pub use reduce::{ReduceAxis, ReduceDesc, ReduceOp};

@@ -42,6 +42,8 @@ pub trait MatmulElem: Copy + Default + Send + Sync + 'static {
     /// `x · alpha` in the input type (alpha is folded into B's packing where that is exact
     /// enough: f32 and f64, not bf16).
     fn times(x: Self, alpha: f64) -> Self;
+    /// Rounded to bf16 (nearest even), for [`Precision::Bf16`].
+    fn to_bf16(self) -> bf16;
 }
 
 impl MatmulElem for f32 {
@@ -54,6 +56,9 @@ impl MatmulElem for f32 {
     }
     fn times(x: f32, alpha: f64) -> f32 {
         x * alpha as f32
+    }
+    fn to_bf16(self) -> bf16 {
+        bf16::from_f32(self)
     }
 }
 
@@ -68,6 +73,9 @@ impl MatmulElem for f64 {
     fn times(x: f64, alpha: f64) -> f64 {
         x * alpha
     }
+    fn to_bf16(self) -> bf16 {
+        crate::isa::bf16_from_f64(self)
+    }
 }
 
 impl MatmulElem for bf16 {
@@ -79,8 +87,25 @@ impl MatmulElem for bf16 {
         <f32 as MatmulElem>::scale(c, beta)
     }
     fn times(x: bf16, alpha: f64) -> bf16 {
-        bf16::from_f64(x.to_f64() * alpha)
+        crate::isa::bf16_from_f64(x.to_f64() * alpha)
     }
+    fn to_bf16(self) -> bf16 {
+        self
+    }
+}
+
+/// How an f32 large GEMM may multiply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// In the inputs' own precision (the default).
+    #[default]
+    Full,
+    /// Only when the caller asks: f32 A and B are rounded to bf16 (nearest even) and multiplied
+    /// on AMX tiles, accumulating in f32 — several times the f32 rate, with each product good
+    /// to about three significant digits (relative error ≤ 2⁻⁸ per factor). Where the CPU has
+    /// no usable AMX-BF16 (where bf16 would not be faster than f32), the product stays in full
+    /// precision. Only for f32 inputs.
+    Bf16,
 }
 
 /// The shape and scalars of a large GEMM: `C = alpha·op(A)·op(B) + beta·C`, `C` is `m × n`,
@@ -109,6 +134,8 @@ pub struct Matmul {
     pub alpha: f64,
     /// Scale of the prior C.
     pub beta: f64,
+    /// Whether an f32 product may round its inputs to bf16 for AMX tiles.
+    pub precision: Precision,
 }
 
 impl Matmul {
@@ -127,6 +154,7 @@ impl Matmul {
             ldc: 0,
             alpha: 1.0,
             beta: 0.0,
+            precision: Precision::Full,
         }
         .packed_ld()
     }
@@ -153,6 +181,11 @@ impl Matmul {
     /// Sets alpha and beta.
     pub fn scalars(mut self, alpha: f64, beta: f64) -> Self {
         (self.alpha, self.beta) = (alpha, beta);
+        self
+    }
+    /// Sets the compute precision ([`Precision::Bf16`] only for f32 inputs).
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -289,16 +322,49 @@ pub unsafe fn matmul_raw<T: MatmulElem>(
     b: *const T,
     c: *mut T::C,
 ) -> Result<()> {
+    if p.precision == Precision::Bf16 && T::DTYPE != DType::F32 {
+        return Err(Error::InvalidDescriptor {
+            family: "matmul",
+            field: "precision",
+            value: format!("Bf16 with {} inputs", T::DTYPE),
+            allowed: "Bf16 only for f32 inputs; Full for any".into(),
+        });
+    }
     let (r, swapped) = p.row_major();
-    let (a, b) = if swapped { (b, a) } else { (a, b) };
     if r.m == 0 || r.n == 0 {
         return Ok(());
     }
+    if p.precision == Precision::Bf16 && amx_bf16() && r.k > 0 && r.alpha != 0.0 {
+        return bf16_product(p, a, b, c.cast());
+    }
+    let (a, b) = if swapped { (b, a) } else { (a, b) };
     if r.k == 0 || r.alpha == 0.0 {
         scale_c::<T>(&r, r.beta, c);
         return Ok(());
     }
     Plan::<T>::new(&r)?.run(&r, a, b, c)
+}
+
+/// [`Precision::Bf16`]: A and B rounded to bf16 copies (the extents they span, padding
+/// included), then the bf16 product on tiles into the f32 C.
+unsafe fn bf16_product<T: MatmulElem>(
+    p: &Matmul,
+    a: *const T,
+    b: *const T,
+    c: *mut f32,
+) -> Result<()> {
+    let (la, lb, _) = p.extents();
+    let round = |x: *const T, len: usize| -> Vec<bf16> {
+        (0..len)
+            .map(|i| unsafe { x.add(i).read() }.to_bf16())
+            .collect()
+    };
+    let (a16, b16) = (round(a, la), round(b, lb));
+    let full = Matmul {
+        precision: Precision::Full,
+        ..*p
+    };
+    matmul_raw::<bf16>(&full, a16.as_ptr(), b16.as_ptr(), c)
 }
 
 /// `C = beta·C` over the `m × n` of a row-major problem: zeros without reading C for beta 0,

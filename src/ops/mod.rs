@@ -4,4 +4,4 @@
 mod gemm;
 mod pack;
 
-pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order};
+pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order, Precision};

@@ -32,7 +32,10 @@ pub unsafe fn store(p: *mut c_void, dt: DType, idx: usize, v: f64) {
     match dt {
         DType::F64 => p.cast::<f64>().add(idx).write_unaligned(v),
         DType::F32 => p.cast::<f32>().add(idx).write_unaligned(v as f32),
-        DType::BF16 => p.cast::<bf16>().add(idx).write_unaligned(bf16::from_f64(v)),
+        DType::BF16 => p
+            .cast::<bf16>()
+            .add(idx)
+            .write_unaligned(crate::isa::bf16_from_f64(v)),
         DType::F16 => p.cast::<f16>().add(idx).write_unaligned(f16::from_f64(v)),
         DType::I32 => p
             .cast::<i32>()
@@ -69,7 +72,7 @@ pub fn round_to(dt: DType, v: f64) -> f64 {
     match dt {
         DType::F64 => v,
         DType::F32 => v as f32 as f64,
-        DType::BF16 => bf16::from_f64(v).to_f64(),
+        DType::BF16 => crate::isa::bf16_from_f64(v).to_f64(),
         DType::F16 => f16::from_f64(v).to_f64(),
         DType::I32 => to_int(v, i32::MIN, i32::MAX) as f64,
         DType::I8 => to_int(v, i8::MIN, i8::MAX) as f64,
