@@ -257,7 +257,7 @@ fn tile_desc() -> impl Strategy<Value = GemmDesc> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(common::scale::config(96))]
 
     #[test]
     fn tiles_match_reference(d in tile_desc(), seed in any::<u64>()) {
