@@ -4,7 +4,7 @@
 //! C is covered by blocks of up to 2 × 2 tiles of 16 × 16 accumulators (32 × 32); k by steps of
 //! up to 64 bytes of A per row (32 bf16, 64 int8), all of equal length when a large enough
 //! divisor of k exists, else full steps and one shorter step with tiles of its own (then the
-//! block is 2 × 1 or 1 × 2 tiles, so that eight tile registers hold both step shapes). Edge
+//! block is 2 × 1, 1 × 2 or 1 × 1 tiles, so that eight tile registers hold both step shapes). Edge
 //! blocks (fewer rows or columns) get tile shapes of their own: the kernel walks four regions
 //! (full/edge columns × full/edge rows), each under its own `ldtilecfg`, so any m, n, k run
 //! with no scratch copy of the operands and no read past them.
@@ -168,7 +168,8 @@ const J0: Gpr = Gpr(12); // the block's first column
 const NCNT: Gpr = Gpr(13);
 const MCNT: Gpr = Gpr(14);
 const ABASE: Gpr = Gpr(15); // this batch member's A (stride: running)
-                            // Caller-saved: the block's own state.
+
+// Caller-saved: the block's own state.
 const T: Gpr = Gpr(0); // rax
 const SA: Gpr = Gpr(1); // rcx: bytes per row of A
 const SB: Gpr = Gpr(2); // rdx: bytes per VNNI row group of B

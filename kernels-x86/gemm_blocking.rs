@@ -2,7 +2,7 @@
 //! (`Blocking`): the choices made per descriptor before any code is emitted.
 
 use crate::dispatch::caps::Vendor;
-use crate::isa::{BatchReduce, GemmDesc};
+use crate::isa::{BatchReduce, DType, GemmDesc};
 
 /// How a microkernel multiplies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,7 @@ impl Blocking {
         let a_row_bytes = d.lda * d.a_dtype.size();
         let tall = vendor == Vendor::Intel
             && arith == Arith::Fma32
+            && d.a_dtype == DType::F32
             && d.batch != BatchReduce::None
             && !d.trans_a
             && nv >= 2

@@ -143,7 +143,7 @@ const INT8S: [(DType, DType); 4] = [
 #[test]
 fn tile_configuration_remainders() {
     let ms = [1, 15, 16, 17, 31, 32, 33, 47, 65];
-    let ns = [1, 15, 16, 17, 32, 33, 63];
+    let ns = [1, 15, 16, 17, 32, 33, 63, 64, 97];
     let mut descs = vec![];
     for (x, &m) in ms.iter().enumerate() {
         for (y, &n) in ns.iter().enumerate() {

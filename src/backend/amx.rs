@@ -151,8 +151,14 @@ fn has_unit(dot: TileDot) -> bool {
 /// Sapphire Rapids with `cargo bench --bench gemm -- crossover` (interleaved, same run):
 /// bf16 16×16×32 gains 1.3×, 16×16×16 and 8×16×32 lose (0.8×, 0.55×); int8, whose AVX-512
 /// `vpdpbusd` is four times denser, loses up to 16×64×64 as a plain GEMM (0.98×) and wins
-/// from 64³ (1.3×), while batch-reduce forms win from 16×16×64 (1.1× at 8 members).
+/// from 64³ (1.3×), while batch-reduce forms win from 16×16×64 (1.1× at 8 members). Below 16
+/// columns the tiles are mostly idle width.
 fn wins(d: &GemmDesc, dot: TileDot) -> bool {
+    // Fewer than 16 columns leave most of every tile's width idle (1×1×8192 would run 256
+    // steps on one-element tiles).
+    if d.n < 16 {
+        return false;
+    }
     let work = d.m.saturating_mul(d.n).saturating_mul(d.k);
     match dot {
         TileDot::Bf16 => work >= 16 * 16 * 32,

@@ -354,12 +354,27 @@ unsafe fn bf16_product<T: MatmulElem>(
     c: *mut f32,
 ) -> Result<()> {
     let (la, lb, _) = p.extents();
-    let round = |x: *const T, len: usize| -> Vec<bf16> {
-        (0..len)
-            .map(|i| unsafe { x.add(i).read() }.to_bf16())
-            .collect()
+    let row = p.order == Order::RowMajor;
+    // The stored lines (rows, or columns for column-major) of an `r × c` operand, each
+    // rounded in parallel; the gaps between lines (which a caller may leave uninitialised)
+    // are never read and stay zero.
+    let round = |x: *const T, len: usize, (r, c): (usize, usize), ld: usize| -> Vec<bf16> {
+        let (lines, width) = if row { (r, c) } else { (c, r) };
+        let src = SharedMut(x.cast_mut());
+        let mut out = vec![bf16::ZERO; len];
+        out.par_chunks_mut(ld.max(1))
+            .take(lines)
+            .enumerate()
+            .for_each(|(l, dst)| {
+                for (e, d) in dst[..width].iter_mut().enumerate() {
+                    // SAFETY: element (l, e) of the operand lies inside its extent.
+                    *d = unsafe { src.get().add(l * ld + e).read() }.to_bf16();
+                }
+            });
+        out
     };
-    let (a16, b16) = (round(a, la), round(b, lb));
+    let a16 = round(a, la, stored(p.m, p.k, p.trans_a), p.lda);
+    let b16 = round(b, lb, stored(p.k, p.n, p.trans_b), p.ldb);
     let full = Matmul {
         precision: Precision::Full,
         ..*p
@@ -509,9 +524,10 @@ impl<T: MatmulElem> Plan<T> {
         let (bm, bn, bk) = (self.bm, self.bn, self.bk);
         let (mb, nb) = (r.m.div_ceil(bm), r.n.div_ceil(bn));
         // A row-major A is read in place (its k blocks are `bk` apart, its rows `lda`); a
-        // transposed A (and a bf16 A of odd k: the pairs of the dot products would straddle
-        // the partial block) is packed as [m block][k block][bm × bk]. B is always packed, as [n block][k block][bk × bn]: rows of B `ldb` apart would
-        // share a few cache sets.
+        // transposed A, a bf16 A of odd k (the pairs of the dot products would straddle the
+        // partial block) and a bf16 A on AMX tiles are packed as [m block][k block][bm × bk].
+        // B is packed, as [n block][k block][bk × bn] (rows of B `ldb` apart would share a few
+        // cache sets): all of it up front, or chunk by chunk per task (`stream_b` below).
         let direct_a = !r.trans_a && (!T::VNNI2 || r.k.is_multiple_of(2) && !amx_bf16());
         let (kfull, kedge) = if direct_a {
             (r.k / bk, r.k % bk)
@@ -632,7 +648,8 @@ impl<T: MatmulElem> Plan<T> {
         let threads = rayon::current_num_threads();
         let group = self.group.min(nb);
         let col_groups = nb.div_ceil(group);
-        let row_groups = if col_groups >= 2 * threads {
+        // Streaming B, every row task of a column group would pack the same chunks again.
+        let row_groups = if col_groups >= 2 * threads || stream_b {
             1
         } else {
             (2 * threads).div_ceil(col_groups).min(mb)

@@ -38,6 +38,8 @@ struct Cpu {
     of: bool,
     tiles: Tiles,
     stats: Stats,
+    /// The stack buffer's bounds.
+    stack: (u64, u64),
 }
 
 /// The register's number and size in bytes (64- and 32-bit general-purpose registers only).
@@ -181,14 +183,25 @@ impl Cpu {
         self.set_zs(r, size);
     }
 
-    unsafe fn push(&mut self, v: u64) {
-        self.gpr[4] -= 8;
+    unsafe fn push(&mut self, v: u64) -> Result<(), String> {
+        self.gpr[4] = self.gpr[4].wrapping_sub(8);
+        self.stack_ok()?;
         (self.gpr[4] as *mut u64).write(v);
+        Ok(())
     }
-    unsafe fn pop(&mut self) -> u64 {
+    unsafe fn pop(&mut self) -> Result<u64, String> {
+        self.stack_ok()?;
         let v = (self.gpr[4] as *const u64).read();
         self.gpr[4] += 8;
-        v
+        Ok(v)
+    }
+    /// rsp inside the emulator's stack buffer.
+    fn stack_ok(&self) -> Result<(), String> {
+        if (self.stack.0..self.stack.1).contains(&self.gpr[4]) {
+            Ok(())
+        } else {
+            Err(format!("rsp {:#x} left the stack", self.gpr[4]))
+        }
     }
 
     fn tile(i: &Instruction, n: u32) -> Result<usize, String> {
@@ -222,19 +235,27 @@ impl Cpu {
 pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
     let base = code.as_ptr() as u64;
     let mut stack = vec![0u64; STACK_WORDS];
+    // Distinct values, so that a register restored into the wrong place is caught.
+    let mut gpr = [0u64; 16];
+    for (i, g) in gpr.iter_mut().enumerate() {
+        *g = 0x0bad_0000_0000_0000 | (i as u64) << 32 | 0x600d;
+    }
     let mut cpu = Cpu {
-        gpr: [0x0bad_0bad_0bad_0bad; 16],
+        gpr,
         zf: false,
         cf: false,
         sf: false,
         of: false,
         tiles: Tiles::new(),
         stats: Stats::default(),
+        stack: (0, 0),
     };
     // Entry: rsp is 8 mod 16 (the return address on a 16-aligned stack).
-    let top = stack.as_mut_ptr().add(STACK_WORDS - 2) as u64;
+    let bottom = stack.as_mut_ptr() as u64;
+    let top = (stack.as_mut_ptr().add(STACK_WORDS - 2) as u64) & !15;
+    cpu.stack = (bottom, top + 8);
     cpu.gpr[4] = top;
-    cpu.push(RETURN_SENTINEL);
+    cpu.push(RETURN_SENTINEL)?;
     cpu.gpr[7] = arg as u64;
     let callee_saved_in: Vec<u64> = [3, 5, 12, 13, 14, 15].map(|r| cpu.gpr[r]).to_vec();
     let mut dec = Decoder::with_ip(64, code, base, DecoderOptions::NONE);
@@ -257,10 +278,10 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
         match i.mnemonic() {
             Mnemonic::Push => {
                 let v = cpu.read(&i, 0, 8).map_err(e)?;
-                cpu.push(v);
+                cpu.push(v).map_err(e)?;
             }
             Mnemonic::Pop => {
-                let v = cpu.pop();
+                let v = cpu.pop().map_err(e)?;
                 cpu.write(&i, v, 8).map_err(e)?;
             }
             Mnemonic::Mov => {
@@ -333,10 +354,21 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
             m @ (Mnemonic::Shl | Mnemonic::Shr) => {
                 let size = cpu.size(&i).map_err(e)?;
                 let a = cpu.read(&i, 0, size).map_err(e)?;
-                let n = cpu.read(&i, 1, 1).map_err(e)? as u32 & 63;
-                let r = if m == Mnemonic::Shl { a << n } else { a >> n };
-                cpu.write(&i, r, size).map_err(e)?;
-                cpu.set_zs(r, size);
+                // The count is masked to 5 bits for 32-bit operands, 6 for 64-bit; a zero
+                // count leaves the flags alone; CF is the last bit shifted out (OF, defined
+                // only for 1-bit shifts, is not modelled: the kernels never branch on it).
+                let bits = 8 * size as u32;
+                let n = cpu.read(&i, 1, 1).map_err(e)? as u32 & (bits - 1);
+                if n > 0 {
+                    let r = if m == Mnemonic::Shl { a << n } else { a >> n };
+                    cpu.cf = if m == Mnemonic::Shl {
+                        a >> (bits - n) & 1 == 1
+                    } else {
+                        a >> (n - 1) & 1 == 1
+                    };
+                    cpu.write(&i, r, size).map_err(e)?;
+                    cpu.set_zs(r, size);
+                }
             }
             m @ (Mnemonic::Jmp
             | Mnemonic::Jne
@@ -368,7 +400,7 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
                     k => return Err(e(format!("call through {k:?}"))),
                 };
                 if (base..base + code.len() as u64).contains(&target) {
-                    cpu.push(i.next_ip());
+                    cpu.push(i.next_ip()).map_err(e)?;
                     jump = Some(target);
                 } else {
                     if !cpu.gpr[4].is_multiple_of(16) {
@@ -382,10 +414,14 @@ pub unsafe fn run(code: &[u8], arg: *const c_void) -> Result<Stats, String> {
                     for r in CALLER_SAVED {
                         cpu.gpr[r] = 0xdead_beef_dead_beef;
                     }
+                    // The callee may use the stack below rsp: so must the emulated one look.
+                    let below = (cpu.gpr[4] - cpu.stack.0) as usize / 8;
+                    std::slice::from_raw_parts_mut(cpu.stack.0 as *mut u64, below)
+                        .fill(0xdead_beef_dead_beef);
                 }
             }
             Mnemonic::Ret => {
-                let to = cpu.pop();
+                let to = cpu.pop().map_err(e)?;
                 if to == RETURN_SENTINEL {
                     if cpu.gpr[4] != top {
                         return Err(e("returned with a different rsp".into()));
