@@ -586,6 +586,10 @@ typedef struct tpp_matmul_desc {
   double alpha;
   // See `alpha`.
   double beta;
+  // 1: an f32 product may round A and B to bf16 and multiply on AMX tiles with f32
+  // accumulation (`tpp::ops::Precision::Bf16`; full precision where tiles are absent);
+  // 0 (what a C initializer that stops before this field gives): full precision.
+  int32_t bf16_compute;
 } tpp_matmul_desc;
 
 // Success.

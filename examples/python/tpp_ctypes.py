@@ -71,7 +71,7 @@ class KernelInfo(C.Structure):
 class MatmulDesc(C.Structure):
     _fields_ = [(n, C.c_int32) for n in ("col_major", "trans_a", "trans_b", "dtype")] + [
         (n, C.c_int64) for n in ("m", "n", "k", "lda", "ldb", "ldc")] + [
-        ("alpha", C.c_double), ("beta", C.c_double)]
+        ("alpha", C.c_double), ("beta", C.c_double), ("bf16_compute", C.c_int32)]
 
 
 tpp.tpp_last_error.restype = C.c_char_p

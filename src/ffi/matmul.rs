@@ -32,6 +32,10 @@ pub struct tpp_matmul_desc {
     pub alpha: f64,
     /// See `alpha`.
     pub beta: f64,
+    /// 1: an f32 product may round A and B to bf16 and multiply on AMX tiles with f32
+    /// accumulation (`tpp::ops::Precision::Bf16`; full precision where tiles are absent);
+    /// 0 (what a C initializer that stops before this field gives): full precision.
+    pub bf16_compute: i32,
 }
 
 /// Runs a large GEMM on tpp's BRGEMM composition (threads: rayon's global pool, sized by
@@ -70,7 +74,11 @@ pub unsafe extern "C" fn tpp_matmul(
             ldc: size("ldc", d.ldc)?,
             alpha: d.alpha,
             beta: d.beta,
-            precision: crate::ops::Precision::Full,
+            precision: if flag("bf16_compute", d.bf16_compute)? {
+                crate::ops::Precision::Bf16
+            } else {
+                crate::ops::Precision::Full
+            },
         };
         p.validate()?;
         let dt = super::codes::dtype("dtype", d.dtype)?;

@@ -524,7 +524,7 @@ static void absurd_batches(void) {
 /* ---- the large GEMM ---------------------------------------------------------------------- */
 
 static void matmul(void) {
-  const tpp_matmul_desc good = {0, 0, 0, TPP_DTYPE_F32, 8, 8, 8, 8, 8, 8, 1.0, 0.0};
+  const tpp_matmul_desc good = {0, 0, 0, TPP_DTYPE_F32, 8, 8, 8, 8, 8, 8, 1.0, 0.0, 0};
   tpp_matmul_desc d = good;
   OK(tpp_matmul(&d, buf_a, buf_b, buf_c));
   BAD(tpp_matmul(NULL, buf_a, buf_b, buf_c), ARG);
@@ -551,13 +551,22 @@ static void matmul(void) {
   BAD(tpp_matmul(&d, buf_a, buf_b, buf_c), DESC);
   d = good, d.alpha = NAN;
   BAD(tpp_matmul(&d, buf_a, buf_b, buf_c), DESC);
+  /* bf16 compute: a flag, and only for f32 inputs. */
+  d = good, d.bf16_compute = 2;
+  BAD(tpp_matmul(&d, buf_a, buf_b, buf_c), ARG);
+  d = good, d.bf16_compute = -1;
+  BAD(tpp_matmul(&d, buf_a, buf_b, buf_c), ARG);
+  d = good, d.bf16_compute = 1, d.dtype = TPP_DTYPE_F64;
+  BAD(tpp_matmul(&d, buf_a, buf_b, buf_c), DESC);
+  d = good, d.bf16_compute = 1;
+  OK(tpp_matmul(&d, buf_a, buf_b, buf_c));
   /* Sizes whose operands no memory can hold. */
   const tpp_matmul_desc huge[] = {
-      {0, 0, 0, TPP_DTYPE_F32, INT64_MAX, 1, 1, 1, 1, 1, 1.0, 0.0},
-      {0, 0, 0, TPP_DTYPE_F32, HUGE, HUGE, HUGE, HUGE, HUGE, HUGE, 1.0, 0.0},
-      {1, 1, 1, TPP_DTYPE_F64, HUGE, HUGE, 8, HUGE, HUGE, HUGE, 1.0, 1.0},
+      {0, 0, 0, TPP_DTYPE_F32, INT64_MAX, 1, 1, 1, 1, 1, 1.0, 0.0, 0},
+      {0, 0, 0, TPP_DTYPE_F32, HUGE, HUGE, HUGE, HUGE, HUGE, HUGE, 1.0, 0.0, 1},
+      {1, 1, 1, TPP_DTYPE_F64, HUGE, HUGE, 8, HUGE, HUGE, HUGE, 1.0, 1.0, 0},
       {0, 0, 0, TPP_DTYPE_BF16, 8, INT64_C(1) << 62, 8, 8, INT64_C(1) << 62, INT64_C(1) << 62,
-       1.0, 0.0},
+       1.0, 0.0, 0},
   };
   for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
     BAD(tpp_matmul(&huge[i], buf_a, buf_b, buf_c), ANY);

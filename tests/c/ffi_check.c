@@ -211,12 +211,20 @@ static void test_matmul(void) {
   float *a = fill(m * k, 8), *b = fill(k * n, 9), *c = fill(m * n, 10);
   float *want = malloc(m * n * sizeof(float));
   double *mag = malloc(m * n * sizeof(double));
-  tpp_matmul_desc d = {0, 0, 0, TPP_DTYPE_F32, m, n, k, k, n, n, 1.0, 0.0};
+  tpp_matmul_desc d = {0, 0, 0, TPP_DTYPE_F32, m, n, k, k, n, n, 1.0, 0.0, 0};
   CHECK(tpp_matmul(&d, a, b, c) == TPP_OK, "matmul: %s", tpp_last_error());
   naive(m, n, k, a, b, want, 0, mag);
   int bad = 0;
   for (int i = 0; i < m * n; i++) bad += !close_to(c[i], want[i], mag[i]);
   CHECK(bad == 0, "matmul: %d elements differ", bad);
+  /* Asked for bf16 compute: each product within bf16 rounding of both factors (2^-7 of its
+   * magnitude) where AMX runs it, exact to f32 elsewhere. */
+  d.bf16_compute = 1;
+  CHECK(tpp_matmul(&d, a, b, c) == TPP_OK, "matmul bf16 compute: %s", tpp_last_error());
+  bad = 0;
+  for (int i = 0; i < m * n; i++) bad += fabs((double)c[i] - want[i]) > 0x1.2p-7 * mag[i] + 1e-30;
+  CHECK(bad == 0, "matmul bf16 compute: %d elements differ", bad);
+  d.bf16_compute = 0;
   d.ldb = 3;
   CHECK(tpp_matmul(&d, a, b, c) == TPP_ERR_INVALID_DESCRIPTOR, "matmul bad ldb");
   d.ldb = n;
