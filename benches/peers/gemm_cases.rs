@@ -234,9 +234,38 @@ pub fn runners(c: &Case) -> Vec<(String, Run)> {
                     }),
                 ));
             }
+            if let Some(r) = onednn_bf16(s) {
+                v.push(("onednn-matmul".into(), r));
+            }
         }
     }
     v
+}
+
+/// oneDNN's bf16 matmul (AMX where the CPU has it, picked by oneDNN itself) on the same flops
+/// as the case: `m × n × (k·batch)`, one call, B prepacked as oneDNN wants it. (A batch-reduce
+/// is that product with A and B cut into `batch` blocks; oneDNN has no BRGEMM in its API.)
+fn onednn_bf16(s: Shape) -> Option<Run> {
+    use tpp_peers::dnnl;
+    if !tpp_peers::HAVE_DNNL {
+        return None;
+    }
+    let kk = s.k * s.batch.max(1);
+    let b = vec![0x3f80u16; kk * s.n];
+    // SAFETY: B holds kk × n bf16; oneDNN copies it into its own layout.
+    let mm =
+        unsafe { dnnl::tpp_dnnl_matmul(1, s.m as i64, s.n as i64, kk as i64, b.as_ptr().cast()) };
+    if mm.is_null() {
+        return None;
+    }
+    let a = vec![0x3f80u16; s.m * kk];
+    let c = std::cell::RefCell::new(vec![0f32; s.m * s.n]);
+    Some(Box::new(move |_: &mut Buffers| {
+        let cp = c.borrow_mut().as_mut_ptr();
+        // SAFETY: A holds m × kk bf16, C m × n f32.
+        let rc = unsafe { dnnl::tpp_dnnl_matmul_run(mm, a.as_ptr().cast(), cp, 1) };
+        assert_eq!(rc, 0, "oneDNN matmul failed");
+    }))
 }
 
 /// Median seconds of one call of each runner, from interleaved repetitions.
