@@ -26,7 +26,6 @@ impl Backend for Amx {
     }
 
     fn gemm(&self, d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
-        let name = d.kernel_name(self.name());
         let dot = match dot_of(d) {
             Ok(dot) => dot,
             // Not a tile shape of problem: no message, the AVX-512 backend takes it.
@@ -35,6 +34,7 @@ impl Backend for Amx {
         if !has_unit(dot) || !usable() {
             return None;
         }
+        let name = d.kernel_name(self.name());
         if !wins(d, dot) {
             log_decline(
                 self.name(),
