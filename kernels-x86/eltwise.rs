@@ -8,7 +8,7 @@ use super::asm::*;
 use super::convert;
 use crate::isa::{Broadcast, CmpOp, DType};
 use crate::lower::regalloc::{invariant_def, reads, Assignment, Slot};
-use crate::lower::{BinOp, IntOp, MicroOp, Port, Program, UnOp, K, V};
+use crate::lower::{BinOp, Fold, IntOp, MicroOp, Port, Program, UnOp, K, V};
 use iced_x86::code_asm::*;
 
 /// f32 lanes of a zmm register.
@@ -63,6 +63,23 @@ pub struct EltwiseSpec<'a> {
     pub mask_out: Option<MaskSpec>,
     /// Byte offset of the u64 seed in the argument struct (for `Seed`).
     pub seed_offset: Option<usize>,
+    /// What program kernels (equation passes) add to the fixed-operand kernels.
+    pub extra: ProgramExtras,
+}
+
+/// The parts of a spec only program kernels use: a table of port pointers, a run-time row
+/// count and position, and row accumulators.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramExtras {
+    /// Byte offset of a pointer to the table of port pointers; each port's `arg_offset` is
+    /// then its byte offset in that table.
+    pub ptr_table: Option<usize>,
+    /// Byte offset of the u64 row count (instead of `rows`).
+    pub rows_offset: Option<usize>,
+    /// Byte offset of the u64 position of the first row's first element (`Position`).
+    pub position_offset: Option<usize>,
+    /// The row accumulators: fold and the f32 column-vector port each row's result goes to.
+    pub accs: Vec<(Fold, Port)>,
 }
 
 /// Why a program could not be generated (the backend then declines the descriptor).
@@ -97,7 +114,11 @@ struct Gen<'a> {
     /// Bits of each spilled constant, by label, for the pool.
     pool: Vec<(CodeLabel, u32)>,
     unroll: usize,
-    ports: [Option<(PortSpec, Gpr)>; 5],
+    ports: Vec<(PortSpec, Loc)>,
+    /// Holds the pointer of a port kept on the stack while an op uses it.
+    port_tmp: Gpr,
+    /// Bytes of stack the kernel reserves for ports kept there.
+    stack: usize,
     mask_in: Option<(MaskSpec, Gpr)>,
     mask_out: Option<(MaskSpec, Gpr)>,
     rows: Gpr,
@@ -109,6 +130,20 @@ struct Gen<'a> {
     iota: CodeLabel,
     sign: CodeLabel,
     abs: CodeLabel,
+    /// −∞ and +∞ (the max and min identities).
+    inf: [CodeLabel; 2],
+    /// First register of the row accumulators (`unroll` copies of each).
+    acc_base: usize,
+    /// First register of the per-iteration temporaries.
+    temp_base: usize,
+}
+
+/// Where a port's pointer lives: a register, or (when the program has more operands than
+/// registers) a stack slot at this offset from `rsp`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Loc {
+    Reg(Gpr),
+    Stack(i32),
 }
 
 /// Where a loop-invariant value lives.
@@ -122,25 +157,49 @@ enum Home {
 const PROGRAM_VREGS: usize = 28;
 const SPILL: [Zmm; 2] = [Zmm(28), Zmm(29)];
 
-fn port_index(p: Port) -> usize {
-    match p {
-        Port::In0 => 0,
-        Port::In1 => 1,
-        Port::In2 => 2,
-        Port::Aux => 3,
-        Port::Out => 4,
-    }
+/// Ports whose value is the same along a row (hoisted to the row's start).
+fn per_row(spec: &EltwiseSpec, port: Port) -> bool {
+    spec.ports
+        .iter()
+        .any(|p| p.port == port && matches!(p.broadcast, Broadcast::Col | Broadcast::Scalar))
 }
 
 impl<'a> Gen<'a> {
     fn new(spec: &'a EltwiseSpec<'a>) -> Result<Self, Declined> {
-        let asg = Assignment::of(spec.program);
+        let asg = Assignment::of_rows(spec.program, &|p| per_row(spec, p));
         let (inv, temps, ktemps) = (
             asg.invariants as usize,
             asg.temps as usize,
             asg.ktemps as usize,
         );
-        if ktemps > PROGRAM_KREGS || temps > PROGRAM_VREGS {
+        let (rowregs, accs) = (asg.per_row as usize, spec.extra.accs.len());
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            let stored_per_row = matches!(op, MicroOp::Store { port, .. } if per_row(spec, *port));
+            if stored_per_row && !asg.row_op[i] {
+                return Err(Declined(
+                    "a column vector stores a value that varies along the row".into(),
+                ));
+            }
+            if let MicroOp::Accumulate { acc, .. } = *op {
+                if acc as usize >= accs {
+                    return Err(Declined(format!("accumulator {acc} is not declared")));
+                }
+            }
+        }
+        for &(_, port) in &spec.extra.accs {
+            let ok = spec
+                .ports
+                .iter()
+                .any(|p| p.port == port && p.dtype == DType::F32 && p.broadcast == Broadcast::Col);
+            if !ok {
+                return Err(Declined(
+                    "an accumulator needs an f32 column-vector port".into(),
+                ));
+            }
+        }
+        let fixed = rowregs + accs;
+        let krow = asg.k_per_row as usize;
+        if ktemps + krow > PROGRAM_KREGS || temps + fixed > PROGRAM_VREGS {
             return Err(Declined(format!(
                 "program needs {temps} vector and {ktemps} mask temporaries"
             )));
@@ -166,7 +225,7 @@ impl<'a> Gen<'a> {
                 }
             }
         }
-        let room = PROGRAM_VREGS - temps;
+        let room = PROGRAM_VREGS - temps - fixed;
         let mut order: Vec<usize> = (0..inv).collect();
         // Seeds first (they cannot be spilled), then constants by use count.
         order.sort_by_key(|&n| (constant[n], std::cmp::Reverse(uses[n])));
@@ -199,8 +258,10 @@ impl<'a> Gen<'a> {
             }
         }
         // Unroll as far as registers allow (at most 4 vectors in flight).
-        let by_v = (PROGRAM_VREGS - kept).checked_div(temps).unwrap_or(4);
-        let by_k = PROGRAM_KREGS.checked_div(ktemps).unwrap_or(4);
+        let by_v = (PROGRAM_VREGS - kept - rowregs)
+            .checked_div(temps + accs)
+            .unwrap_or(4);
+        let by_k = (PROGRAM_KREGS - krow).checked_div(ktemps).unwrap_or(4);
         let unroll = by_v.min(by_k).clamp(1, 4);
 
         // General-purpose registers: caller-saved first, then callee-saved (pushed).
@@ -216,10 +277,6 @@ impl<'a> Gen<'a> {
             Ok(g)
         };
         let (rows, col, tmp) = (take()?, take()?, take()?);
-        let mut ports = [None; 5];
-        for p in &spec.ports {
-            ports[port_index(p.port)] = Some((*p, take()?));
-        }
         let uses = |f: fn(&MicroOp) -> bool| spec.program.ops.iter().any(f);
         let mask_in = match (
             spec.mask_in,
@@ -247,6 +304,30 @@ impl<'a> Gen<'a> {
         } else {
             tmp
         };
+        // Ports take the registers left; with more ports than that, one register is kept to
+        // hold a stack-resident port's pointer while an op uses it.
+        let left = SCRATCH.len() + SAVED.len()
+            - 3
+            - usize::from(mask_byte != tmp)
+            - usize::from(pos_row != tmp)
+            - usize::from(mask_in.is_some())
+            - usize::from(mask_out.is_some());
+        let in_regs = if spec.ports.len() <= left {
+            spec.ports.len()
+        } else {
+            left - 1
+        };
+        let mut ports = Vec::new();
+        let mut stack = 0usize;
+        for (n, p) in spec.ports.iter().enumerate() {
+            if n < in_regs {
+                ports.push((*p, Loc::Reg(take()?)));
+            } else {
+                ports.push((*p, Loc::Stack(stack as i32)));
+                stack += 8;
+            }
+        }
+        let port_tmp = if stack > 0 { take()? } else { tmp };
         let pool_size = invariant_home
             .iter()
             .filter(|h| matches!(h, Home::Pool(_)))
@@ -259,6 +340,7 @@ impl<'a> Gen<'a> {
         }
         let mut a = assembler()?;
         let (iota, sign, abs) = (a.create_label(), a.create_label(), a.create_label());
+        let inf = [a.create_label(), a.create_label()];
         let pool = (0..pool_size).map(|_| (a.create_label(), 0)).collect();
         Ok(Gen {
             a,
@@ -271,6 +353,8 @@ impl<'a> Gen<'a> {
             pool,
             unroll,
             ports,
+            port_tmp,
+            stack,
             mask_in,
             mask_out,
             rows,
@@ -282,6 +366,9 @@ impl<'a> Gen<'a> {
             iota,
             sign,
             abs,
+            inf,
+            acc_base: kept + rowregs,
+            temp_base: kept + rowregs + unroll * accs,
         })
     }
 
@@ -296,7 +383,10 @@ impl<'a> Gen<'a> {
                     unreachable!("spilled constants are loaded before the op reads them")
                 }
             },
-            Slot::Temp(t) => Zmm((self.kept + copy * self.asg.temps as usize + t as usize) as u8),
+            Slot::Temp(t) => {
+                Zmm((self.temp_base + copy * self.asg.temps as usize + t as usize) as u8)
+            }
+            Slot::PerRow(r) => Zmm((self.kept + r as usize) as u8),
         }
     }
 
@@ -319,12 +409,48 @@ impl<'a> Gen<'a> {
     }
 
     fn kreg(&self, k: K, copy: usize) -> Kreg {
-        Kreg((2 + copy * self.asg.ktemps as usize + self.asg.k[k.0 as usize] as usize) as u8)
+        if let Some(n) = self.asg.k_row[k.0 as usize] {
+            return Kreg(2 + n as u8);
+        }
+        let base = 2 + self.asg.k_per_row as usize;
+        Kreg((base + copy * self.asg.ktemps as usize + self.asg.k[k.0 as usize] as usize) as u8)
     }
 
-    fn port(&self, p: Port) -> Result<(PortSpec, Gpr), Declined> {
-        self.ports[port_index(p)]
-            .ok_or_else(|| Declined(format!("program uses {p:?}, which the spec lacks")))
+    /// The port's spec and a register holding its pointer (loaded from the stack first when
+    /// it lives there).
+    fn port(&mut self, p: Port) -> Result<(PortSpec, Gpr), Declined> {
+        let &(spec, loc) = self
+            .ports
+            .iter()
+            .find(|(s, _)| s.port == p)
+            .ok_or_else(|| Declined(format!("program uses {p:?}, which the spec lacks")))?;
+        Ok((spec, self.reg_of(loc)?))
+    }
+
+    fn reg_of(&mut self, loc: Loc) -> Result<Gpr, Declined> {
+        Ok(match loc {
+            Loc::Reg(g) => g,
+            Loc::Stack(off) => {
+                self.a.mov(self.port_tmp.q(), qword_ptr(rsp + off))?;
+                self.port_tmp
+            }
+        })
+    }
+
+    /// Register of copy `copy` of row accumulator `n`.
+    fn acc(&self, n: u16, copy: usize) -> Zmm {
+        Zmm((self.acc_base + copy * self.spec.extra.accs.len() + n as usize) as u8)
+    }
+
+    /// `d = x ⊕ y` for the fold (NaN-propagating max and min), full width.
+    fn fold(&mut self, fold: Fold, d: Zmm, x: Zmm, y: Zmm) -> Result<(), Declined> {
+        match fold {
+            Fold::Sum => self.a.vaddps(d.z(), x.z(), y.z())?,
+            Fold::Max | Fold::Min => {
+                max_min_nan(&mut self.a, d, x, y, fold == Fold::Max, SCRATCH_A, KSCRATCH)?
+            }
+        }
+        Ok(())
     }
 
     /// `reg += value`, for any value.
@@ -338,9 +464,25 @@ impl<'a> Gen<'a> {
         for g in self.saved.clone() {
             self.a.push(g.q())?;
         }
-        for (p, reg) in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
-            self.a
-                .mov(reg.q(), qword_ptr(ARG0.q() + p.arg_offset as i32))?;
+        if self.stack > 0 {
+            self.a.sub(rsp, self.stack as i32)?;
+        }
+        let table = match spec.extra.ptr_table {
+            Some(off) => {
+                self.a.mov(self.tmp.q(), qword_ptr(ARG0.q() + off as i32))?;
+                self.tmp
+            }
+            None => ARG0,
+        };
+        for (p, loc) in self.ports.clone() {
+            let src = qword_ptr(table.q() + p.arg_offset as i32);
+            match loc {
+                Loc::Reg(reg) => self.a.mov(reg.q(), src)?,
+                Loc::Stack(off) => {
+                    self.a.mov(self.port_tmp.q(), src)?;
+                    self.a.mov(qword_ptr(rsp + off), self.port_tmp.q())?;
+                }
+            }
         }
         for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
             self.a
@@ -386,9 +528,23 @@ impl<'a> Gen<'a> {
             self.a.mov(self.tmp.d(), (1u32 << rem) - 1)?;
             self.a.kmovw(TAIL.k(), self.tmp.d())?;
         }
-        self.a.mov(self.rows.q(), spec.rows as u64)?;
+        let mut done = self.a.create_label();
+        match spec.extra.rows_offset {
+            Some(off) => {
+                self.a
+                    .mov(self.rows.q(), qword_ptr(ARG0.q() + off as i32))?;
+                self.a.test(self.rows.q(), self.rows.q())?;
+                self.a.jz(done)?;
+            }
+            None => self.a.mov(self.rows.q(), spec.rows as u64)?,
+        }
         if self.pos_row != self.tmp {
-            self.a.xor(self.pos_row.d(), self.pos_row.d())?;
+            match spec.extra.position_offset {
+                Some(off) => self
+                    .a
+                    .mov(self.pos_row.q(), qword_ptr(ARG0.q() + off as i32))?,
+                None => self.a.xor(self.pos_row.d(), self.pos_row.d())?,
+            }
         }
 
         // Rows.
@@ -398,6 +554,7 @@ impl<'a> Gen<'a> {
         if self.mask_byte != self.tmp {
             self.a.xor(self.mask_byte.d(), self.mask_byte.d())?;
         }
+        self.row_start()?;
         let full = spec.cols / LANES;
         let iters = full / self.unroll;
         if iters > 0 {
@@ -420,14 +577,22 @@ impl<'a> Gen<'a> {
         if rem != 0 {
             self.step(0, (full % self.unroll) * LANES, Some(rem))?;
         }
+        self.row_end()?;
         // Next row.
-        for (p, reg) in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
+        for (p, loc) in self.ports.clone() {
             let step = match p.broadcast {
                 Broadcast::None => p.ld * p.dtype.size(),
                 Broadcast::Col => p.dtype.size(),
                 Broadcast::Row | Broadcast::Scalar => 0,
             };
-            self.add_imm(reg, step)?;
+            match loc {
+                Loc::Reg(reg) => self.add_imm(reg, step)?,
+                Loc::Stack(off) if step > 0 => {
+                    self.a.mov(self.tmp.q(), step as u64)?;
+                    self.a.add(qword_ptr(rsp + off), self.tmp.q())?;
+                }
+                Loc::Stack(_) => {}
+            }
         }
         for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
             self.add_imm(reg, m.ld_bits / 8)?;
@@ -439,6 +604,10 @@ impl<'a> Gen<'a> {
         self.a.jnz(row_top)?;
 
         // Epilogue and constant pool.
+        self.a.set_label(&mut done)?;
+        if self.stack > 0 {
+            self.a.add(rsp, self.stack as i32)?;
+        }
         self.a.vzeroupper()?;
         for g in self.saved.clone().into_iter().rev() {
             self.a.pop(g.q())?;
@@ -453,6 +622,10 @@ impl<'a> Gen<'a> {
         let mut abs = self.abs;
         self.a.set_label(&mut abs)?;
         self.a.dd(&[0x7fff_ffff])?;
+        for (mut label, v) in self.inf.into_iter().zip([f32::NEG_INFINITY, f32::INFINITY]) {
+            self.a.set_label(&mut label)?;
+            self.a.dd(&[v.to_bits()])?;
+        }
         for (mut label, bits) in self.pool.clone() {
             self.a.set_label(&mut label)?;
             self.a.dd(&[bits])?;
@@ -475,10 +648,96 @@ impl<'a> Gen<'a> {
     /// number of active lanes of a partial vector.
     fn step(&mut self, copy: usize, e: usize, tail: Option<usize>) -> Result<(), Declined> {
         let k = tail.map(|_| TAIL);
-        for op in &self.spec.program.ops {
-            if invariant_def(op).is_some() {
+        let spec = self.spec;
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            if invariant_def(op).is_some() || self.asg.row_op[i] {
                 continue;
             }
+            self.op(op, copy, e, tail, k)?;
+        }
+        Ok(())
+    }
+
+    /// Start of a row: the accumulators take their identities and the per-row values are
+    /// computed.
+    fn row_start(&mut self) -> Result<(), Declined> {
+        for (n, (fold, _)) in self.spec.extra.accs.clone().into_iter().enumerate() {
+            for copy in 0..self.unroll {
+                let z = self.acc(n as u16, copy).z();
+                match fold {
+                    Fold::Sum => self.a.vxorps(z, z, z)?,
+                    Fold::Max => self.a.vbroadcastss(z, dword_ptr(self.inf[0]))?,
+                    Fold::Min => self.a.vbroadcastss(z, dword_ptr(self.inf[1]))?,
+                }
+            }
+        }
+        let spec = self.spec;
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            if self.asg.row_op[i] {
+                if let MicroOp::Store { src, port } = *op {
+                    // A column vector or scalar: one element per row.
+                    self.a.mov(self.tmp.d(), 1u32)?;
+                    self.a.kmovw(KSCRATCH.k(), self.tmp.d())?;
+                    let (p, reg) = self.port(port)?;
+                    let s = self.zmm(src, 0);
+                    convert::store(
+                        &mut self.a,
+                        s,
+                        p.dtype,
+                        ptr(reg.q()),
+                        Some(KSCRATCH),
+                        SCRATCH_B,
+                    )?;
+                } else {
+                    self.op(op, 0, 0, None, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// End of a row: each accumulator's copies and lanes are folded and stored.
+    fn row_end(&mut self) -> Result<(), Declined> {
+        for (n, (fold, port)) in self.spec.extra.accs.clone().into_iter().enumerate() {
+            let a0 = self.acc(n as u16, 0);
+            for copy in 1..self.unroll {
+                let c = self.acc(n as u16, copy);
+                self.fold(fold, a0, a0, c)?;
+            }
+            self.a.vextractf64x4(SCRATCH_B.y(), a0.z(), 1)?;
+            self.fold(fold, a0, a0, SCRATCH_B)?;
+            self.a.vextractf32x4(SCRATCH_B.x(), a0.z(), 1)?;
+            self.fold(fold, a0, a0, SCRATCH_B)?;
+            self.a.vpermilps(SCRATCH_B.z(), a0.z(), 0x4e)?;
+            self.fold(fold, a0, a0, SCRATCH_B)?;
+            self.a.vpermilps(SCRATCH_B.z(), a0.z(), 0xb1)?;
+            self.fold(fold, a0, a0, SCRATCH_B)?;
+            // One lane, under a mask (EVEX, so accumulators may live in zmm16–31).
+            let (_, reg) = self.port(port)?;
+            self.a.mov(self.tmp.d(), 1u32)?;
+            self.a.kmovw(KSCRATCH.k(), self.tmp.d())?;
+            convert::store(
+                &mut self.a,
+                a0,
+                DType::F32,
+                ptr(reg.q()),
+                Some(KSCRATCH),
+                SCRATCH_B,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One op of one vector (see [`Gen::step`]).
+    fn op(
+        &mut self,
+        op: &MicroOp,
+        copy: usize,
+        e: usize,
+        tail: Option<usize>,
+        k: Option<Kreg>,
+    ) -> Result<(), Declined> {
+        {
             self.load_spilled(op)?;
             match *op {
                 MicroOp::Load { dst, port } => self.load(self.zmm(dst, copy), port, e, k)?,
@@ -605,6 +864,18 @@ impl<'a> Gen<'a> {
                 MicroOp::UGe { dst, a, b } => {
                     let (x, y) = (self.zmm(a, copy).z(), self.zmm(b, copy).z());
                     self.a.vpcmpud(self.kreg(dst, copy).k(), x, y, 5)?;
+                }
+                MicroOp::Accumulate { src, acc } => {
+                    let (fold, _) = self.spec.extra.accs[acc as usize];
+                    let (a, x) = (self.acc(acc, copy), self.zmm(src, copy));
+                    match (fold, k) {
+                        (Fold::Sum, _) => self.a.vaddps(a.masked(k, false), a.z(), x.z())?,
+                        (_, None) => self.fold(fold, a, a, x)?,
+                        (_, Some(k)) => {
+                            self.fold(fold, SCRATCH_B, a, x)?;
+                            self.a.vmovaps(a.masked(Some(k), false), SCRATCH_B.z())?;
+                        }
+                    }
                 }
                 MicroOp::Const { .. } | MicroOp::ConstBits { .. } | MicroOp::Seed { .. } => {
                     unreachable!("invariants are emitted in the prologue")

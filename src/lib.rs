@@ -46,11 +46,14 @@ pub mod ops;
 
 pub use dispatch::{dispatch, dispatch_on, Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
 pub use error::{Error, Result};
-pub use exec::{GemmCall, GemmInputs, In, Kernel, KernelInfo, Out, UnaryCall};
+pub use exec::{
+    EquationArgs, EquationKernel, GemmCall, GemmInputs, In, Kernel, KernelInfo, Out, UnaryCall,
+};
+pub use isa::equations;
 pub use isa::{
     bitmask, Activation, BatchReduce, Bias, BiasBroadcast, BinaryDesc, BinaryOp, Broadcast, CmpOp,
-    DType, Element, Epilogue, GemmDesc, Layout, ReduceAxis, ReduceDesc, ReduceOp, TernaryDesc,
-    TernaryOp, UnaryDesc, UnaryOp,
+    DType, Element, Epilogue, EqInput, EqOp, EqOutput, EqOutputKind, Equation, Expr, GemmDesc,
+    Layout, ReduceAxis, ReduceDesc, ReduceOp, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp,
 };
 
 /// A GEMM / BRGEMM kernel handle.

@@ -11,7 +11,9 @@ mod x86_gemm;
 #[cfg(target_arch = "x86_64")]
 mod x86_gemm_compose;
 
-use crate::exec::{BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+use crate::exec::{
+    BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
+};
 use crate::isa::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
 
 /// A kernel generator. Each method returns `None` for a descriptor the backend does not
@@ -43,6 +45,12 @@ pub trait Backend: Send + Sync {
     }
     /// A reduce kernel.
     fn reduce(&self, _d: &ReduceDesc) -> Option<Box<dyn Exec<ReduceArgs>>> {
+        None
+    }
+    /// A program kernel: one pass of a lowered equation (a micro-op program over a run-time
+    /// number of rows, with `Port::Buf` operands). A backend that implements it runs every
+    /// equation; one that does not leaves equations to the reference.
+    fn program(&self, _spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
         None
     }
 }

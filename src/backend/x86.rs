@@ -3,7 +3,9 @@
 
 use super::Backend;
 use crate::dispatch::caps;
-use crate::exec::{arena, BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+use crate::exec::{
+    arena, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
+};
 use crate::isa::{
     BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc,
 };
@@ -242,6 +244,7 @@ impl Backend for Avx512 {
                 ld_bits: d.mask_ld,
             }),
             seed_offset: Some(offset_of!(UnaryArgs, seed)),
+            extra: Default::default(),
         };
         generate(d.kernel_name(self.name()), spec)
     }
@@ -292,6 +295,7 @@ impl Backend for Avx512 {
                 ld_bits: d.ld_out,
             }),
             seed_offset: None,
+            extra: Default::default(),
         };
         generate(d.kernel_name(self.name()), spec)
     }
@@ -336,8 +340,59 @@ impl Backend for Avx512 {
             }),
             mask_out: None,
             seed_offset: None,
+            extra: Default::default(),
         };
         generate(d.kernel_name(self.name()), spec)
+    }
+
+    fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
+        let pass = spec.pass;
+        if !pass.ports.iter().all(|p| can_store(p.dtype)) {
+            return None;
+        }
+        let ports = pass
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(n, p)| PortSpec {
+                port: Port::Buf(n as u16),
+                dtype: p.dtype,
+                broadcast: p.shape,
+                ld: p.ld,
+                arg_offset: 8 * n,
+            })
+            .collect();
+        let mask = |bits: Option<usize>, arg_offset| {
+            bits.map(|ld_bits| MaskSpec {
+                arg_offset,
+                ld_bits,
+            })
+        };
+        let eltwise = EltwiseSpec {
+            program: &pass.program,
+            rows: 1,
+            cols: spec.cols,
+            ports,
+            mask_in: mask(pass.mask_in, offset_of!(ProgramArgs, mask_in)),
+            mask_out: mask(pass.mask_out, offset_of!(ProgramArgs, mask_out)),
+            seed_offset: Some(offset_of!(ProgramArgs, seed)),
+            extra: eltwise::ProgramExtras {
+                ptr_table: Some(offset_of!(ProgramArgs, ports)),
+                rows_offset: Some(offset_of!(ProgramArgs, rows)),
+                position_offset: Some(offset_of!(ProgramArgs, position)),
+                accs: pass
+                    .accs
+                    .iter()
+                    .map(|&(fold, port)| (fold, Port::Buf(port)))
+                    .collect(),
+            },
+        };
+        let name = format!(
+            "equation_pass_avx512_{}cols_{}ops",
+            spec.cols,
+            pass.program.ops.len()
+        );
+        generate(name, eltwise)
     }
 
     fn reduce(&self, d: &ReduceDesc) -> Option<Box<dyn Exec<ReduceArgs>>> {

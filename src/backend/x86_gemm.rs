@@ -147,5 +147,6 @@ pub(super) fn epilogue_spec<'a>(
             ld_bits: d.epilogue.mask_ld,
         }),
         seed_offset: None,
+        extra: Default::default(),
     }
 }

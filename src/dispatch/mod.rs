@@ -14,7 +14,7 @@ mod table;
 
 pub use cache::{kernels_generated, Cache};
 pub use families::{Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
-pub use registry::{backends, find, register_backend};
+pub use registry::{backends, find, reference, register_backend};
 
 /// Logs (under `TPP_VERBOSE`) why a backend declined a kernel it usually supports.
 pub fn log_decline(backend: &str, kernel: &str, why: &str) {

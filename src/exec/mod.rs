@@ -5,11 +5,13 @@ pub mod arena;
 mod args;
 mod call_eltwise;
 mod call_gemm;
+mod equation;
 mod kernel;
-mod operand;
+pub(crate) mod operand;
 
 pub use args::{BinaryArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 pub use call_eltwise::UnaryCall;
 pub use call_gemm::{GemmCall, GemmInputs};
+pub use equation::{EquationArgs, EquationKernel, ProgramArgs, ProgramSpec};
 pub use kernel::{Exec, Family, Kernel, KernelInfo};
 pub use operand::{In, Out};

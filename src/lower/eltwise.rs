@@ -133,19 +133,45 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
         return None;
     }
     let mut b = Builder::new();
-    let zero = b.constant(0.0);
-    let one = b.constant(1.0);
     let x = if d.op.reads_input() {
         b.load(Port::In0)
     } else {
-        zero
+        b.constant(0.0)
     };
     let aux = if d.op.reads_aux() {
         Some(b.load(Port::Aux))
     } else {
         None
     };
-    let y = match d.op {
+    let mask = if d.op.reads_mask() {
+        Some(b.load_mask())
+    } else {
+        None
+    };
+    let (y, mask_out) = unary_on(&mut b, d.op, x, aux, mask)?;
+    if let Some(k) = mask_out {
+        b.store_mask(k);
+    }
+    b.store(y, Port::Out);
+    Some(b.finish())
+}
+
+/// An elementwise unary op on registers: `x` (0 for `Zero`), `aux` (the forward input of the
+/// backward ops that read it) and `mask` (the forward mask of those that read one). Returns the
+/// result and, for the ops that write one, the mask. The one lowering of every unary op: the
+/// unary TPPs and the equations both use it.
+pub fn unary_on(
+    b: &mut Builder,
+    op: UnaryOp,
+    x: V,
+    aux: Option<V>,
+    mask: Option<K>,
+) -> Option<(V, Option<K>)> {
+    use UnaryOp::*;
+    let zero = b.constant(0.0);
+    let one = b.constant(1.0);
+    let mut mask_out = None;
+    let y = match op {
         Identity => x,
         Zero => zero,
         Negate => b.un(UnOp::Neg, x),
@@ -158,9 +184,9 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
             b.div(one, s)
         }
         Increment => b.add(x, one),
-        Exp => approx::exp(&mut b, x),
+        Exp => approx::exp(b, x),
         Tanh | Sigmoid | Gelu | GeluErf | Silu | Relu { .. } | LeakyRelu { .. } | Elu { .. } => {
-            let act = match d.op {
+            let act = match op {
                 Tanh => Activation::Tanh,
                 Sigmoid => Activation::Sigmoid,
                 Gelu => Activation::Gelu,
@@ -171,19 +197,19 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
                 Elu { alpha } => Activation::Elu { alpha },
                 _ => unreachable!("matched above"),
             };
-            let (y, positive) = activation(&mut b, act, x);
-            if d.op.writes_mask() {
-                b.store_mask(positive?);
+            let (y, positive) = activation(b, act, x);
+            if op.writes_mask() {
+                mask_out = Some(positive?);
             }
             y
         }
-        ReluBackward { mask } | LeakyReluBackward { mask, .. } => {
-            let k = match (mask, aux) {
-                (true, _) => b.load_mask(),
-                (false, Some(a)) => b.cmp(CmpOp::Gt, a, zero),
-                (false, None) => return None,
+        ReluBackward { mask: m } | LeakyReluBackward { mask: m, .. } => {
+            let k = match (m, aux, mask) {
+                (true, _, Some(k)) => k,
+                (false, Some(a), _) => b.cmp(CmpOp::Gt, a, zero),
+                _ => return None,
             };
-            let neg = match d.op {
+            let neg = match op {
                 LeakyReluBackward { alpha, .. } => {
                     let a = b.constant(alpha);
                     b.mul(x, a)
@@ -195,19 +221,19 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
         EluBackward { alpha } => {
             let a = aux?;
             let k = b.cmp(CmpOp::Gt, a, zero);
-            let e = approx::exp(&mut b, a);
+            let e = approx::exp(b, a);
             let al = b.constant(alpha);
             let ae = b.mul(e, al);
             let neg = b.mul(x, ae);
             b.select(k, x, neg)
         }
         TanhBackward => {
-            let t = approx::tanh(&mut b, aux?);
+            let t = approx::tanh(b, aux?);
             let g = b.fnma(t, t, one);
             b.mul(x, g)
         }
         SigmoidBackward => {
-            let s = approx::sigmoid(&mut b, aux?);
+            let s = approx::sigmoid(b, aux?);
             let c = b.sub(one, s);
             let g = b.mul(s, c);
             b.mul(x, g)
@@ -217,43 +243,42 @@ pub fn unary(d: &UnaryDesc) -> Option<Program> {
             let (lo, hi) = (b.constant(-200.0), b.constant(200.0));
             let a = b.bin(BinOp::Max, aux?, lo);
             let a = b.bin(BinOp::Min, a, hi);
-            let s = approx::sigmoid(&mut b, a);
+            let s = approx::sigmoid(b, a);
             let c = b.sub(one, s);
             let t = b.fma(a, c, one);
             let g = b.mul(s, t);
             b.mul(x, g)
         }
         GeluBackward => {
-            let g = approx::gelu_tanh_grad(&mut b, aux?);
+            let g = approx::gelu_tanh_grad(b, aux?);
             b.mul(x, g)
         }
         GeluErfBackward => {
-            let g = approx::gelu_erf_grad(&mut b, aux?);
+            let g = approx::gelu_erf_grad(b, aux?);
             b.mul(x, g)
         }
         Dropout { p } | DropoutBackward { p } => {
             let scale = b.constant((1.0 / (1.0 - p as f64)) as f32);
-            let keep = if let Dropout { .. } = d.op {
+            let keep = if let Dropout { .. } = op {
                 let pos = b.position();
                 let (k0, k1) = (b.seed(false), b.seed(true));
                 let h = b.int(IntOp::Xor, pos, k0);
-                let h = fmix32(&mut b, h);
+                let h = fmix32(b, h);
                 let h = b.int(IntOp::Xor, h, k1);
-                let h = fmix32(&mut b, h);
+                let h = fmix32(b, h);
                 let t = b.bits(dropout::threshold(p));
                 let keep = b.uge(h, t);
-                b.store_mask(keep);
+                mask_out = Some(keep);
                 keep
             } else {
-                b.load_mask()
+                mask?
             };
             let s = b.mul(x, scale);
             b.select(keep, s, zero)
         }
         _ => return None,
     };
-    b.store(y, Port::Out);
-    Some(b.finish())
+    Some((y, mask_out))
 }
 
 /// The binary op as a program (comparisons store a mask).
@@ -269,12 +294,6 @@ pub fn binary(d: &BinaryDesc) -> Option<Program> {
     let x = b.load(Port::In0);
     let y = b.load(Port::In1);
     let r = match d.op {
-        BinaryOp::Add => b.add(x, y),
-        BinaryOp::Sub => b.sub(x, y),
-        BinaryOp::Mul => b.mul(x, y),
-        BinaryOp::Div => b.div(x, y),
-        BinaryOp::Max => b.bin(BinOp::Max, x, y),
-        BinaryOp::Min => b.bin(BinOp::Min, x, y),
         BinaryOp::MulAdd => {
             let o = b.load(Port::Out);
             b.fma(x, y, o)
@@ -284,9 +303,24 @@ pub fn binary(d: &BinaryDesc) -> Option<Program> {
             b.store_mask(k);
             return Some(b.finish());
         }
+        op => binary_on(&mut b, op, x, y)?,
     };
     b.store(r, Port::Out);
     Some(b.finish())
+}
+
+/// An elementwise binary op on registers; `None` for `MulAdd` (it reads its output) and the
+/// comparisons (they yield a mask: [`Builder::cmp`]).
+pub fn binary_on(b: &mut Builder, op: BinaryOp, x: V, y: V) -> Option<V> {
+    Some(match op {
+        BinaryOp::Add => b.add(x, y),
+        BinaryOp::Sub => b.sub(x, y),
+        BinaryOp::Mul => b.mul(x, y),
+        BinaryOp::Div => b.div(x, y),
+        BinaryOp::Max => b.bin(BinOp::Max, x, y),
+        BinaryOp::Min => b.bin(BinOp::Min, x, y),
+        BinaryOp::MulAdd | BinaryOp::Compare(_) => return None,
+    })
 }
 
 /// The ternary op as a program.

@@ -23,6 +23,8 @@ pub struct LaneOut {
     pub stores: Vec<(Port, f32)>,
     /// The output mask bit, if the program writes one.
     pub mask_out: Option<bool>,
+    /// The values folded into row accumulators, in program order.
+    pub accumulated: Vec<(u16, f32)>,
 }
 
 /// `a·2^floor(b)` with `vscalefps` semantics.
@@ -127,6 +129,7 @@ pub fn run_lane(p: &Program, lane: &Lane) -> LaneOut {
             }
             MicroOp::ShrImm { dst, a, shift } => v[dst.0 as usize] = v[a.0 as usize] >> shift,
             MicroOp::UGe { dst, a, b } => k[dst.0 as usize] = v[a.0 as usize] >= v[b.0 as usize],
+            MicroOp::Accumulate { src, acc } => out.accumulated.push((acc, f(&v, src))),
         }
     }
     out

@@ -4,8 +4,9 @@
 
 pub mod approx;
 pub mod eltwise;
+pub mod equation;
 pub mod interp;
 mod program;
 pub mod regalloc;
 
-pub use program::{BinOp, Builder, IntOp, MicroOp, Port, Program, UnOp, K, V};
+pub use program::{BinOp, Builder, Fold, IntOp, MicroOp, Port, Program, UnOp, K, V};

@@ -32,6 +32,20 @@ pub enum Port {
     Aux,
     /// The output (also readable, for `out += a·b`).
     Out,
+    /// Operand `n` of a program kernel's port table (equations: inputs, outputs and scratch,
+    /// each with its own dtype, broadcast and leading dimension).
+    Buf(u16),
+}
+
+/// The fold of a row accumulator ([`MicroOp::Accumulate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fold {
+    /// `Σ` (identity 0).
+    Sum,
+    /// Maximum, NaN if any lane is NaN (identity −∞).
+    Max,
+    /// Minimum, NaN if any lane is NaN (identity +∞).
+    Min,
 }
 
 /// Lane-wise unary operations.
@@ -123,6 +137,11 @@ pub enum MicroOp {
     ShrImm { dst: V, a: V, shift: u8 },
     /// `dst` = `a >= b` as unsigned u32 lanes.
     UGe { dst: K, a: V, b: V },
+    /// Folds the active lanes of `src` into row accumulator `acc`. The kernel's spec declares
+    /// each accumulator's fold (sum, NaN-propagating max or min) and the f32 column vector its
+    /// result goes to: the fold starts from its identity at every row and its value is stored
+    /// at element `i` of that vector after the row's last column.
+    Accumulate { src: V, acc: u16 },
 }
 
 /// A lowered program: its micro-ops and how many virtual registers it uses.
@@ -262,6 +281,10 @@ impl Builder {
     pub fn shr(&mut self, a: V, shift: u8) -> V {
         self.push_v(|dst| MicroOp::ShrImm { dst, a, shift })
     }
+    /// Folds `src` into row accumulator `acc`.
+    pub fn accumulate(&mut self, src: V, acc: u16) {
+        self.prog.ops.push(MicroOp::Accumulate { src, acc });
+    }
     /// Unsigned `a >= b`.
     pub fn uge(&mut self, a: V, b: V) -> K {
         self.push_k(|dst| MicroOp::UGe { dst, a, b })
@@ -280,7 +303,7 @@ impl Builder {
             let needed = match writes(op) {
                 (Some(v), _) => live_v[v.0 as usize],
                 (_, Some(k)) => live_k[k.0 as usize],
-                (None, None) => true, // stores
+                (None, None) => true, // stores and accumulations
             };
             if needed {
                 keep[i] = true;

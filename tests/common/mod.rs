@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod buffers;
+pub mod eq_harness;
 pub mod harness;
 pub mod scale;
 pub mod strategies;

@@ -5,6 +5,7 @@
 
 mod binary;
 mod elem;
+pub mod equation;
 mod gemm;
 pub(crate) mod math;
 mod reduce;

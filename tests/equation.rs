@@ -1,0 +1,508 @@
+//! Equations: random DAGs and the ready-made equations on every JIT backend against the
+//! reference evaluation (with its error bounds), hand-computed cases, typed errors for
+//! invalid equations, and the cache.
+
+mod common;
+
+use common::buffers::{Buf, Rng};
+use common::eq_harness::{check, operands};
+use common::harness::jit_backends;
+use common::scale;
+use proptest::prelude::*;
+use tpp::*;
+
+/// Every JIT backend's kernel (or `None` where it declines) and the automatic one.
+fn kernels(eq: &Equation) -> Vec<EquationKernel> {
+    let mut ks: Vec<EquationKernel> = jit_backends()
+        .into_iter()
+        .filter_map(|b| eq.dispatch_on(b).ok())
+        .collect();
+    ks.push(
+        eq.dispatch_on("reference")
+            .expect("the reference takes every equation"),
+    );
+    ks
+}
+
+/// True where the AVX-512 backend must generate every pass of `eq` (it declines only on CPUs
+/// without AVX-512, or without AVX512-BF16 for bf16 stores).
+#[cfg(target_arch = "x86_64")]
+fn avx512_must_take(eq: &Equation) -> bool {
+    let c = tpp::dispatch::caps::x86();
+    let bf16_out = eq.outputs().iter().any(|o| {
+        matches!(
+            o.kind,
+            EqOutputKind::Value {
+                dtype: DType::BF16,
+                ..
+            }
+        )
+    });
+    c.avx512 && (c.avx512_bf16 || !bf16_out)
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_must_take(_: &Equation) -> bool {
+    false
+}
+
+fn check_all(eq: &Equation, seed: u64, lo: f64, hi: f64) -> std::result::Result<usize, String> {
+    let ops = operands(eq, seed, lo, hi);
+    if avx512_must_take(eq) {
+        if let Err(e) = eq.dispatch_on("avx512") {
+            return Err(format!("avx512 declined: {e}"));
+        }
+    }
+    let ks = kernels(eq);
+    for k in &ks {
+        check(k, &ops, seed).map_err(|e| format!("{} ({}): {e}", k.name(), k.backend()))?;
+    }
+    Ok(ks.iter().filter(|k| !k.is_reference()).count())
+}
+
+const DTYPES: [DType; 3] = [DType::F32, DType::BF16, DType::F16];
+
+/// A random equation: up to 8 inputs of mixed dtypes and broadcasts, nodes of every kind up
+/// to depth 6 (reductions in the middle, masks, dropout), and one to three outputs.
+fn random_equation(rows: usize, cols: usize, seed: u64) -> Equation {
+    let mut rng = Rng(seed | 1);
+    let mut eq = Equation::new(rows, cols);
+    // (node, shape, depth); masks separately.
+    let mut vals: Vec<(Expr, Broadcast, usize)> = Vec::new();
+    let mut masks: Vec<Expr> = Vec::new();
+    let shapes = [
+        Broadcast::None,
+        Broadcast::None,
+        Broadcast::None,
+        Broadcast::Row,
+        Broadcast::Col,
+        Broadcast::Scalar,
+    ];
+    let inputs = 1 + rng.below(8);
+    for k in 0..inputs {
+        let shape = if k == 0 {
+            Broadcast::None
+        } else {
+            shapes[rng.below(shapes.len())]
+        };
+        let dt = DTYPES[rng.below(3)];
+        let ld = cols + [0, 0, 1, 5, 16][rng.below(5)];
+        vals.push((eq.input_ld(dt, shape, ld), shape, 0));
+    }
+    if rng.below(6) == 0 {
+        masks.push(eq.mask_input(bitmask::default_ld(cols) + 8 * rng.below(2)));
+    }
+    let join = |a: Broadcast, b: Broadcast| -> Broadcast {
+        use Broadcast::*;
+        match (a, b) {
+            (None, _) | (_, None) | (Row, Col) | (Col, Row) => None,
+            (Row, _) | (_, Row) => Row,
+            (Col, _) | (_, Col) => Col,
+            _ => Scalar,
+        }
+    };
+    let nodes = 2 + rng.below(12);
+    let unary = [
+        UnaryOp::Identity,
+        UnaryOp::Negate,
+        UnaryOp::Abs,
+        UnaryOp::Square,
+        UnaryOp::Increment,
+        UnaryOp::Exp,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Gelu,
+        UnaryOp::GeluErf,
+        UnaryOp::Silu,
+        UnaryOp::Relu { mask: false },
+        UnaryOp::LeakyRelu {
+            alpha: 0.1,
+            mask: false,
+        },
+        UnaryOp::Elu { alpha: 0.5 },
+        UnaryOp::Sqrt,
+        UnaryOp::Reciprocal,
+    ];
+    for _ in 0..nodes {
+        let pick = |rng: &mut Rng, vals: &Vec<(Expr, Broadcast, usize)>| {
+            let shallow: Vec<_> = vals.iter().filter(|v| v.2 < 6).copied().collect();
+            // Prefer recent nodes, so chains get deep.
+            let n = shallow.len();
+            shallow[n - 1 - rng.below(n.min(4))]
+        };
+        let a = pick(&mut rng, &vals);
+        let b = pick(&mut rng, &vals);
+        let d = a.2.max(b.2) + 1;
+        match rng.below(12) {
+            0..=2 => {
+                let op = unary[rng.below(unary.len())];
+                vals.push((eq.unary(op, a.0), a.1, d));
+            }
+            3..=5 => {
+                let ops = [
+                    BinaryOp::Add,
+                    BinaryOp::Sub,
+                    BinaryOp::Mul,
+                    BinaryOp::Max,
+                    BinaryOp::Min,
+                    BinaryOp::Div,
+                ];
+                let op = ops[rng.below(ops.len())];
+                vals.push((eq.binary(op, a.0, b.0), join(a.1, b.1), d));
+            }
+            6 => {
+                let c = pick(&mut rng, &vals);
+                let op = [TernaryOp::MulAdd, TernaryOp::NMulAdd][rng.below(2)];
+                let s = join(join(a.1, b.1), c.1);
+                vals.push((eq.ternary(op, a.0, b.0, c.0), s, d.max(c.2 + 1)));
+            }
+            7 => {
+                let k = eq.compare(CmpOp::Gt, a.0, b.0);
+                masks.push(k);
+                if rng.below(2) == 0 {
+                    let m = masks[rng.below(masks.len())];
+                    vals.push((eq.select(m, a.0, b.0), Broadcast::None, d));
+                }
+            }
+            8 | 9 if a.1 == Broadcast::None => {
+                let ops = [
+                    ReduceOp::Sum,
+                    ReduceOp::Max,
+                    ReduceOp::Min,
+                    ReduceOp::AbsMax,
+                    ReduceOp::SumSq,
+                ];
+                let op = ops[rng.below(ops.len())];
+                let (axis, shape) = if rng.below(2) == 0 {
+                    (ReduceAxis::PerRow, Broadcast::Col)
+                } else {
+                    (ReduceAxis::PerCol, Broadcast::Row)
+                };
+                vals.push((eq.reduce(op, axis, a.0), shape, d));
+            }
+            10 if a.1 == Broadcast::None => {
+                let op = if rng.below(2) == 0 {
+                    UnaryOp::Dropout { p: 0.3 }
+                } else {
+                    UnaryOp::Relu { mask: true }
+                };
+                let y = eq.unary(op, a.0);
+                vals.push((y, Broadcast::None, d));
+                masks.push(eq.mask_of(y));
+            }
+            11 => {
+                let ops = [
+                    UnaryOp::TanhBackward,
+                    UnaryOp::SigmoidBackward,
+                    UnaryOp::GeluBackward,
+                ];
+                let op = ops[rng.below(ops.len())];
+                vals.push((eq.unary_bwd(op, a.0, b.0), join(a.1, b.1), d));
+            }
+            _ => {
+                let c = eq.constant([0.5, -1.25, 3.0][rng.below(3)]);
+                vals.push((eq.add(a.0, c), a.1, d));
+            }
+        }
+    }
+    // Outputs: the last node, and up to two others.
+    let last = *vals.last().expect("at least the inputs");
+    let mut outs = vec![last];
+    for _ in 0..rng.below(3) {
+        outs.push(vals[inputs + rng.below(vals.len() - inputs).min(vals.len() - 1)].clone());
+    }
+    for (e, shape, _) in outs {
+        let dt = DTYPES[rng.below(3)];
+        let ld = if shape == Broadcast::None {
+            cols + rng.below(3)
+        } else {
+            cols
+        };
+        eq.output_ld(e, dt, ld);
+    }
+    if !masks.is_empty() && rng.below(3) == 0 {
+        let m = masks[rng.below(masks.len())];
+        eq.mask_output(m, bitmask::default_ld(cols));
+    }
+    eq
+}
+
+proptest! {
+    #![proptest_config(scale::config(96))]
+
+    /// Random DAGs over shapes with every remainder of the vector width.
+    #[test]
+    fn random_equations_match_the_reference(
+        rows in 1usize..24,
+        cols in prop_oneof![1usize..40, 60usize..140],
+        seed in any::<u64>(),
+    ) {
+        let eq = random_equation(rows, cols, seed);
+        eq.validate().map_err(|e| TestCaseError::fail(format!("{e}: {eq:?}")))?;
+        check_all(&eq, seed, -2.0, 2.0).map_err(|e| TestCaseError::fail(format!("{e}\n{eq:?}")))?;
+    }
+}
+
+/// Every ready-made equation, each dtype, shapes with remainders.
+#[test]
+fn ready_made_equations_match_the_reference() {
+    let mut jit = 0;
+    for &(rows, cols) in &[(1, 1), (3, 17), (7, 64), (5, 100), (33, 257)] {
+        for dt in DTYPES {
+            let eqs = [
+                equations::layer_norm(rows, cols, dt, 1e-5),
+                equations::layer_norm_backward(rows, cols, dt),
+                equations::rms_norm(rows, cols, dt, 1e-6),
+                equations::rms_norm_backward(rows, cols, dt),
+                equations::softmax(rows, cols, dt),
+                equations::softmax_backward(rows, cols, dt),
+                equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
+                equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
+                equations::dropout_residual(rows, cols, dt, 0.1),
+                equations::silu_gate(rows, cols, dt),
+                equations::adamw(rows, cols, dt),
+                equations::sgd_momentum(rows, cols, dt),
+            ];
+            for (n, eq) in eqs.iter().enumerate() {
+                let seed = (rows * 1000 + cols * 10 + n) as u64;
+                // Optimizer states and norms of realistic magnitude; v must stay positive.
+                let (lo, hi) = if n >= 10 { (0.01, 1.0) } else { (-3.0, 3.0) };
+                jit += check_all(eq, seed, lo, hi)
+                    .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
+            }
+        }
+    }
+    eprintln!("ready-made equations: {jit} JIT kernels compared");
+}
+
+/// Layer norm by hand: rows of known mean and variance.
+#[test]
+fn layer_norm_by_hand() {
+    let eq = equations::layer_norm(2, 4, DType::F32, 0.0);
+    let k = eq.dispatch().unwrap();
+    let x = [1.0f32, 2.0, 3.0, 4.0, -2.0, -2.0, 2.0, 2.0];
+    let (gamma, beta) = ([1.0f32, 2.0, 1.0, 1.0], [0.0f32, 0.0, 0.0, 10.0]);
+    let (mut y, mut mean, mut rstd) = ([0.0f32; 8], [0.0f32; 2], [0.0f32; 2]);
+    k.call(
+        &[(&x[..]).into(), (&gamma[..]).into(), (&beta[..]).into()],
+        &mut [
+            (&mut y[..]).into(),
+            (&mut mean[..]).into(),
+            (&mut rstd[..]).into(),
+        ],
+    )
+    .unwrap();
+    // Row 0: mean 2.5, variance 1.25; row 1: mean 0, variance 4.
+    let r0 = 1.0 / 1.25f32.sqrt();
+    assert!(
+        (mean[0] - 2.5).abs() < 1e-6 && mean[1].abs() < 1e-6,
+        "{mean:?}"
+    );
+    assert!(
+        (rstd[0] - r0).abs() < 1e-6 && (rstd[1] - 0.5).abs() < 1e-6,
+        "{rstd:?}"
+    );
+    let want = [
+        -1.5 * r0,
+        -1.0 * r0,
+        0.5 * r0,
+        1.5 * r0 + 10.0,
+        -1.0,
+        -2.0,
+        1.0,
+        11.0,
+    ];
+    for (g, w) in y.iter().zip(want) {
+        assert!((g - w).abs() < 1e-5, "{y:?} vs {want:?}");
+    }
+}
+
+/// Softmax rows sum to one and survive large inputs (the max is subtracted).
+#[test]
+fn softmax_is_stable() {
+    let eq = equations::softmax(1, 3, DType::F32);
+    let k = eq.dispatch().unwrap();
+    let x = [1000.0f32, 1001.0, 1002.0];
+    let mut y = [0.0f32; 3];
+    k.call(&[(&x[..]).into()], &mut [(&mut y[..]).into()])
+        .unwrap();
+    let e = [(-2.0f64).exp(), (-1.0f64).exp(), 1.0];
+    let s: f64 = e.iter().sum();
+    for (g, w) in y.iter().zip(e) {
+        assert!((*g as f64 - w / s).abs() < 1e-6, "{y:?}");
+    }
+}
+
+/// The optimizer steps may update their state in place through the raw call.
+#[test]
+fn adamw_updates_in_place() {
+    let (rows, cols) = (3, 37);
+    let eq = equations::adamw(rows, cols, DType::F32);
+    for k in kernels(&eq) {
+        for (i, o) in [(0, 0), (2, 1), (3, 2)] {
+            assert!(k.may_alias(i, o), "{}: input {i} / output {o}", k.backend());
+        }
+        assert!(!k.may_alias(4, 0), "a scalar cannot hold a matrix");
+        let n = rows * cols;
+        let mut rng = Rng(7);
+        let mut theta: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let g: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let mut m: Vec<f32> = (0..n).map(|_| rng.uniform(-0.1, 0.1) as f32).collect();
+        let mut v: Vec<f32> = (0..n).map(|_| rng.uniform(0.0, 0.1) as f32).collect();
+        let hyper = [
+            1e-3f32,
+            0.9,
+            0.999,
+            1e-8,
+            0.01,
+            1.0 / (1.0 - 0.9),
+            1.0 / (1.0 - 0.999),
+        ];
+        // Expected from the separate-buffer call.
+        let (mut t2, mut m2, mut v2) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+        let mut ins: Vec<In> = vec![(&theta).into(), (&g).into(), (&m).into(), (&v).into()];
+        ins.extend(hyper.iter().map(|h| In::from(std::slice::from_ref(h))));
+        k.call(
+            &ins,
+            &mut [(&mut t2).into(), (&mut m2).into(), (&mut v2).into()],
+        )
+        .unwrap();
+        let hp: Vec<*const std::ffi::c_void> =
+            hyper.iter().map(|h| (h as *const f32).cast()).collect();
+        let mut inp: Vec<*const std::ffi::c_void> = vec![
+            theta.as_ptr().cast(),
+            g.as_ptr().cast(),
+            m.as_ptr().cast(),
+            v.as_ptr().cast(),
+        ];
+        inp.extend(hp);
+        let outp: Vec<*mut std::ffi::c_void> = vec![
+            theta.as_mut_ptr().cast(),
+            m.as_mut_ptr().cast(),
+            v.as_mut_ptr().cast(),
+        ];
+        let args = EquationArgs {
+            inputs: inp.as_ptr(),
+            outputs: outp.as_ptr(),
+            mask_in: std::ptr::null(),
+            seed: 0,
+        };
+        // SAFETY: every buffer holds rows × cols f32; outputs alias only the inputs
+        // `may_alias` allows.
+        unsafe { k.call_raw(&args) };
+        assert_eq!((theta, m, v), (t2, m2, v2), "{}", k.backend());
+    }
+}
+
+/// Structurally identical equations share a kernel; different ones do not.
+#[test]
+fn identical_structure_shares_one_kernel() {
+    let a = equations::layer_norm(64, 96, DType::BF16, 1e-5)
+        .dispatch()
+        .unwrap();
+    let b = equations::layer_norm(64, 96, DType::BF16, 1e-5)
+        .dispatch()
+        .unwrap();
+    let c = equations::layer_norm(64, 96, DType::BF16, 1e-6)
+        .dispatch()
+        .unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+/// Invalid equations are typed errors naming what is wrong.
+#[test]
+fn invalid_equations_are_typed_errors() {
+    let field = |eq: &Equation| match eq.validate() {
+        Err(Error::InvalidDescriptor { field, value, .. }) => (field, value),
+        other => panic!("expected an invalid-descriptor error, got {other:?}"),
+    };
+    // No output.
+    let mut eq = Equation::new(4, 4);
+    eq.input(DType::F32, Broadcast::None);
+    assert_eq!(field(&eq).0, "outputs");
+    // A node of another equation.
+    let mut other = Equation::new(4, 4);
+    let x = other.input(DType::F32, Broadcast::None);
+    let y = other.unary(UnaryOp::Exp, x);
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    let z = eq.add(a, y);
+    eq.output(z, DType::F32);
+    assert_eq!(field(&eq).0, "node.operand");
+    // A reduction of a vector, a mask used as a value, a value as a mask.
+    let mut eq = Equation::new(4, 4);
+    let r = eq.input(DType::F32, Broadcast::Row);
+    let s = eq.reduce(ReduceOp::Sum, ReduceAxis::PerRow, r);
+    eq.output(s, DType::F32);
+    assert!(
+        field(&eq).1.contains("reduction of a Row"),
+        "{:?}",
+        field(&eq)
+    );
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    let k = eq.compare(CmpOp::Gt, a, a);
+    let e = eq.unary(UnaryOp::Exp, k);
+    eq.output(e, DType::F32);
+    assert_eq!(field(&eq).0, "node.operand");
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    let s = eq.select(a, a, a);
+    eq.output(s, DType::F32);
+    assert_eq!(field(&eq).0, "node.operand");
+    // Bad dtypes and leading dimensions.
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::I32, Broadcast::None);
+    eq.output(a, DType::F32);
+    assert_eq!(field(&eq).0, "input.dtype");
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input_ld(DType::F32, Broadcast::None, 3);
+    eq.output(a, DType::F32);
+    assert_eq!(field(&eq).0, "input.ld");
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    eq.output_ld(a, DType::F64, 4);
+    assert_eq!(field(&eq).0, "output.dtype");
+    // A layout transform is not an equation node; mask_of needs a mask writer.
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    let t = eq.unary(UnaryOp::Transpose, a);
+    eq.output(t, DType::F32);
+    assert_eq!(field(&eq).0, "node.op");
+    let mut eq = Equation::new(4, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    let m = eq.mask_of(a);
+    eq.mask_output(m, 8);
+    assert_eq!(field(&eq).0, "node.operand");
+    // Empty space; dispatch reports the same error.
+    let mut eq = Equation::new(0, 4);
+    let a = eq.input(DType::F32, Broadcast::None);
+    eq.output(a, DType::F32);
+    assert_eq!(field(&eq).0, "rows");
+    assert!(eq.dispatch().is_err());
+}
+
+/// Safe calls check operand counts, dtypes and lengths.
+#[test]
+fn calls_check_their_operands() {
+    let k = equations::softmax(4, 8, DType::F32).dispatch().unwrap();
+    let x = vec![0.0f32; 32];
+    let mut y = vec![0.0f32; 31];
+    let e = k.call(&[(&x).into()], &mut [(&mut y).into()]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidOperand {
+                operand: "outputs",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut y = vec![0.0f64; 32];
+    assert!(k.call(&[(&x).into()], &mut [(&mut y).into()]).is_err());
+    let mut y = vec![0.0f32; 32];
+    assert!(k.call(&[], &mut [(&mut y).into()]).is_err());
+    let b = Buf::F32(vec![0.0; 32]);
+    assert!(k.call(&[b.input()], &mut [(&mut y).into()]).is_ok());
+}
