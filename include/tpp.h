@@ -129,6 +129,9 @@
 // Reduce kernels.
 #define TPP_FAMILY_REDUCE 4
 
+// Equation kernels.
+#define TPP_FAMILY_EQUATION 5
+
 // Unary ops (`tpp_unary_desc.op`; `mask` selects the bitmask forms of relu and leaky relu,
 // `param` is alpha of leaky relu / elu or p of dropout, `layout` the VNNI layout).
 #define TPP_UNARY_IDENTITY 0
@@ -306,6 +309,42 @@
 
 // Reduce along each column (one value per column).
 #define TPP_AXIS_PER_COL 1
+
+// Ready-made equations (`tpp_equation_create_ready`): layer norm (param: eps).
+#define TPP_EQ_LAYER_NORM 0
+
+// Layer norm backward.
+#define TPP_EQ_LAYER_NORM_BWD 1
+
+// RMS norm (param: eps).
+#define TPP_EQ_RMS_NORM 2
+
+// RMS norm backward.
+#define TPP_EQ_RMS_NORM_BWD 3
+
+// Softmax over rows.
+#define TPP_EQ_SOFTMAX 4
+
+// Softmax backward.
+#define TPP_EQ_SOFTMAX_BWD 5
+
+// Bias + GELU (tanh form).
+#define TPP_EQ_BIAS_GELU 6
+
+// Dropout + residual add (param: p).
+#define TPP_EQ_DROPOUT_RESIDUAL 7
+
+// silu(a)·b.
+#define TPP_EQ_SILU_GATE 8
+
+// AdamW step.
+#define TPP_EQ_ADAMW 9
+
+// SGD with momentum.
+#define TPP_EQ_SGD_MOMENTUM 10
+
+// An equation under construction (`tpp_equation *` in C): an id, never dereferenced.
+typedef struct tpp_equation tpp_equation;
 
 // An opaque kernel handle (`tpp_kernel *` in C): an id, not an address; it is never
 // dereferenced.
@@ -559,6 +598,18 @@ typedef struct tpp_kernel_info {
   // `TPP_FAMILY_GEMM`, `..._UNARY`, `..._BINARY`, `..._TERNARY` or `..._REDUCE`.
   int32_t family;
 } tpp_kernel_info;
+
+// The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
+typedef struct tpp_equation_args {
+  // One pointer per value input, in declaration order.
+  const void *const *inputs;
+  // One pointer per output, in declaration order (a mask output's bitmask included).
+  void *const *outputs;
+  // The mask input (null when the equation reads none).
+  const uint8_t *mask_in;
+  // Seed of the dropout nodes.
+  uint64_t seed;
+} tpp_equation_args;
 
 // A large-GEMM problem for `tpp_matmul` (see `tpp::ops::Matmul`).
 typedef struct tpp_matmul_desc {
@@ -957,6 +1008,123 @@ tpp_status tpp_reduce_desc_init(struct tpp_reduce_desc *desc,
                                 int64_t rows,
                                 int64_t cols,
                                 int32_t dtype_code_);
+
+// Starts an equation over a `rows × cols` space; `*out` receives its id (free it with
+// `tpp_equation_destroy`; dispatched kernels outlive it).
+//
+// # Safety
+// `out` must point to a writable `tpp_equation *`.
+tpp_status tpp_equation_create(int64_t rows, int64_t cols, struct tpp_equation **out);
+
+// Starts from a ready-made equation (`TPP_EQ_*`; `param` is eps for the norms and p for
+// dropout, ignored otherwise). Their inputs and outputs are documented in `tpp::equations`.
+//
+// # Safety
+// `out` must point to a writable `tpp_equation *`.
+tpp_status tpp_equation_create_ready(int32_t kind,
+                                     int64_t rows,
+                                     int64_t cols,
+                                     int32_t dtype_code,
+                                     float param,
+                                     struct tpp_equation **out);
+
+// Frees an equation under construction (null is allowed and does nothing).
+tpp_status tpp_equation_destroy(struct tpp_equation *eq);
+
+// Declares the next value input (`ld` is used for full matrices only).
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_input(struct tpp_equation *eq,
+                              int32_t dtype_code,
+                              int32_t bcast,
+                              int64_t ld,
+                              int32_t *node_out);
+
+// Declares the mask input (`ld_bits` bits per row).
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_mask_input(struct tpp_equation *eq, int64_t ld_bits, int32_t *node_out);
+
+// An f32 constant.
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_constant(struct tpp_equation *eq, float value, int32_t *node_out);
+
+// A unary op (`TPP_UNARY_*`, with `mask` and `param` as in `tpp_unary_desc_init`) of `x`;
+// backward ops take the forward input or mask as `aux` (`-1` for none).
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_unary(struct tpp_equation *eq,
+                              int32_t op,
+                              int32_t mask,
+                              float param,
+                              int32_t x,
+                              int32_t aux,
+                              int32_t *node_out);
+
+// A binary op (`TPP_BINARY_*`; comparisons yield a mask node).
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_binary(struct tpp_equation *eq,
+                               int32_t op,
+                               int32_t a,
+                               int32_t b,
+                               int32_t *node_out);
+
+// A ternary op (`TPP_TERNARY_*`; for `SELECT`, `a` is the mask node).
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_ternary(struct tpp_equation *eq,
+                                int32_t op,
+                                int32_t a,
+                                int32_t b,
+                                int32_t c,
+                                int32_t *node_out);
+
+// A reduction (`TPP_REDUCE_*` along `TPP_AXIS_*`) of a full-matrix node.
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_reduce(struct tpp_equation *eq,
+                               int32_t op,
+                               int32_t axis,
+                               int32_t x,
+                               int32_t *node_out);
+
+// The mask a relu-with-mask or dropout node writes.
+//
+// # Safety
+// `node_out` must point to a writable `int32_t`.
+tpp_status tpp_equation_mask_of(struct tpp_equation *eq, int32_t x, int32_t *node_out);
+
+// Marks a value node as the next output (`ld` for full matrices only).
+tpp_status tpp_equation_output(struct tpp_equation *eq, int32_t n, int32_t dtype_code, int64_t ld);
+
+// Marks a mask node as the next output, a bitmask of `ld_bits` bits per row.
+tpp_status tpp_equation_mask_output(struct tpp_equation *eq, int32_t n, int64_t ld_bits);
+
+// Validates the equation and returns a kernel handle in `*out` (release it with
+// `tpp_kernel_release`; `tpp_kernel_get_info` says which backend runs it).
+//
+// # Safety
+// `out` must point to a writable `tpp_kernel *`.
+tpp_status tpp_equation_dispatch(struct tpp_equation *eq, struct tpp_kernel **out);
+
+// Runs an equation kernel: `args->inputs` holds one pointer per input, `args->outputs` one
+// per output (in declaration order), `args->mask_in` the mask input if the equation reads one.
+//
+// # Safety
+// Every pointer must be valid for the extent the equation implies (rows × ld elements of its
+// dtype for a full matrix, `cols` for a row vector, `rows` for a column vector, 1 for a
+// scalar, bitmask bytes for masks). Outputs may overlap only the inputs the Rust API's
+// `EquationKernel::may_alias` allows.
+tpp_status tpp_equation_call(const struct tpp_kernel *k, const struct tpp_equation_args *args);
 
 // Runs a large GEMM on tpp's BRGEMM composition (threads: rayon's global pool, sized by
 // `RAYON_NUM_THREADS`).

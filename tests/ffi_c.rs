@@ -49,6 +49,11 @@ fn c_program_checks_the_api() {
 }
 
 #[test]
+fn c_program_builds_and_runs_equations() {
+    run_checks(&compile("equation_check.c", "equation_check_c", &[]), &[]);
+}
+
+#[test]
 fn c_program_gets_errors_for_bad_input() {
     run_checks(&compile("ffi_bad_input.c", "ffi_bad_input_c", &[]), &[]);
 }
@@ -108,6 +113,7 @@ fn c_programs_pass_under_asan_and_ubsan() {
     for (source, exe) in [
         ("ffi_check.c", "ffi_check_asan"),
         ("ffi_bad_input.c", "ffi_bad_input_asan"),
+        ("equation_check.c", "equation_check_asan"),
     ] {
         let exe = compile(source, exe, SANITIZE);
         let stderr = run_checks(&exe, &env);

@@ -31,12 +31,13 @@ fn generate() -> String {
         ("BinaryArgs", "tpp_binary_args"),
         ("TernaryArgs", "tpp_ternary_args"),
         ("ReduceArgs", "tpp_reduce_args"),
+        ("EquationArgs", "tpp_equation_args"),
     ] {
         config.export.rename.insert(rust.into(), c.into());
     }
     let mut b = cbindgen::Builder::new().with_config(config);
     // mod.rs brings its submodules (codes, desc, matmul, blas) along.
-    for f in ["src/exec/args.rs", "src/ffi/mod.rs"] {
+    for f in ["src/exec/args.rs", "src/exec/equation.rs", "src/ffi/mod.rs"] {
         b = b.with_src(root.join(f));
     }
     let mut out = Vec::new();

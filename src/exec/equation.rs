@@ -231,6 +231,10 @@ impl EquationKernel {
     pub fn info(&self) -> &KernelInfo {
         &self.inner.info
     }
+    /// The kernel's identity: the address of its process-lifetime record.
+    pub(crate) fn addr(&self) -> usize {
+        std::ptr::from_ref(self.inner).addr()
+    }
     /// Name of the backend that generated it.
     pub fn backend(&self) -> &'static str {
         self.inner.info.backend
@@ -292,12 +296,11 @@ impl EquationKernel {
                                     stored = true
                                 }
                                 crate::lower::MicroOp::Load { port, .. }
-                                    if Some(port)
-                                        == ip.map(|p| crate::lower::Port::Buf(p as u16)) =>
+                                    if stored
+                                        && Some(port)
+                                            == ip.map(|p| crate::lower::Port::Buf(p as u16)) =>
                                 {
-                                    if stored {
-                                        return false;
-                                    }
+                                    return false;
                                 }
                                 _ => {}
                             }

@@ -84,6 +84,8 @@ pub const TPP_FAMILY_BINARY: i32 = 2;
 pub const TPP_FAMILY_TERNARY: i32 = 3;
 /// Reduce kernels.
 pub const TPP_FAMILY_REDUCE: i32 = 4;
+/// Equation kernels.
+pub const TPP_FAMILY_EQUATION: i32 = 5;
 
 /// Unary ops (`tpp_unary_desc.op`; `mask` selects the bitmask forms of relu and leaky relu,
 /// `param` is alpha of leaky relu / elu or p of dropout, `layout` the VNNI layout).

@@ -16,11 +16,13 @@ pub mod cblas;
 pub mod cblas_batch;
 mod codes;
 mod desc;
+mod equation;
 mod handles;
 mod matmul;
 
 pub use codes::*;
 pub use desc::*;
+pub use equation::*;
 pub use handles::tpp_kernel;
 pub use matmul::*;
 
@@ -128,6 +130,7 @@ pub(crate) enum AnyKernel {
     Binary(Kernel<Binary>),
     Ternary(Kernel<Ternary>),
     Reduce(Kernel<Reduce>),
+    Equation(crate::EquationKernel),
 }
 
 impl AnyKernel {
@@ -142,6 +145,7 @@ impl AnyKernel {
             AnyKernel::Binary(k) => of(k),
             AnyKernel::Ternary(k) => of(k),
             AnyKernel::Reduce(k) => of(k),
+            AnyKernel::Equation(k) => k.addr(),
         }
     }
 
@@ -153,6 +157,7 @@ impl AnyKernel {
             AnyKernel::Binary(k) => (k.name(), k.backend()),
             AnyKernel::Ternary(k) => (k.name(), k.backend()),
             AnyKernel::Reduce(k) => (k.name(), k.backend()),
+            AnyKernel::Equation(k) => (k.name(), k.backend()),
         }
     }
 }
@@ -285,6 +290,7 @@ fn kernel(k: *const tpp_kernel, want: &str) -> Result<&'static AnyKernel, Fail> 
         AnyKernel::Binary(_) => "binary",
         AnyKernel::Ternary(_) => "ternary",
         AnyKernel::Reduce(_) => "reduce",
+        AnyKernel::Equation(_) => "equation",
     };
     if family != want {
         return Err(Fail::arg(format!(
@@ -533,6 +539,7 @@ pub unsafe extern "C" fn tpp_kernel_get_info(
             AnyKernel::Binary(k) => (k.info().clone(), TPP_FAMILY_BINARY),
             AnyKernel::Ternary(k) => (k.info().clone(), TPP_FAMILY_TERNARY),
             AnyKernel::Reduce(k) => (k.info().clone(), TPP_FAMILY_REDUCE),
+            AnyKernel::Equation(k) => (k.info().clone(), TPP_FAMILY_EQUATION),
         };
         *info = tpp_kernel_info {
             name: h.name.as_ptr(),

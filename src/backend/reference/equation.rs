@@ -257,9 +257,13 @@ fn element(
         }
         EqOp::Reduce(r, axis) => {
             let x = &vals[args[0] as usize];
-            let (n, el): (usize, Box<dyn Fn(usize) -> (f64, f64)>) = match axis {
-                ReduceAxis::PerRow => (cols, Box::new(|k| x.at(i, k, cols))),
-                ReduceAxis::PerCol => (eq.rows(), Box::new(|k| x.at(k, j, cols))),
+            let n = match axis {
+                ReduceAxis::PerRow => cols,
+                ReduceAxis::PerCol => eq.rows(),
+            };
+            let el = |k: usize| match axis {
+                ReduceAxis::PerRow => x.at(i, k, cols),
+                ReduceAxis::PerCol => x.at(k, j, cols),
             };
             let mut acc = match r {
                 ReduceOp::Max | ReduceOp::AbsMax => f64::NEG_INFINITY,
