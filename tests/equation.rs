@@ -506,3 +506,36 @@ fn calls_check_their_operands() {
     let b = Buf::F32(vec![0.0; 32]);
     assert!(k.call(&[b.input()], &mut [(&mut y).into()]).is_ok());
 }
+
+/// An equation whose values cannot all live in registers: the lowering spills some to scratch
+/// and the JIT still takes it (and agrees with the reference).
+#[test]
+fn register_pressure_spills_to_scratch() {
+    let (rows, cols) = (9, 70);
+    let mut eq = Equation::new(rows, cols);
+    let x = eq.input(DType::F32, Broadcast::None);
+    let y = eq.input(DType::BF16, Broadcast::None);
+    let vals: Vec<Expr> = (0..40)
+        .map(|i| {
+            let c = eq.constant(0.05 * i as f32);
+            let s = eq.add(x, c);
+            let t = eq.unary(UnaryOp::Tanh, s);
+            eq.mul(t, y)
+        })
+        .collect();
+    // Two chains over all of them keep every value live until the end.
+    let (mut sum, mut prod) = (vals[0], vals[0]);
+    for &v in &vals[1..] {
+        sum = eq.add(sum, v);
+    }
+    for &v in vals[1..].iter().rev() {
+        prod = eq.max(prod, v);
+    }
+    let z = eq.mul(sum, prod);
+    eq.output(z, DType::F32);
+    let n = check_all(&eq, 5, -1.0, 1.0).unwrap();
+    if avx512_must_take(&eq) {
+        assert_eq!(n, 1);
+        assert!(eq.dispatch_on("avx512").unwrap().passes() > 1, "expected a spill pass");
+    }
+}

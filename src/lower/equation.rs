@@ -18,6 +18,7 @@
 
 use super::eltwise::{binary_on, unary_on};
 use super::program::{BinOp, Builder, Fold, Port, Program, UnOp, K, V};
+use super::regalloc::Assignment;
 use crate::isa::{
     BinaryOp, Broadcast, DType, EqOp, EqOutputKind, Equation, ReduceAxis, ReduceOp, TernaryOp,
     UnaryOp, ValueKind,
@@ -131,8 +132,27 @@ fn heavy(op: EqOp) -> bool {
     )
 }
 
+/// Vector registers (and predicate registers) every backend offers a pass program: a pass
+/// that needs more has a full-matrix value stored to scratch by an earlier pass instead (a
+/// spill to memory), until every pass fits.
+pub const VREG_BUDGET: u16 = 24;
+/// Predicate registers every backend offers a pass program.
+pub const KREG_BUDGET: u16 = 5;
+
 /// Lowers a validated equation.
 pub fn plan(eq: &Equation) -> Option<Plan> {
+    let mut forced = vec![false; eq.nodes().len()];
+    loop {
+        match plan_forced(eq, &forced)? {
+            (plan, None) => return Some(plan),
+            (_, Some(spill)) => forced[spill] = true,
+        }
+    }
+}
+
+/// [`plan`] with the `forced` nodes stored to scratch; also returns a node to spill when a
+/// pass exceeds the register budget.
+fn plan_forced(eq: &Equation, forced: &[bool]) -> Option<(Plan, Option<usize>)> {
     let kinds = eq.kinds().ok()?;
     let nodes = eq.nodes();
     let n = nodes.len();
@@ -154,8 +174,9 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
             }
         }
     }
+    // Reductions, and the nodes spilled to scratch: each is computed by one pass.
     let mut pending_red: Vec<usize> = (0..n)
-        .filter(|&i| needed[i] && matches!(nodes[i].op, EqOp::Reduce(..)))
+        .filter(|&i| needed[i] && (forced[i] || matches!(nodes[i].op, EqOp::Reduce(..))))
         .collect();
     let mut pending_out: Vec<usize> = (0..eq.outputs().len()).collect();
     let mut plan = Plan {
@@ -173,13 +194,14 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
             ready[i] = avail[i].is_some()
                 || match nodes[i].op {
                     EqOp::Reduce(..) => false,
+                    _ if forced[i] => false,
                     _ => nodes[i].operands().iter().all(|&a| ready[a as usize]),
                 };
         }
         let reds: Vec<usize> = pending_red
             .iter()
             .copied()
-            .filter(|&r| ready[nodes[r].args[0] as usize])
+            .filter(|&r| nodes[r].operands().iter().all(|&a| ready[a as usize]))
             .collect();
         let outs: Vec<usize> = pending_out
             .iter()
@@ -261,7 +283,20 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
         let mut new_avail = Vec::new();
         for &r in &reds {
             let EqOp::Reduce(op, axis) = nodes[r].op else {
-                unreachable!("pending_red holds reductions")
+                // A spilled node: computed here, read back from scratch by later passes.
+                let v = b.value(r)?;
+                let s = plan.scratch.len() as u16;
+                plan.scratch.push(ScratchBuf {
+                    shape: Broadcast::None,
+                    per_block: true,
+                    init: None,
+                    group,
+                });
+                readers.push(Vec::new());
+                let port = b.port(Buf::Scratch(s), DType::F32, Broadcast::None, eq.cols());
+                b.b.store(v, Port::Buf(port));
+                new_avail.push((r, Avail::Scratch(s, Broadcast::None)));
+                continue;
             };
             let x = b.value(nodes[r].args[0] as usize)?;
             let (fold, v) = match op {
@@ -364,9 +399,31 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
                 readers[s as usize].push(group);
             }
         }
+        let program = b.b.finish();
+        let per_row = |p: Port| match p {
+            Port::Buf(n) => matches!(b.ports[n as usize].shape, Broadcast::Col | Broadcast::Scalar),
+            _ => false,
+        };
+        let asg = Assignment::of_rows(&program, &per_row);
+        let vregs = asg.temps + asg.per_row + accs.len() as u16;
+        if vregs > VREG_BUDGET || asg.ktemps + asg.k_per_row > KREG_BUDGET {
+            // Spill the full-matrix value with the largest register need this pass computes.
+            let spill = b
+                .memo
+                .keys()
+                .copied()
+                .filter(|&i| {
+                    kinds[i] == ValueKind::Value(Broadcast::None)
+                        && avail[i].is_none()
+                        && !forced[i]
+                        && !matches!(nodes[i].op, EqOp::Input(_) | EqOp::Const(_))
+                })
+                .max_by_key(|&i| (b.need[i], i));
+            return Some((plan, Some(spill?)));
+        }
         let pass = Pass {
             space,
-            program: b.b.finish(),
+            program,
             ports: b.ports,
             accs,
             mask_in: b.mask_in,
@@ -383,7 +440,7 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
     for (s, buf) in plan.scratch.iter_mut().enumerate() {
         buf.per_block = buf.shape == Broadcast::None && readers[s].iter().all(|&g| g == buf.group);
     }
-    Some(plan)
+    Some((plan, None))
 }
 
 /// Builds one pass's program.
