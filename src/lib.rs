@@ -47,7 +47,8 @@ pub mod ops;
 pub use dispatch::{dispatch, dispatch_on, Binary, Descriptor, Gemm, Reduce, Ternary, Unary};
 pub use error::{Error, Result};
 pub use exec::{
-    EquationArgs, EquationKernel, GemmCall, GemmInputs, In, Kernel, KernelInfo, Out, UnaryCall,
+    EquationArgs, EquationKernel, GemmCall, GemmEquationKernel, GemmInputs, In, Kernel, KernelInfo,
+    Out, UnaryCall,
 };
 pub use isa::equations;
 pub use isa::{

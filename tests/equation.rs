@@ -536,6 +536,93 @@ fn register_pressure_spills_to_scratch() {
     let n = check_all(&eq, 5, -1.0, 1.0).unwrap();
     if avx512_must_take(&eq) {
         assert_eq!(n, 1);
-        assert!(eq.dispatch_on("avx512").unwrap().passes() > 1, "expected a spill pass");
+        assert!(
+            eq.dispatch_on("avx512").unwrap().passes() > 1,
+            "expected a spill pass"
+        );
     }
+}
+
+/// A BRGEMM with an equation epilogue (bias + GELU + residual add + bf16 cast) against the
+/// same product and equation run separately on the reference.
+#[test]
+fn brgemm_takes_an_equation_epilogue() {
+    for &(m, n, k, batch) in &[
+        (1, 1, 1, 1),
+        (7, 33, 5, 3),
+        (32, 48, 64, 2),
+        (17, 100, 9, 1),
+    ] {
+        let mut eq = Equation::new(m, n);
+        let acc = eq.input(DType::F32, Broadcast::None);
+        let bias = eq.input(DType::F32, Broadcast::Row);
+        let res = eq.input(DType::BF16, Broadcast::None);
+        let s = eq.add(acc, bias);
+        let g = eq.unary(UnaryOp::Gelu, s);
+        let y = eq.add(g, res);
+        eq.output(y, DType::BF16);
+        let d = GemmDesc::new(m, n, k, DType::F32)
+            .beta(0.0)
+            .batch(BatchReduce::Stride { a: m * k, b: k * n });
+        let fused = d.dispatch_with_equation(&eq).unwrap();
+        let mut rng = Rng(m as u64 * 31 + n as u64);
+        let a: Vec<f32> = (0..m * k * batch)
+            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+            .collect();
+        let b: Vec<f32> = (0..k * n * batch)
+            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+            .collect();
+        let bias_v: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let res_v: Vec<bf16> = (0..m * n)
+            .map(|_| bf16::from_f64(rng.uniform(-1.0, 1.0)))
+            .collect();
+        let mut got = vec![bf16::from_bits(0x7fde); m * n];
+        let ab = GemmInputs::Strided {
+            a: (&a).into(),
+            b: (&b).into(),
+            batch,
+        };
+        fused
+            .run(
+                ab,
+                &[(&bias_v).into(), (&res_v).into()],
+                None,
+                &mut [(&mut got).into()],
+                0,
+            )
+            .unwrap();
+        // The same on the reference, unfused.
+        let mut c = vec![0f32; m * n];
+        let g = tpp::dispatch_on(&d, "reference").unwrap();
+        g.call_strided(&a, &b, &mut c, batch).unwrap();
+        let mut want = vec![bf16::ZERO; m * n];
+        eq.dispatch_on("reference")
+            .unwrap()
+            .call(
+                &[(&c).into(), (&bias_v).into(), (&res_v).into()],
+                &mut [(&mut want).into()],
+            )
+            .unwrap();
+        for (i, (x, w)) in got.iter().zip(&want).enumerate() {
+            let (x, w) = (x.to_f64(), w.to_f64());
+            assert!(
+                (x - w).abs() <= 1e-2 * (1.0 + w.abs()),
+                "{m}x{n}x{k}: [{i}] {x} vs {w}"
+            );
+        }
+    }
+    // The accumulator must be the equation's first input, and the space the product's.
+    let mut eq = Equation::new(4, 4);
+    let x = eq.input(DType::BF16, Broadcast::None);
+    eq.output(x, DType::F32);
+    let d = GemmDesc::new(4, 4, 4, DType::F32).beta(0.0);
+    assert!(d.dispatch_with_equation(&eq).is_err());
+    let mut eq = Equation::new(4, 5);
+    let x = eq.input(DType::F32, Broadcast::None);
+    eq.output(x, DType::F32);
+    assert!(d.dispatch_with_equation(&eq).is_err());
+    assert!(GemmDesc::new(4, 5, 4, DType::F32)
+        .beta(1.0)
+        .dispatch_with_equation(&eq)
+        .is_err());
 }

@@ -6,6 +6,7 @@ mod args;
 mod call_eltwise;
 mod call_gemm;
 mod equation;
+mod gemm_equation;
 mod kernel;
 pub(crate) mod operand;
 
@@ -13,5 +14,6 @@ pub use args::{BinaryArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 pub use call_eltwise::UnaryCall;
 pub use call_gemm::{GemmCall, GemmInputs};
 pub use equation::{EquationArgs, EquationKernel, ProgramArgs, ProgramSpec};
+pub use gemm_equation::GemmEquationKernel;
 pub use kernel::{Exec, Family, Kernel, KernelInfo};
 pub use operand::{In, Out};

@@ -401,7 +401,10 @@ fn plan_forced(eq: &Equation, forced: &[bool]) -> Option<(Plan, Option<usize>)> 
         }
         let program = b.b.finish();
         let per_row = |p: Port| match p {
-            Port::Buf(n) => matches!(b.ports[n as usize].shape, Broadcast::Col | Broadcast::Scalar),
+            Port::Buf(n) => matches!(
+                b.ports[n as usize].shape,
+                Broadcast::Col | Broadcast::Scalar
+            ),
             _ => false,
         };
         let asg = Assignment::of_rows(&program, &per_row);
