@@ -1,5 +1,7 @@
 //! Dispatch cost: a cached dispatch (goal < 20 ns), and 8 threads dispatching the same 1,000
-//! descriptors concurrently (each key must end up with exactly one kernel).
+//! descriptors concurrently (each key must end up with exactly one kernel); for equations, a
+//! cached dispatch (goal < 50 ns) and the dispatch of a new one (goal < 200 µs: validation,
+//! lowering and the JIT of every pass).
 //!
 //! `cargo bench --bench dispatch`
 
@@ -32,6 +34,26 @@ fn cached(c: &mut Criterion) {
     relu.dispatch().unwrap();
     c.bench_function("dispatch/cached_unary", |b| {
         b.iter(|| black_box(black_box(&relu).dispatch().unwrap()))
+    });
+}
+
+fn equations(c: &mut Criterion) {
+    let ln = tpp::equations::layer_norm(4096, 1024, DType::BF16, 1e-5);
+    ln.dispatch().unwrap();
+    c.bench_function("dispatch/cached_equation_layer_norm", |b| {
+        b.iter(|| black_box(black_box(&ln).dispatch().unwrap()))
+    });
+    // A structure never seen before on every iteration (eps differs).
+    let mut eps = 1e-3f32;
+    c.bench_function("dispatch/new_equation_layer_norm", |b| {
+        b.iter(|| {
+            eps = f32::from_bits(eps.to_bits() + 1);
+            black_box(
+                tpp::equations::layer_norm(512, 768, DType::F32, eps)
+                    .dispatch()
+                    .unwrap(),
+            )
+        })
     });
 }
 
@@ -108,6 +130,6 @@ fn concurrent_hits(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cached, concurrent, concurrent_hits
+    targets = cached, equations, concurrent, concurrent_hits
 }
 criterion_main!(benches);

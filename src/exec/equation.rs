@@ -103,8 +103,12 @@ static FORCED: Mutex<Option<ForcedMap>> = Mutex::new(None);
 impl Equation {
     /// Validates the equation and returns its kernel (cached by structure).
     pub fn dispatch(&self) -> Result<EquationKernel> {
+        if let Some(k) = self.kernel.get() {
+            return Ok(*k);
+        }
         if let Some(map) = AUTO.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
             if let Some(k) = map.get(self) {
+                let _ = self.kernel.set(*k);
                 return Ok(*k);
             }
         }
@@ -116,6 +120,7 @@ impl Equation {
         }
         let k = generate_auto(self);
         map.insert(self.clone(), k);
+        let _ = self.kernel.set(k);
         Ok(k)
     }
 

@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 use crate::isa::matrix::MAX_DIM;
 use crate::isa::{BinaryOp, Broadcast, CmpOp, DType, ReduceAxis, ReduceOp, TernaryOp, UnaryOp};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 /// A node of an [`Equation`] (what its building methods return).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +133,7 @@ pub enum ValueKind {
 /// An equation: the descriptor of a fused DAG (see the module docs). Structurally identical
 /// equations (same space, inputs, nodes in the same order, outputs) are equal and share one
 /// kernel in the cache.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub struct Equation {
     rows: usize,
     cols: usize,
@@ -139,6 +141,38 @@ pub struct Equation {
     mask_inputs: Vec<usize>,
     nodes: Vec<Node>,
     outputs: Vec<EqOutput>,
+    /// A hash of everything above, folded in as the equation is built, so that a cached
+    /// dispatch hashes one word instead of the whole DAG.
+    key: u64,
+    /// The kernel automatic dispatch returned for this equation as it stands (cleared by
+    /// every change), so dispatching the same equation again costs one load.
+    pub(crate) kernel: OnceLock<crate::exec::EquationKernel>,
+}
+
+impl PartialEq for Equation {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+            && (self.rows, self.cols) == (o.rows, o.cols)
+            && self.inputs == o.inputs
+            && self.mask_inputs == o.mask_inputs
+            && self.nodes == o.nodes
+            && self.outputs == o.outputs
+    }
+}
+impl Eq for Equation {}
+
+impl Hash for Equation {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.key);
+    }
+}
+
+/// Folds a part of the structure into the running key.
+fn fold(key: u64, part: impl Hash) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    key.hash(&mut h);
+    part.hash(&mut h);
+    h.finish()
 }
 
 fn err(field: &'static str, value: impl fmt::Display, allowed: impl Into<String>) -> Error {
@@ -155,6 +189,8 @@ impl Equation {
             mask_inputs: Vec::new(),
             nodes: Vec::new(),
             outputs: Vec::new(),
+            key: fold(0, (rows, cols)),
+            kernel: OnceLock::new(),
         }
     }
 
@@ -163,11 +199,14 @@ impl Equation {
         for (slot, e) in a.iter_mut().zip(args) {
             *slot = e.0;
         }
-        self.nodes.push(Node {
+        let node = Node {
             op,
             args: a,
             arity: args.len() as u8,
-        });
+        };
+        self.key = fold(self.key, node);
+        self.kernel.take();
+        self.nodes.push(node);
         Expr(self.nodes.len() as u32 - 1)
     }
 
@@ -180,13 +219,18 @@ impl Equation {
 
     /// Declares the next value input with its own leading dimension.
     pub fn input_ld(&mut self, dtype: DType, shape: Broadcast, ld: usize) -> Expr {
-        self.inputs.push(EqInput { dtype, shape, ld });
+        let input = EqInput { dtype, shape, ld };
+        self.key = fold(self.key, input);
+        self.kernel.take();
+        self.inputs.push(input);
         let n = self.inputs.len() - 1;
         self.push(EqOp::Input(n.min(u16::MAX as usize) as u16), &[])
     }
 
     /// Declares the next mask input (a full-shape bitmask of `ld_bits` bits per row).
     pub fn mask_input(&mut self, ld_bits: usize) -> Expr {
+        self.key = fold(self.key, ("mask", ld_bits));
+        self.kernel.take();
         self.mask_inputs.push(ld_bits);
         let n = self.mask_inputs.len() - 1;
         self.push(EqOp::MaskInput(n.min(u16::MAX as usize) as u16), &[])
@@ -268,19 +312,25 @@ impl Equation {
 
     /// Marks `node` as the next output with its own leading dimension.
     pub fn output_ld(&mut self, node: Expr, dtype: DType, ld: usize) -> &mut Self {
-        self.outputs.push(EqOutput {
+        let out = EqOutput {
             node,
             kind: EqOutputKind::Value { dtype, ld },
-        });
+        };
+        self.key = fold(self.key, out);
+        self.kernel.take();
+        self.outputs.push(out);
         self
     }
 
     /// Marks the mask node `node` as the next output, a bitmask of `ld_bits` bits per row.
     pub fn mask_output(&mut self, node: Expr, ld_bits: usize) -> &mut Self {
-        self.outputs.push(EqOutput {
+        let out = EqOutput {
             node,
             kind: EqOutputKind::Mask { ld_bits },
-        });
+        };
+        self.key = fold(self.key, out);
+        self.kernel.take();
+        self.outputs.push(out);
         self
     }
 
