@@ -80,6 +80,10 @@ pub struct ProgramExtras {
     pub position_offset: Option<usize>,
     /// The row accumulators: fold and the f32 column-vector port each row's result goes to.
     pub accs: Vec<(Fold, Port)>,
+    /// Full-matrix ports whose whole vectors are stored with non-temporal stores (outputs too
+    /// large for the caches, whose rows the caller guarantees 64-byte aligned): no read for
+    /// ownership, so the output costs its bytes once.
+    pub stream: Vec<Port>,
 }
 
 /// Why a program could not be generated (the backend then declines the descriptor).
@@ -608,6 +612,10 @@ impl<'a> Gen<'a> {
         if self.stack > 0 {
             self.a.add(rsp, self.stack as i32)?;
         }
+        if !spec.extra.stream.is_empty() {
+            // Non-temporal stores are weakly ordered: fence them before returning.
+            self.a.sfence()?;
+        }
         self.a.vzeroupper()?;
         for g in self.saved.clone().into_iter().rev() {
             self.a.pop(g.q())?;
@@ -902,6 +910,20 @@ impl<'a> Gen<'a> {
     fn store(&mut self, s: Zmm, port: Port, e: usize, k: Option<Kreg>) -> Result<(), Declined> {
         let (p, reg) = self.port(port)?;
         let m = self.elem(reg, p.dtype.size(), e);
+        if k.is_none() && self.spec.extra.stream.contains(&port) {
+            match p.dtype {
+                DType::F32 => self.a.vmovntps(zmmword_ptr(m), s.z())?,
+                DType::BF16 => {
+                    self.a.vcvtneps2bf16(SCRATCH_B.y(), s.z())?;
+                    self.a.vmovntdq(ymmword_ptr(m), SCRATCH_B.y())?;
+                }
+                _ => {
+                    self.a.vcvtps2ph(SCRATCH_B.y(), s.z(), 0)?;
+                    self.a.vmovntdq(ymmword_ptr(m), SCRATCH_B.y())?;
+                }
+            }
+            return Ok(());
+        }
         Ok(convert::store(&mut self.a, s, p.dtype, m, k, SCRATCH_B)?)
     }
 

@@ -55,6 +55,7 @@ pub use isa::{
     bitmask, Activation, BatchReduce, Bias, BiasBroadcast, BinaryDesc, BinaryOp, Broadcast, CmpOp,
     DType, Element, Epilogue, EqInput, EqOp, EqOutput, EqOutputKind, Equation, Expr, GemmDesc,
     Layout, ReduceAxis, ReduceDesc, ReduceOp, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp,
+    ValueKind,
 };
 
 /// A GEMM / BRGEMM kernel handle.

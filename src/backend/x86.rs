@@ -385,6 +385,13 @@ impl Backend for Avx512 {
                     .iter()
                     .map(|&(fold, port)| (fold, Port::Buf(port)))
                     .collect(),
+                stream: pass
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| spec.stream && p.streams())
+                    .map(|(n, _)| Port::Buf(n as u16))
+                    .collect(),
             },
         };
         let name = format!(

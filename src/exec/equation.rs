@@ -40,6 +40,9 @@ pub struct ProgramSpec<'a> {
     pub pass: &'a Pass,
     /// Columns of its space (0 for a pass over rows only).
     pub cols: usize,
+    /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
+    /// guarantees their rows are 64-byte aligned).
+    pub stream: bool,
 }
 
 /// The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
@@ -63,6 +66,11 @@ enum Runner {
     Passes {
         plan: Plan,
         kernels: Vec<Box<dyn Exec<ProgramArgs>>>,
+        /// For outputs larger than the caches: each pass that writes a full-matrix output
+        /// again, with streaming stores (used when the output rows are 64-byte aligned).
+        streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
+        /// Which outputs are full matrices (the ones streaming stores write).
+        full: Vec<bool>,
         block_rows: usize,
     },
 }
@@ -100,6 +108,9 @@ type ForcedMap = HashMap<(&'static str, Equation), EquationKernel, FxBuildHasher
 static AUTO: RwLock<Option<AutoMap>> = RwLock::new(None);
 static FORCED: Mutex<Option<ForcedMap>> = Mutex::new(None);
 
+// The cache keys hold an `Equation`, whose memo of its kernel is interior mutability that its
+// `Hash` and `Eq` ignore (they see only the structure and its folded key).
+#[allow(clippy::mutable_key_type)]
 impl Equation {
     /// Validates the equation and returns its kernel (cached by structure).
     pub fn dispatch(&self) -> Result<EquationKernel> {
@@ -167,19 +178,37 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
         Runner::Reference
     } else {
         let plan = plan(eq)?;
+        let big = full_output_bytes(eq) > stream_threshold();
         let mut kernels = Vec::new();
+        let mut streaming = Vec::new();
         for pass in &plan.passes {
             let cols = if pass.space == Space::Rows {
                 0
             } else {
                 eq.cols()
             };
-            kernels.push(backend.program(&ProgramSpec { pass, cols })?);
+            let spec = ProgramSpec {
+                pass,
+                cols,
+                stream: false,
+            };
+            kernels.push(backend.program(&spec)?);
+            let streams = big && pass.ports.iter().any(|p| p.streams());
+            streaming.push(if streams {
+                backend.program(&ProgramSpec {
+                    stream: true,
+                    ..spec
+                })
+            } else {
+                None
+            });
         }
         let block_rows = block_rows(eq, &plan);
         Runner::Passes {
             plan,
             kernels,
+            streaming,
+            full: full_outputs(eq),
             block_rows,
         }
     };
@@ -200,6 +229,45 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
         runner,
     }));
     Some(EquationKernel { inner })
+}
+
+/// Full-matrix outputs larger than this many bytes get streaming-store variants:
+/// `TPP_STREAM_BYTES`, or half the L3.
+fn stream_threshold() -> usize {
+    static T: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("TPP_STREAM_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(caps::caches().l3 / 2)
+    })
+}
+
+/// Which outputs are full matrices.
+fn full_outputs(eq: &Equation) -> Vec<bool> {
+    eq.outputs()
+        .iter()
+        .map(|o| {
+            matches!(
+                eq.kind_of(o.node),
+                Ok(crate::isa::ValueKind::Value(Broadcast::None))
+            )
+        })
+        .collect()
+}
+
+/// Bytes of the full-matrix value outputs.
+fn full_output_bytes(eq: &Equation) -> usize {
+    eq.outputs()
+        .iter()
+        .map(|o| match (o.kind, eq.kind_of(o.node)) {
+            (
+                EqOutputKind::Value { dtype, ld },
+                Ok(crate::isa::ValueKind::Value(Broadcast::None)),
+            ) => eq.rows() * ld * dtype.size(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Rows per block: the full-matrix bytes a row touches in any group, times the block, fit
@@ -415,8 +483,23 @@ impl EquationKernel {
             Runner::Passes {
                 plan,
                 kernels,
+                streaming,
+                full,
                 block_rows,
             } => {
+                // Streaming stores need every row of every full-matrix output 64-byte aligned.
+                let aligned =
+                    eq.outputs()
+                        .iter()
+                        .zip(outputs)
+                        .zip(full)
+                        .all(|((o, &p), &f)| match o.kind {
+                            EqOutputKind::Value { dtype, ld } if f => {
+                                (p as usize).is_multiple_of(64)
+                                    && (ld * dtype.size()).is_multiple_of(64)
+                            }
+                            _ => true,
+                        });
                 let mask_out = eq
                     .outputs()
                     .iter()
@@ -426,6 +509,7 @@ impl EquationKernel {
                     eq,
                     plan,
                     kernels,
+                    streaming: if aligned { streaming.as_slice() } else { &[] },
                     block: *block_rows,
                     inputs,
                     outputs,
@@ -448,6 +532,7 @@ struct Run<'a> {
     eq: &'a Equation,
     plan: &'a Plan,
     kernels: &'a [Box<dyn Exec<ProgramArgs>>],
+    streaming: &'a [Option<Box<dyn Exec<ProgramArgs>>>],
     block: usize,
     inputs: &'a [*const c_void],
     outputs: &'a [*mut c_void],
@@ -558,6 +643,9 @@ impl Run<'_> {
                 self.mask_out.add(mask_at(pass.mask_out))
             },
         };
-        self.kernels[q].run(&args);
+        match self.streaming.get(q) {
+            Some(Some(k)) => k.run(&args),
+            _ => self.kernels[q].run(&args),
+        }
     }
 }

@@ -62,6 +62,13 @@ pub struct PassPort {
     pub ld: usize,
 }
 
+impl PassPort {
+    /// A full-matrix output of the call: what non-temporal stores may write.
+    pub fn streams(&self) -> bool {
+        matches!(self.buf, Buf::Output(_)) && self.shape == Broadcast::None
+    }
+}
+
 /// What rows and columns a pass runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Space {
