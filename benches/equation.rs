@@ -497,10 +497,20 @@ fn bench(crit: &mut Criterion) {
         }
         let eq = c.w.equation(c.rows, c.cols, c.dt);
         let bytes = eq.bytes();
-        // Dispatch: the first of this equation (validation, lowering, JIT), then cached ones.
-        let t = Instant::now();
+        // Dispatch: a new equation (validation, lowering, JIT) is timed on this one and on
+        // four siblings a few rows shorter (distinct cache entries with the same passes), the
+        // median of the five; then a cached dispatch of this one, averaged.
+        let mut firsts: Vec<f64> = (0..5)
+            .map(|d| {
+                let e = c.w.equation(c.rows - 4 + d, c.cols, c.dt);
+                let t = Instant::now();
+                e.dispatch().expect("a ready-made equation dispatches");
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        firsts.sort_by(f64::total_cmp);
+        let new_us = firsts[2];
         let passes = eq.dispatch().expect("dispatch").passes();
-        let new_us = t.elapsed().as_secs_f64() * 1e6;
         let n = 10_000;
         let t = Instant::now();
         for _ in 0..n {
@@ -585,7 +595,8 @@ fn print_summary(rows: &[Row]) {
     println!(
         "GB/s = the equation's operand bytes (Equation::bytes) / median time of interleaved runs; \
          Δ = largest output difference from tpp, relative to the output's largest magnitude; \
-         new µs / hit ns = the first dispatch of the equation / a cached one\n"
+         new µs = a first dispatch (median of five new equations of the case), hit ns = a \
+         cached one\n"
     );
     println!(
         "{:<31} {:>6} {:>6} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7}",
@@ -653,20 +664,6 @@ fn print_summary(rows: &[Row]) {
                 ));
             }
         }
-        if r.new_us >= 200.0 {
-            missed.push(format!(
-                "{}: first dispatch {:.0} µs (goal < 200 µs)",
-                r.case.name(),
-                r.new_us
-            ));
-        }
-        if r.cached_ns >= 50.0 {
-            missed.push(format!(
-                "{}: cached dispatch {:.1} ns (goal < 50 ns)",
-                r.case.name(),
-                r.cached_ns
-            ));
-        }
         if let (Which::LayerNorm | Which::Softmax, Some(d)) = (r.case.w, dn) {
             if g[0] / d < 1.5 {
                 missed.push(format!(
@@ -675,6 +672,34 @@ fn print_summary(rows: &[Row]) {
                     g[0] / d
                 ));
             }
+        }
+    }
+    // Dispatch, over all cases: the median and the worst against the goals.
+    for (what, goal, unit, get) in [
+        (
+            "first dispatch",
+            200.0,
+            "µs",
+            (|r: &Row| r.new_us) as fn(&Row) -> f64,
+        ),
+        ("cached dispatch", 50.0, "ns", |r: &Row| r.cached_ns),
+    ] {
+        let mut v: Vec<(f64, String)> = rows.iter().map(|r| (get(r), r.case.name())).collect();
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let over = v.iter().filter(|x| x.0 >= goal).count();
+        let (worst, at) = &v[v.len() - 1];
+        let line = format!(
+            "{what}: median {:.1} {unit}, worst {worst:.1} {unit} ({at}); {over} of {} cases at or \
+             over the goal of {goal} {unit}",
+            v[v.len() / 2].0,
+            v.len()
+        );
+        println!("{line}");
+        if over > 0 {
+            missed.push(line);
         }
     }
     if missed.is_empty() {
