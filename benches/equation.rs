@@ -657,7 +657,7 @@ fn print_summary(rows: &[Row]) {
         if let (true, true, Some(u)) = (big, r.kernels >= 3, unf) {
             if g[0] / u < 2.0 {
                 missed.push(format!(
-                    "{}: {:.2}× the unfused chain of {} kernels (goal ≥ 2×)",
+                    "{}: {:.3}× the unfused chain of {} kernels (goal ≥ 2×)",
                     r.case.name(),
                     g[0] / u,
                     r.kernels
@@ -667,7 +667,7 @@ fn print_summary(rows: &[Row]) {
         if let (Which::LayerNorm | Which::Softmax, Some(d)) = (r.case.w, dn) {
             if g[0] / d < 1.5 {
                 missed.push(format!(
-                    "{}: {:.2}× oneDNN (goal ≥ 1.5×)",
+                    "{}: {:.3}× oneDNN (goal ≥ 1.5×)",
                     r.case.name(),
                     g[0] / d
                 ));
