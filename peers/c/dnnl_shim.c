@@ -1,13 +1,18 @@
-/* A thin C shim over oneDNN's C API for the eltwise benches: build a primitive once for a
- * shape, then run it on caller memory. Every function returns NULL / non-zero on failure. */
+/* A thin C shim over oneDNN's C API for the eltwise and equation benches: build a primitive
+ * once for a shape, then run it on caller memory. Every function returns NULL / non-zero on
+ * failure. */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdlib.h>
+
+/* The most memories a primitive here binds (layer normalization: src, dst, mean, variance,
+ * scale, shift). */
+#define TPP_DNNL_MAX_ARGS 6
 
 typedef struct {
     dnnl_primitive_t prim;
     int n;
-    int ids[3];
-    dnnl_memory_t mem[3];
+    int ids[TPP_DNNL_MAX_ARGS];
+    dnnl_memory_t mem[TPP_DNNL_MAX_ARGS];
 } tpp_dnnl_op;
 
 static dnnl_engine_t engine;
@@ -33,8 +38,11 @@ static void md2(dnnl_memory_desc_t *md, int bf16, long r, long c, long sr, long 
 }
 
 static tpp_dnnl_op *build(dnnl_primitive_desc_t pd, int n, const int *ids, const dnnl_memory_desc_t **mds) {
-    tpp_dnnl_op *op = calloc(1, sizeof *op);
-    if (!op) return NULL;
+    tpp_dnnl_op *op = n <= TPP_DNNL_MAX_ARGS ? calloc(1, sizeof *op) : NULL;
+    if (!op) {
+        dnnl_primitive_desc_destroy(pd);
+        return NULL;
+    }
     op->n = n;
     if (dnnl_primitive_create(&op->prim, pd) != dnnl_success) goto fail;
     for (int i = 0; i < n; i++) {
@@ -107,10 +115,118 @@ tpp_dnnl_op *tpp_dnnl_transpose(int bf16, long rows, long cols) {
     return build(pd, 2, ids, mds);
 }
 
+/* A dense vector of `n` f32 (statistics, scale and shift). */
+static void md1(dnnl_memory_desc_t *md, long n) {
+    dnnl_dims_t dims = {n};
+    dnnl_memory_desc_init_by_tag(md, 1, dims, dnnl_f32, dnnl_a);
+}
+
+/* Layer normalization of each row of a rows × cols matrix with f32 scale (gamma) and shift
+ * (beta) per column; forward training, so that it writes each row's mean and variance (f32),
+ * as tpp's layer_norm writes mean and rstd. Memories: src, dst, mean, variance, scale, shift. */
+tpp_dnnl_op *tpp_dnnl_layer_norm(int bf16, long rows, long cols, float eps) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t data, stat, ss;
+    md2(&data, bf16, rows, cols, cols, 1);
+    md1(&stat, rows);
+    md1(&ss, cols);
+    dnnl_layer_normalization_desc_t desc;
+    if (dnnl_layer_normalization_forward_desc_init(&desc, dnnl_forward_training, &data, &stat, eps,
+                                                   dnnl_use_scale | dnnl_use_shift) != dnnl_success)
+        return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
+    const dnnl_memory_desc_t *mds[] = {&data, &data, &stat, &stat, &ss, &ss};
+    return build(pd, 6, ids, mds);
+}
+
+/* Softmax of each row of a rows × cols matrix (the accurate one: max subtracted). oneDNN 2.6
+ * has the v2 descriptor, which takes distinct src and dst descriptors. Memories: src, dst. */
+tpp_dnnl_op *tpp_dnnl_softmax(int bf16, long rows, long cols) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t md;
+    md2(&md, bf16, rows, cols, cols, 1);
+    dnnl_softmax_v2_desc_t desc;
+    if (dnnl_softmax_v2_forward_desc_init(&desc, dnnl_forward_inference, dnnl_softmax_accurate, &md, &md, 1) !=
+        dnnl_success)
+        return NULL;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success) return NULL;
+    const int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&md, &md};
+    return build(pd, 2, ids, mds);
+}
+
+/* gelu_tanh(x + bias): a binary add of an f32 row (one value per column) with an eltwise
+ * post-op, oneDNN's way to fuse a bias and an activation. Memories: x, bias, dst. */
+tpp_dnnl_op *tpp_dnnl_bias_gelu(int bf16, long rows, long cols) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t x, bias;
+    md2(&x, bf16, rows, cols, cols, 1);
+    md2(&bias, 0, 1, cols, cols, 1);
+    dnnl_binary_desc_t desc;
+    if (dnnl_binary_desc_init(&desc, dnnl_binary_add, &x, &bias, &x) != dnnl_success) return NULL;
+    dnnl_post_ops_t po;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_post_ops_create(&po) != dnnl_success) return NULL;
+    int ok = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_tanh, 0.f, 0.f) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    dnnl_primitive_desc_t pd;
+    if (ok) {
+        ok = dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success;
+        dnnl_primitive_attr_destroy(attr);
+    }
+    dnnl_post_ops_destroy(po);
+    if (!ok) return NULL;
+    const int ids[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&x, &bias, &x};
+    return build(pd, 3, ids, mds);
+}
+
+/* swish(a)·b (SiLU gate): an eltwise swish (alpha 1) with a binary multiply post-op reading b.
+ * Memories: a, b, dst. */
+tpp_dnnl_op *tpp_dnnl_silu_gate(int bf16, long rows, long cols) {
+    if (init()) return NULL;
+    dnnl_memory_desc_t md;
+    md2(&md, bf16, rows, cols, cols, 1);
+    dnnl_eltwise_desc_t desc;
+    if (dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_swish, &md, 1.f, 0.f) !=
+        dnnl_success)
+        return NULL;
+    dnnl_post_ops_t po;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_post_ops_create(&po) != dnnl_success) return NULL;
+    int ok = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &md) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    dnnl_primitive_desc_t pd;
+    if (ok) {
+        ok = dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success;
+        dnnl_primitive_attr_destroy(attr);
+    }
+    dnnl_post_ops_destroy(po);
+    if (!ok) return NULL;
+    const int ids[] = {DNNL_ARG_SRC, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *mds[] = {&md, &md, &md};
+    return build(pd, 3, ids, mds);
+}
+
+/* oneDNN's name for the implementation it picked ("jit:avx512_core", "ref:any", ...); owned by
+ * the primitive. */
+const char *tpp_dnnl_impl(tpp_dnnl_op *op) {
+    const_dnnl_primitive_desc_t pd;
+    const char *name = NULL;
+    if (dnnl_primitive_get_primitive_desc(op->prim, &pd) != dnnl_success ||
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success)
+        return NULL;
+    return name;
+}
+
 /* Runs `op` with its memories bound to p[0..n) (in the order of the constructor). */
-int tpp_dnnl_run(tpp_dnnl_op *op, void *p0, void *p1, void *p2) {
-    void *p[3] = {p0, p1, p2};
-    dnnl_exec_arg_t args[3];
+int tpp_dnnl_run_n(tpp_dnnl_op *op, void *const *p) {
+    dnnl_exec_arg_t args[TPP_DNNL_MAX_ARGS];
     for (int i = 0; i < op->n; i++) {
         if (dnnl_memory_set_data_handle(op->mem[i], p[i]) != dnnl_success) return -1;
         args[i].arg = op->ids[i];
@@ -118,6 +234,12 @@ int tpp_dnnl_run(tpp_dnnl_op *op, void *p0, void *p1, void *p2) {
     }
     if (dnnl_primitive_execute(op->prim, stream, op->n, args) != dnnl_success) return -1;
     return dnnl_stream_wait(stream) != dnnl_success;
+}
+
+/* Runs a primitive of at most three memories. */
+int tpp_dnnl_run(tpp_dnnl_op *op, void *p0, void *p1, void *p2) {
+    void *p[TPP_DNNL_MAX_ARGS] = {p0, p1, p2};
+    return op->n <= 3 ? tpp_dnnl_run_n(op, p) : -1;
 }
 
 /* oneDNN's matmul for the large-GEMM bench: row-major C(m×n) = A(m×k)·B(k×n), f32 or bf16

@@ -46,9 +46,25 @@ shim! {
         std::ptr::null_mut();
     /// A transpose (reorder) of a `rows × cols` matrix.
     fn tpp_dnnl_transpose(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
-    /// Runs a primitive of the four above on its operands (unused ones NULL).
+    /// Layer normalization of each row (forward training): memories `x`, `y` (`rows × cols`),
+    /// `mean`, `variance` (`rows`, f32), `scale`, `shift` (`cols`, f32).
+    fn tpp_dnnl_layer_norm(bf16: i32, rows: i64, cols: i64, eps: f32) -> *mut c_void =
+        std::ptr::null_mut();
+    /// Softmax of each row (v2, accurate): memories `x`, `y`.
+    fn tpp_dnnl_softmax(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
+    /// `gelu_tanh(x + bias)`, a binary add with an eltwise post-op: memories `x`, `bias`
+    /// (`cols`, f32), `y`.
+    fn tpp_dnnl_bias_gelu(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
+    /// `swish(a)·b`, an eltwise with a binary post-op: memories `a`, `b`, `y`.
+    fn tpp_dnnl_silu_gate(bf16: i32, rows: i64, cols: i64) -> *mut c_void = std::ptr::null_mut();
+    /// Runs a primitive of at most three memories on its operands (unused ones NULL).
     fn tpp_dnnl_run(op: *mut c_void, p0: *mut c_void, p1: *mut c_void, p2: *mut c_void) -> i32 =
         -1;
+    /// oneDNN's name for the implementation a primitive of the constructors above runs
+    /// (`jit:avx512_core`, `ref:any`, ...), owned by the primitive; NULL if it cannot say.
+    fn tpp_dnnl_impl(op: *mut c_void) -> *const std::ffi::c_char = std::ptr::null();
+    /// Runs any primitive above with its memories at `p[0..n)`, in the constructor's order.
+    fn tpp_dnnl_run_n(op: *mut c_void, p: *const *mut c_void) -> i32 = -1;
     /// A row-major f32 (or bf16-input) matmul `C(m×n) = A(m×k)·B(k×n)` with B prepacked.
     fn tpp_dnnl_matmul(bf16: i32, m: i64, n: i64, k: i64, b: *const c_void) -> *mut c_void =
         std::ptr::null_mut();
