@@ -162,61 +162,91 @@ impl Which {
     }
 }
 
+/// A vector whose first element is 64-byte aligned, as frameworks allocate activations (and
+/// as tpp's streaming stores and the memcpy of the copy ceiling like them).
+struct Aligned<T> {
+    buf: Vec<T>,
+    off: usize,
+    len: usize,
+}
+
+impl<T: Copy> Aligned<T> {
+    fn new(values: impl Iterator<Item = T>, len: usize, pad: T) -> Aligned<T> {
+        let per = 64 / std::mem::size_of::<T>();
+        let mut buf: Vec<T> = Vec::with_capacity(len + per);
+        buf.resize(per, pad);
+        let off = buf.as_ptr().align_offset(64).min(per);
+        buf.truncate(off);
+        buf.extend(values);
+        Aligned { buf, off, len }
+    }
+    fn get(&self) -> &[T] {
+        &self.buf[self.off..self.off + self.len]
+    }
+    fn get_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
 /// An operand of any dtype the equations use.
 enum Data {
-    F32(Vec<f32>),
-    BF16(Vec<bf16>),
-    U8(Vec<u8>),
+    F32(Aligned<f32>),
+    BF16(Aligned<bf16>),
+    U8(Aligned<u8>),
 }
 
 impl Default for Data {
     fn default() -> Self {
-        Data::U8(Vec::new())
+        Data::U8(Aligned::new(std::iter::empty(), 0, 0))
     }
 }
 
 impl Data {
     fn zeros(dt: DType, len: usize) -> Data {
         match dt {
-            DType::F32 => Data::F32(vec![0.0; len]),
-            DType::BF16 => Data::BF16(vec![bf16::ZERO; len]),
-            DType::U8 => Data::U8(vec![0; len]),
+            DType::F32 => Data::F32(Aligned::new(std::iter::repeat_n(0.0, len), len, 0.0)),
+            DType::BF16 => Data::BF16(Aligned::new(
+                std::iter::repeat_n(bf16::ZERO, len),
+                len,
+                bf16::ZERO,
+            )),
+            DType::U8 => Data::U8(Aligned::new(std::iter::repeat_n(0, len), len, 0)),
             _ => panic!("no {dt:?} operands here"),
         }
     }
 
     /// `len` values spread over `[lo, hi]` by a multiplicative hash of the index.
     fn fill(dt: DType, len: usize, (lo, hi): (f32, f32), seed: u32) -> Data {
-        let v = (0..len).map(|i| {
+        let v = (0..len).map(move |i| {
             let h = ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) >> 8;
             lo + (hi - lo) * (h as f32 / (1u32 << 24) as f32)
         });
         match dt {
-            DType::F32 => Data::F32(v.collect()),
-            DType::BF16 => Data::BF16(v.map(bf16::from_f32).collect()),
+            DType::F32 => Data::F32(Aligned::new(v, len, 0.0)),
+            DType::BF16 => Data::BF16(Aligned::new(v.map(bf16::from_f32), len, bf16::ZERO)),
             _ => panic!("no {dt:?} inputs here"),
         }
     }
 
     fn as_in(&self) -> In<'_> {
         match self {
-            Data::F32(v) => v.as_slice().into(),
-            Data::BF16(v) => v.as_slice().into(),
-            Data::U8(v) => v.as_slice().into(),
+            Data::F32(v) => v.get().into(),
+            Data::BF16(v) => v.get().into(),
+            Data::U8(v) => v.get().into(),
         }
     }
 
     fn as_out(&mut self) -> Out<'_> {
         match self {
-            Data::F32(v) => v.as_mut_slice().into(),
-            Data::BF16(v) => v.as_mut_slice().into(),
-            Data::U8(v) => v.as_mut_slice().into(),
+            Data::F32(v) => v.get_mut().into(),
+            Data::BF16(v) => v.get_mut().into(),
+            Data::U8(v) => v.get_mut().into(),
         }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
         match self {
-            Data::U8(v) => v,
+            Data::U8(v) => v.get_mut(),
             _ => panic!("a bitmask is a u8 operand"),
         }
     }
@@ -224,17 +254,17 @@ impl Data {
     /// The address, for oneDNN (which reads through it for inputs).
     fn ptr(&self) -> *mut c_void {
         match self {
-            Data::F32(v) => v.as_ptr() as *mut c_void,
-            Data::BF16(v) => v.as_ptr() as *mut c_void,
-            Data::U8(v) => v.as_ptr() as *mut c_void,
+            Data::F32(v) => v.get().as_ptr() as *mut c_void,
+            Data::BF16(v) => v.get().as_ptr() as *mut c_void,
+            Data::U8(v) => v.get().as_ptr() as *mut c_void,
         }
     }
 
     fn to_f32(&self) -> Vec<f32> {
         match self {
-            Data::F32(v) => v.clone(),
-            Data::BF16(v) => v.iter().map(|x| x.to_f32()).collect(),
-            Data::U8(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::F32(v) => v.get().to_vec(),
+            Data::BF16(v) => v.get().iter().map(|x| x.to_f32()).collect(),
+            Data::U8(v) => v.get().iter().map(|&x| x as f32).collect(),
         }
     }
 }

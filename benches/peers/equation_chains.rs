@@ -8,7 +8,7 @@
 //! shapes, never its nodes) with the same verbs as [`Equation`], so each chain below reads like
 //! the equation it mirrors. [`Chain::finish`] dispatches one kernel per step.
 
-use super::Data;
+use super::{Aligned, Data};
 use std::mem;
 use tpp::*;
 
@@ -236,7 +236,7 @@ impl Chain {
                 Loc::Input(i) => Slot::Input(i),
                 Loc::Output(o) => Slot::Output(o),
                 Loc::Const(c) => {
-                    consts.push(Data::F32(vec![c]));
+                    consts.push(Data::F32(Aligned::new(std::iter::once(c), 1, 0.0)));
                     Slot::Const(consts.len() - 1)
                 }
                 Loc::Temp => {
