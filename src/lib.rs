@@ -34,6 +34,8 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dispatch;
 mod error;
 pub mod exec;
