@@ -13,11 +13,20 @@ use crate::isa::{
 use std::ffi::c_void;
 
 /// Checks one operand: its device, its dtype, and that it holds at least `need` elements.
-fn check(op: &dyn DeviceOperand, name: &'static str, dtype: DType, need: usize, ordinal: usize) -> Result<()> {
+fn check(
+    op: &dyn DeviceOperand,
+    name: &'static str,
+    dtype: DType,
+    need: usize,
+    ordinal: usize,
+) -> Result<()> {
     if op.ordinal() != ordinal {
         return Err(Error::operand(
             name,
-            format!("lives on device {}, the kernel on device {ordinal}", op.ordinal()),
+            format!(
+                "lives on device {}, the kernel on device {ordinal}",
+                op.ordinal()
+            ),
         ));
     }
     if op.dtype() != dtype {
@@ -67,7 +76,11 @@ pub struct GemmOperands<'a> {
 
 impl<'a> GemmOperands<'a> {
     /// `C = op(A)·op(B)` (batch 1, no epilogue operand).
-    pub fn new(a: &'a dyn DeviceOperand, b: &'a dyn DeviceOperand, c: &'a mut dyn DeviceOperand) -> Self {
+    pub fn new(
+        a: &'a dyn DeviceOperand,
+        b: &'a dyn DeviceOperand,
+        c: &'a mut dyn DeviceOperand,
+    ) -> Self {
         GemmOperands {
             a,
             b,
@@ -105,7 +118,10 @@ impl<'a> GemmOperands<'a> {
 /// are `count` offsets.
 fn offset_extent(offsets: &[u64], count: usize, len: usize, name: &'static str) -> Result<usize> {
     if offsets.len() < count {
-        return Err(Error::operand(name, format!("holds {} offsets, the batch is {count}", offsets.len())));
+        return Err(Error::operand(
+            name,
+            format!("holds {} offsets, the batch is {count}", offsets.len()),
+        ));
     }
     let max = offsets[..count].iter().copied().max().unwrap_or(0);
     usize::try_from(max)
@@ -119,10 +135,17 @@ impl DeviceKernel<GemmDesc> {
     pub fn call(&self, ops: GemmOperands) -> Result<()> {
         let d = self.desc;
         let dev = self.device.ordinal();
-        let count = if d.batch == BatchReduce::None { 1 } else { ops.batch };
+        let count = if d.batch == BatchReduce::None {
+            1
+        } else {
+            ops.batch
+        };
         // The kernel counts (member, k tile) pairs in 31 bits.
         if count.saturating_mul(d.k.div_ceil(8)) > i32::MAX as usize {
-            return Err(Error::operand("batch", format!("{count} members of k = {} is too many", d.k)));
+            return Err(Error::operand(
+                "batch",
+                format!("{count} members of k = {} is too many", d.k),
+            ));
         }
         let (a_len, b_len) = (d.a_len(), d.b_len());
         let (a_need, b_need, mut offsets) = match d.batch {
@@ -166,7 +189,13 @@ impl DeviceKernel<GemmDesc> {
             let m = ops
                 .relu_mask
                 .ok_or_else(|| Error::operand("relu_mask", "is required by the epilogue"))?;
-            check(m, "relu_mask", DType::U8, bitmask::bytes(d.m, d.n, d.epilogue.mask_ld), dev)?;
+            check(
+                m,
+                "relu_mask",
+                DType::U8,
+                bitmask::bytes(d.m, d.n, d.epilogue.mask_ld),
+                dev,
+            )?;
             args.relu_mask = ptr_mut(m) as *mut u8;
         }
         // The offset arrays travel to the device; the buffers are freed in stream order.
@@ -244,18 +273,31 @@ impl DeviceKernel<UnaryDesc> {
                 _ => d.cols,
             };
             if idx.len() < count {
-                return Err(Error::operand("indices", format!("holds {} indices, the op needs {count}", idx.len())));
+                return Err(Error::operand(
+                    "indices",
+                    format!("holds {} indices, the op needs {count}", idx.len()),
+                ));
             }
-            let bound = idx[..count].iter().copied().max().map_or(0, |m| m.saturating_add(1));
+            let bound = idx[..count]
+                .iter()
+                .copied()
+                .max()
+                .map_or(0, |m| m.saturating_add(1));
             let bound = usize::try_from(bound).unwrap_or(usize::MAX);
             match op {
                 UnaryOp::GatherRows => in_need = matrix_len(bound, d.cols, d.ld_in),
                 UnaryOp::ScatterRows => out_need = matrix_len(bound, d.cols, d.ld_out),
                 UnaryOp::GatherCols if bound > d.ld_in => {
-                    return Err(Error::operand("indices", format!("index {} is not below ld_in {}", bound - 1, d.ld_in)))
+                    return Err(Error::operand(
+                        "indices",
+                        format!("index {} is not below ld_in {}", bound - 1, d.ld_in),
+                    ))
                 }
                 UnaryOp::ScatterCols if bound > d.ld_out => {
-                    return Err(Error::operand("indices", format!("index {} is not below ld_out {}", bound - 1, d.ld_out)))
+                    return Err(Error::operand(
+                        "indices",
+                        format!("index {} is not below ld_out {}", bound - 1, d.ld_out),
+                    ))
                 }
                 _ => {}
             }
@@ -312,7 +354,11 @@ impl DeviceKernel<BinaryDesc> {
         let dev = self.device.ordinal();
         check(ops.in0, "in0", d.in0_dtype, d.in0_len(), dev)?;
         check(ops.in1, "in1", d.in1_dtype, d.in1_len(), dev)?;
-        let out_dtype = if d.op.is_compare() { DType::U8 } else { d.out_dtype };
+        let out_dtype = if d.op.is_compare() {
+            DType::U8
+        } else {
+            d.out_dtype
+        };
         check(ops.output, "output", out_dtype, d.out_len(), dev)?;
         let args = BinaryArgs {
             in0: ptr(ops.in0),
@@ -359,7 +405,13 @@ impl DeviceKernel<TernaryDesc> {
         }
         if d.op == TernaryOp::Select {
             let m = need(ops.mask, "mask", "select")?;
-            check(m, "mask", DType::U8, bitmask::bytes(d.rows, d.cols, d.mask_ld), dev)?;
+            check(
+                m,
+                "mask",
+                DType::U8,
+                bitmask::bytes(d.rows, d.cols, d.mask_ld),
+                dev,
+            )?;
             args.mask = ptr(m) as *const u8;
         }
         check(ops.output, "output", d.out_dtype, d.out_len(), dev)?;

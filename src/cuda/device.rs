@@ -105,7 +105,9 @@ impl Device {
             problem: format!("compute capability {major}.{minor}; tpp needs 8.0 or newer"),
         })?;
         let name = ctx.name().unwrap_or_else(|_| "unknown".into());
-        let stream = ctx.new_stream().map_err(|e| driver_error("cuStreamCreate", e))?;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| driver_error("cuStreamCreate", e))?;
         Ok(Device {
             inner: Arc::new(Inner {
                 ctx,
@@ -154,6 +156,9 @@ impl Device {
 
     /// A buffer holding a copy of `host`.
     pub fn upload<T: Element>(&self, host: &[T]) -> Result<DeviceBuffer<T>> {
+        if host.is_empty() {
+            return self.zeros(0);
+        }
         let bytes = self
             .inner
             .stream
@@ -196,7 +201,11 @@ impl Device {
         // SAFETY: `bytes` holds at least `n` elements of `T` (Element types are plain data
         // of every bit pattern), copied into fresh capacity.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>());
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                out.as_mut_ptr() as *mut u8,
+                n * std::mem::size_of::<T>(),
+            );
             out.set_len(n);
         }
         Ok(out)

@@ -104,7 +104,11 @@ raw_call!(TernaryDesc, TernaryArgs);
 raw_call!(ReduceDesc, ReduceArgs);
 
 impl Device {
-    fn load(&self, key: Key, generate: impl FnOnce() -> std::result::Result<PtxKernel, kernels_cuda::Declined>) -> Result<Arc<Loaded>> {
+    fn load(
+        &self,
+        key: Key,
+        generate: impl FnOnce() -> std::result::Result<PtxKernel, kernels_cuda::Declined>,
+    ) -> Result<Arc<Loaded>> {
         let mut cache = self.inner.kernels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = cache.get(&key) {
             return Ok(k.clone());
@@ -151,8 +155,14 @@ impl Device {
         d.validate()?;
         let d = d.canonical();
         let target = self.target();
-        let loaded = self.load(Key::Gemm(d, opts), || kernels_cuda::gemm_kernel(&d, target, opts))?;
-        Ok(DeviceKernel { device: self.clone(), loaded, desc: d })
+        let loaded = self.load(Key::Gemm(d, opts), || {
+            kernels_cuda::gemm_kernel(&d, target, opts)
+        })?;
+        Ok(DeviceKernel {
+            device: self.clone(),
+            loaded,
+            desc: d,
+        })
     }
 
     /// The unary kernel of `d`.
@@ -161,7 +171,11 @@ impl Device {
         let d = d.canonical();
         let target = self.target();
         let loaded = self.load(Key::Unary(d), || kernels_cuda::unary(&d, target))?;
-        Ok(DeviceKernel { device: self.clone(), loaded, desc: d })
+        Ok(DeviceKernel {
+            device: self.clone(),
+            loaded,
+            desc: d,
+        })
     }
 
     /// The binary kernel of `d`.
@@ -170,7 +184,11 @@ impl Device {
         let d = d.canonical();
         let target = self.target();
         let loaded = self.load(Key::Binary(d), || kernels_cuda::binary(&d, target))?;
-        Ok(DeviceKernel { device: self.clone(), loaded, desc: d })
+        Ok(DeviceKernel {
+            device: self.clone(),
+            loaded,
+            desc: d,
+        })
     }
 
     /// The ternary kernel of `d`.
@@ -179,7 +197,11 @@ impl Device {
         let d = d.canonical();
         let target = self.target();
         let loaded = self.load(Key::Ternary(d), || kernels_cuda::ternary(&d, target))?;
-        Ok(DeviceKernel { device: self.clone(), loaded, desc: d })
+        Ok(DeviceKernel {
+            device: self.clone(),
+            loaded,
+            desc: d,
+        })
     }
 
     /// The reduce kernel of `d`.
@@ -188,11 +210,19 @@ impl Device {
         let d = d.canonical();
         let target = self.target();
         let loaded = self.load(Key::Reduce(d), || kernels_cuda::reduce_kernel(&d, target))?;
-        Ok(DeviceKernel { device: self.clone(), loaded, desc: d })
+        Ok(DeviceKernel {
+            device: self.clone(),
+            loaded,
+            desc: d,
+        })
     }
 
     /// Kernels loaded into this device so far.
     pub fn kernels_loaded(&self) -> usize {
-        self.inner.kernels.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner
+            .kernels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }
