@@ -53,9 +53,7 @@ fn bf16_slice(dev: &Device, len: usize, seed: u32) -> CudaSlice<half::bf16> {
 fn cublas_bf16(
     blas_h: &CudaBlas,
     dev: &Device,
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: &CudaSlice<half::bf16>,
     b: &CudaSlice<half::bf16>,
     c: &mut CudaSlice<f32>,
@@ -109,7 +107,7 @@ fn gemm_cases(dev: &Device, blas_h: &CudaBlas) {
         let flops = 2.0 * (n as f64).powi(3);
         let t_tpp = time(dev, iters, || unsafe { k.call_raw(&args).unwrap() });
         let t_blas = time(dev, iters, || {
-            cublas_bf16(blas_h, dev, n, n, n, &a, &b, &mut c)
+            cublas_bf16(blas_h, dev, (n, n, n), &a, &b, &mut c)
         });
         let (x, y) = (flops / t_tpp / 1e9, flops / t_blas / 1e9);
         println!("{n:>6} {x:>12.1} {y:>12.1} {:>8.2}", x / y);
@@ -142,7 +140,7 @@ fn brgemm_case(dev: &Device, blas_h: &CudaBlas) {
     let t_tpp = time(dev, 20, || unsafe { kern.call_raw(&args).unwrap() });
     // The same flops as one product: A is m × (k·batch), B is (k·batch) × n.
     let t_blas = time(dev, 20, || {
-        cublas_bf16(blas_h, dev, m, n, k * batch, &a, &b, &mut c)
+        cublas_bf16(blas_h, dev, (m, n, k * batch), &a, &b, &mut c)
     });
     let (x, y) = (flops / t_tpp / 1e9, flops / t_blas / 1e9);
     println!(

@@ -275,7 +275,7 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         None
     };
     // Whether the chunk may run past the row's end (only the last chunk of a ragged row).
-    let ragged = spec.cols % CHUNK != 0;
+    let ragged = !spec.cols.is_multiple_of(CHUNK);
     for e in 0..CHUNK {
         let skip = k.label();
         if ragged && e > 0 {
