@@ -4,4 +4,5 @@
 #[cfg(feature = "cuda")]
 pub mod bridge;
 pub mod catalogue;
+pub mod emu;
 pub mod ptxas;
