@@ -33,8 +33,10 @@ pub fn generate(d: &UnaryDesc, name: &str, target: Target) -> Option<Result<PtxK
     let body = |k: &mut KernelBuilder, y: R32, x: R32| -> Result<(), Declined> {
         match d.op {
             UnaryOp::Zero => {
-                let to = element_address(k, output, y, lo, x, s);
-                store_zero(k, d.out_dtype.size(), to);
+                // No input: the output's own element size (the input dtype may differ).
+                let os = d.out_dtype.size();
+                let to = element_address(k, output, y, lo, x, os);
+                store_zero(k, os, to);
             }
             UnaryOp::Identity => {
                 let from = match d.broadcast {

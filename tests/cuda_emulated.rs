@@ -6,6 +6,7 @@
 //! addressing, pipeline, batch forms, edges and epilogue where `cuda_ptxas` only checks that
 //! the text assembles.
 
+mod common;
 mod cuda_support;
 
 use cuda_support::emu::{self, Memory};
@@ -406,4 +407,136 @@ fn large_tiles_one_block() {
         blocks: vec![(0, 0), (3, 5)],
         ..case(GemmDesc::new(1024, 1024, 64, DType::BF16).beta(0.0))
     });
+}
+
+/// Every family of the catalogue (eltwise, transforms, reductions, GEMMs) through the
+/// differential harness, run by the interpreter.
+mod catalogue_through_the_harness {
+    use super::common::harness::{self, Checked};
+    use super::cuda_support::{catalogue, emu_bridge::EmulatedCuda};
+
+    fn register() {
+        tpp::dispatch::register_backend(&EmulatedCuda);
+    }
+
+    fn all(results: Vec<(String, Result<Checked, String>)>) {
+        let bad: Vec<String> = results
+            .into_iter()
+            .filter_map(|(n, r)| match r {
+                Ok(Checked::Compared) => None,
+                Ok(Checked::Unsupported) => Some(format!("{n}: declined")),
+                Err(e) => Some(format!("{n}: {e}")),
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{} failures:\n{}",
+            bad.len(),
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn eltwise_and_transforms() {
+        register();
+        let mut r = vec![];
+        for (i, d) in catalogue::unaries().iter().enumerate() {
+            r.push((
+                format!("{d:?}"),
+                harness::check_unary("cuda_emulated", d, i as u64),
+            ));
+        }
+        for (i, d) in catalogue::binaries().iter().enumerate() {
+            r.push((
+                format!("{d:?}"),
+                harness::check_binary("cuda_emulated", d, i as u64),
+            ));
+        }
+        for (i, d) in catalogue::ternaries().iter().enumerate() {
+            r.push((
+                format!("{d:?}"),
+                harness::check_ternary("cuda_emulated", d, i as u64),
+            ));
+        }
+        all(r);
+    }
+
+    #[test]
+    fn reductions() {
+        register();
+        let r = catalogue::reductions()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    format!("{d:?}"),
+                    harness::check_reduce("cuda_emulated", d, i as u64),
+                )
+            })
+            .collect();
+        all(r);
+    }
+
+    #[test]
+    fn gemms() {
+        register();
+        let r = catalogue::gemms()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.tf32 && c.desc.m * c.desc.n <= 128 * 128)
+            .map(|(i, c)| {
+                (
+                    format!("{:?}", c.desc),
+                    harness::check_gemm("cuda_emulated", &c.desc, i as u64),
+                )
+            })
+            .collect();
+        all(r);
+    }
+}
+
+/// Random descriptors of every family (the strategies of `tests/common`), interpreted.
+mod random_through_the_harness {
+    use super::common::{harness, scale, strategies};
+    use super::cuda_support::emu_bridge::EmulatedCuda;
+    use proptest::prelude::*;
+
+    fn ok(r: Result<harness::Checked, String>) -> Result<(), TestCaseError> {
+        tpp::dispatch::register_backend(&EmulatedCuda);
+        r.map(|_| ()).map_err(TestCaseError::fail)
+    }
+
+    proptest! {
+        #![proptest_config(scale::config(32))]
+        #[test]
+        fn gemms(d in strategies::gemm(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_gemm("cuda_emulated", &d, seed))?;
+        }
+        #[test]
+        fn unaries(d in strategies::unary(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_unary("cuda_emulated", &d, seed))?;
+        }
+        #[test]
+        fn transforms(d in strategies::layout_transform(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_unary("cuda_emulated", &d, seed))?;
+        }
+        #[test]
+        fn binaries(d in strategies::binary(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_binary("cuda_emulated", &d, seed))?;
+        }
+        #[test]
+        fn ternaries(d in strategies::ternary(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_ternary("cuda_emulated", &d, seed))?;
+        }
+        #[test]
+        fn reductions(d in strategies::reduce(), seed in any::<u64>()) {
+            tpp::dispatch::register_backend(&EmulatedCuda);
+            ok(harness::check_reduce("cuda_emulated", &d, seed))?;
+        }
+    }
 }

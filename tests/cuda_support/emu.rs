@@ -202,6 +202,7 @@ struct Thread {
     pc: usize,
     state: State,
     tid: u32,
+    ntid: u32,
 }
 
 fn bf16_to_f32(b: u16) -> f32 {
@@ -212,7 +213,17 @@ fn f32_to_bf16(v: f32) -> u16 {
     half::bf16::from_f32(v).to_bits()
 }
 
-/// Runs one block `ctaid` of a kernel launched with `grid` × `threads`.
+/// Runs every block of a launch.
+pub fn run_launch(p: &Program, mem: &mut Memory, params: &[u8], l: &tpp::kernels_cuda::Launch) {
+    for y in 0..l.grid.1 {
+        for x in 0..l.grid.0 {
+            let (block, grid) = ((l.block.0, l.block.1), (l.grid.0, l.grid.1));
+            run_block2(p, mem, params, l.smem_bytes as usize, block, (x, y), grid);
+        }
+    }
+}
+
+/// Runs one block `ctaid` of a kernel launched with `grid` × `threads` (1D blocks).
 #[allow(clippy::too_many_arguments)]
 pub fn run_block(
     p: &Program,
@@ -223,6 +234,22 @@ pub fn run_block(
     ctaid: (u32, u32),
     grid: (u32, u32),
 ) {
+    run_block2(p, mem, params, smem_bytes, (threads, 1), ctaid, grid)
+}
+
+/// Runs one block of `block.0 × block.1` threads.
+#[allow(clippy::too_many_arguments)]
+pub fn run_block2(
+    p: &Program,
+    mem: &mut Memory,
+    params: &[u8],
+    smem_bytes: usize,
+    block: (u32, u32),
+    ctaid: (u32, u32),
+    grid: (u32, u32),
+) {
+    let threads = block.0 * block.1;
+    let bx = block.0;
     let mut smem = vec![0u8; smem_bytes.max(16)];
     let mut ts: Vec<Thread> = (0..threads)
         .map(|tid| Thread {
@@ -230,12 +257,13 @@ pub fn run_block(
             pc: 0,
             state: State::Run,
             tid,
+            ntid: threads,
         })
         .collect();
     loop {
         for t in ts.iter_mut() {
             while t.state == State::Run {
-                step(p, t, mem, &mut smem, params, threads, ctaid, grid);
+                step(p, t, mem, &mut smem, params, bx, ctaid, grid);
             }
         }
         let live: Vec<usize> = (0..ts.len())
@@ -282,16 +310,16 @@ pub fn run_block(
     }
 }
 
-fn get(t: &Thread, o: &Opnd, ctaid: (u32, u32), grid: (u32, u32), threads: u32) -> u64 {
+fn get(t: &Thread, o: &Opnd, ctaid: (u32, u32), grid: (u32, u32), bx: u32) -> u64 {
     match o {
         Opnd::Reg(k, n) => t.regs[*k][*n],
         Opnd::Imm(v) => *v,
         Opnd::Sym(s) if s == "smem" => 0,
         Opnd::Special(s) => match s.as_str() {
-            "%tid.x" => t.tid as u64,
-            "%tid.y" => 0,
-            "%ntid.x" => threads as u64,
-            "%ntid.y" => 1,
+            "%tid.x" => (t.tid % bx) as u64,
+            "%tid.y" => (t.tid / bx) as u64,
+            "%ntid.x" => bx as u64,
+            "%ntid.y" => (t.ntid / bx) as u64,
             "%ctaid.x" => ctaid.0 as u64,
             "%ctaid.y" => ctaid.1 as u64,
             "%nctaid.x" => grid.0 as u64,
@@ -333,7 +361,7 @@ fn step(
     mem: &mut Memory,
     smem: &mut [u8],
     params: &[u8],
-    threads: u32,
+    bx: u32,
     ctaid: (u32, u32),
     grid: (u32, u32),
 ) {
@@ -347,7 +375,7 @@ fn step(
     let op = i.parts[0].as_str();
     let ty = i.parts.last().unwrap().as_str();
     let a = |n: usize, t: &Thread| match &i.args[n] {
-        Arg::Op(o) => get(t, o, ctaid, grid, threads),
+        Arg::Op(o) => get(t, o, ctaid, grid, bx),
         other => panic!("{other:?}"),
     };
     let dst = |n: usize| match &i.args[n] {
@@ -356,7 +384,7 @@ fn step(
     };
     let addr = |n: usize, t: &Thread| match &i.args[n] {
         Arg::Mem(Opnd::Sym(s), off) if s == "args" => *off as u64,
-        Arg::Mem(o, off) => get(t, o, ctaid, grid, threads).wrapping_add(*off as u64),
+        Arg::Mem(o, off) => get(t, o, ctaid, grid, bx).wrapping_add(*off as u64),
         other => panic!("{other:?}"),
     };
     let f = |v: u64| f32::from_bits(v as u32);
@@ -383,20 +411,42 @@ fn step(
             let v = a(1, t);
             set(t, &dst(0), v)
         }
+        "sqrt" => {
+            let v = f(a(1, t)).sqrt();
+            set(t, &dst(0), fb(v))
+        }
+        "testp" => {
+            let v = f(a(1, t)).is_nan();
+            set(t, &dst(0), v as u64)
+        }
+        "cvt" if ["rni", "rmi", "rzi"].contains(&i.parts[1].as_str()) => {
+            let x = f(a(1, t));
+            let r = match i.parts[1].as_str() {
+                "rni" => x.round_ties_even(),
+                "rmi" => x.floor(),
+                _ => x.trunc(),
+            };
+            let v = if i.parts[2] == "s32" {
+                r as i32 as u32 as u64
+            } else {
+                fb(r)
+            };
+            set(t, &dst(0), v)
+        }
         "add" | "sub" | "mul" | "mad" | "div" | "rem" | "max" | "min" | "and" | "or" | "xor"
         | "shl" | "shr" | "fma"
             if ty == "f32" =>
         {
             let x = f(a(1, t));
             let y = f(a(2, t));
+            let nan_mode = i.parts.iter().any(|p| p == "NaN");
             let v = match op {
                 "add" => x + y,
                 "sub" => x - y,
                 "mul" => x * y,
                 "div" => x / y,
                 "fma" => x.mul_add(y, f(a(3, t))),
-                "max" if x.is_nan() || y.is_nan() => f32::NAN,
-                "min" if x.is_nan() || y.is_nan() => f32::NAN,
+                "max" | "min" if nan_mode && (x.is_nan() || y.is_nan()) => f32::NAN,
                 "max" => x.max(y),
                 "min" => x.min(y),
                 o => panic!("{o}.f32"),

@@ -5,4 +5,5 @@
 pub mod bridge;
 pub mod catalogue;
 pub mod emu;
+pub mod emu_bridge;
 pub mod ptxas;
