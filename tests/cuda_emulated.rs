@@ -180,14 +180,10 @@ fn run(c: &Case) {
         );
     }
     // The expected C, in f64, for the rows and columns the blocks cover.
-    let (bm, bn) = (
-        d.m.div_ceil(l.grid.1 as usize),
-        d.n.div_ceil(l.grid.0 as usize),
-    );
-    let (bm, bn) = (
-        bm.next_power_of_two().min(128).max(64),
-        bn.next_power_of_two().min(128).max(64),
-    );
+    let tiling = tpp::kernels_cuda::gemm_tiling::Plan::of(&d, c.tf32)
+        .unwrap()
+        .tiling;
+    let (bm, bn) = (tiling.bm, tiling.bn);
     let a_at = |m: usize, kk: usize, base: usize| {
         let idx = if d.trans_a {
             kk * d.lda + m
