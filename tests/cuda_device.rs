@@ -223,3 +223,28 @@ fn without_a_driver_every_entry_point_is_a_typed_error() {
     assert!(matches!(cuda::device_count(), Err(Error::Device { .. })));
     assert!(matches!(cuda::driver_version(), Err(Error::Device { .. })));
 }
+
+#[test]
+fn matmul_on_the_device_matches_the_host_gemm() {
+    let Some(dev) = device() else { return };
+    let (m, n, k) = (300, 200, 150);
+    let a: Vec<tpp::bf16> = (0..m * k)
+        .map(|i| tpp::bf16::from_f32((i % 7) as f32 / 8.0 - 0.375))
+        .collect();
+    let b: Vec<tpp::bf16> = (0..k * n)
+        .map(|i| tpp::bf16::from_f32((i % 5) as f32 / 4.0 - 0.5))
+        .collect();
+    let mut want = vec![0f32; m * n];
+    GemmDesc::new(m, n, k, DType::BF16)
+        .beta(0.0)
+        .dispatch()
+        .unwrap()
+        .call(&a[..], &b[..], &mut want[..])
+        .unwrap();
+    let (da, db) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+    let mut dc = dev.upload(&vec![f32::NAN; m * n]).unwrap();
+    dev.matmul((m, n, k), &da, &db, &mut dc, Default::default())
+        .unwrap();
+    // Exact: every product and partial sum is a multiple of 1/32 well inside f32's range.
+    assert_eq!(dev.download(&dc).unwrap(), want);
+}

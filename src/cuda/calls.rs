@@ -444,3 +444,24 @@ impl DeviceKernel<ReduceDesc> {
         unsafe { self.launch_args(&args) }
     }
 }
+
+impl super::Device {
+    /// The whole product `C[m×n] = A[m×k]·B[k×n]` of packed row-major buffers on this device
+    /// (C overwritten): the large GEMM of `ops::matmul`, for a device. A device kernel is
+    /// specialised on the full shape and its grid covers all of C, so it is one dispatch
+    /// (cached) and one launch; `opts.tf32` lets an f32 product use the tensor cores.
+    pub fn matmul<TA: crate::isa::Element, TB: crate::isa::Element, TC: crate::isa::Element>(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        a: &super::DeviceBuffer<TA>,
+        b: &super::DeviceBuffer<TB>,
+        c: &mut super::DeviceBuffer<TC>,
+        opts: crate::kernels_cuda::GemmOptions,
+    ) -> Result<()> {
+        let d = GemmDesc::new(m, n, k, TA::DTYPE)
+            .inputs(TA::DTYPE, TB::DTYPE)
+            .output(TC::DTYPE)
+            .beta(0.0);
+        self.gemm(&d, opts)?.call(GemmOperands::new(a, b, c))
+    }
+}

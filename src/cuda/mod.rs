@@ -18,6 +18,7 @@
 //! let b = dev.upload(&vec![bf16::ONE; 256 * 256])?;
 //! let mut c = dev.zeros::<f32>(256 * 256)?;
 //! gemm.call(GemmOperands::new(&a, &b, &mut c))?;
+//! dev.matmul((256, 256, 256), &a, &b, &mut c, Default::default())?; // the same, in one call
 //! assert_eq!(dev.download(&c)?[0], 256.0);
 //! # Ok(()) }
 //! ```
