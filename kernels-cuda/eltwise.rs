@@ -1,6 +1,6 @@
-//! The 2D loop driver of the elementwise kernels: a thread takes a chunk of [`CHUNK`]
-//! consecutive columns of one row (so that each thread owns whole bytes of a bitmask and
-//! never races on one), the x dimension of the grid walks the chunks of a row and the y
+//! The 2D loop driver of the elementwise kernels: a thread takes one element, or, when the
+//! program reads or writes a bitmask, a chunk of [`CHUNK`] consecutive columns of one row (so
+//! that each thread owns whole bytes of the mask and never races on one); the x dimension of the grid walks the chunks of a row and the y
 //! dimension walks the rows with a grid stride. The program runs once per element of the
 //! chunk; elements past `cols` are skipped. Outputs may alias inputs: every element is loaded
 //! before it is stored, by the thread that stores it.
@@ -10,8 +10,22 @@ use super::ptx::{module, Declined, KernelBuilder, Launch, Pred, PtxKernel, Targe
 use crate::isa::{Broadcast, DType};
 use crate::lower::{MicroOp, Port, Program};
 
-/// Columns one thread computes (one byte of a bitmask).
+/// Columns one thread computes when the program touches a bitmask (one byte of it).
 pub const CHUNK: usize = 8;
+
+/// Columns per thread for `program`: a mask byte's worth when it reads or writes a mask,
+/// else one, so that the lanes of a warp load consecutive elements (coalesced).
+pub fn chunk_of(program: &Program) -> usize {
+    let masks = program
+        .ops
+        .iter()
+        .any(|o| matches!(o, MicroOp::LoadMask { .. } | MicroOp::StoreMask { .. }));
+    if masks {
+        CHUNK
+    } else {
+        1
+    }
+}
 /// Threads per block.
 pub const THREADS: u32 = 256;
 /// Largest y extent of a grid.
@@ -66,8 +80,8 @@ pub struct EltwiseSpec<'a> {
 
 /// The launch geometry of a `rows × cols` space: blocks of [`THREADS`] threads shaped to the
 /// row width (narrow rows put several rows in one block).
-pub fn launch(rows: usize, cols: usize) -> Launch {
-    let chunks = cols.div_ceil(CHUNK).max(1);
+pub fn launch(rows: usize, cols: usize, chunk: usize) -> Launch {
+    let chunks = cols.div_ceil(chunk).max(1);
     let bx = chunks.next_multiple_of(32).min(THREADS as usize);
     let by = THREADS as usize / bx;
     let gx = chunks.div_ceil(bx);
@@ -165,9 +179,10 @@ fn uses(p: &Program, f: fn(&MicroOp) -> bool) -> bool {
 
 /// Generates the kernel.
 pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Declined> {
-    let launch = launch(spec.rows, spec.cols);
+    let chunk = chunk_of(spec.program);
+    let launch = launch(spec.rows, spec.cols, chunk);
     let mut k = KernelBuilder::new(&spec.name, spec.arg_bytes, THREADS);
-    let chunks = spec.cols.div_ceil(CHUNK);
+    let chunks = spec.cols.div_ceil(chunk);
     let exit = k.label();
 
     // Which chunk and which first row.
@@ -182,13 +197,15 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         k.special("%ctaid.y"),
         k.special("%nctaid.y"),
     );
-    let chunk = k.r32();
-    k.inst(format!("mad.lo.u32 {chunk}, {cx}, {ntx}, {tx}"));
+    let chunk_index = k.r32();
+    k.inst(format!("mad.lo.u32 {chunk_index}, {cx}, {ntx}, {tx}"));
     let out_of_range = k.pred();
-    k.inst(format!("setp.ge.u32 {out_of_range}, {chunk}, {chunks}"));
+    k.inst(format!(
+        "setp.ge.u32 {out_of_range}, {chunk_index}, {chunks}"
+    ));
     k.branch_if(out_of_range, false, exit);
     let j0 = k.r32();
-    k.inst(format!("shl.b32 {j0}, {chunk}, 3"));
+    k.inst(format!("mul.lo.u32 {j0}, {chunk_index}, {chunk}"));
     let row = k.r32();
     k.inst(format!("mad.lo.u32 {row}, {cy}, {nty}, {ty}"));
     let row_step = k.r32();
@@ -275,8 +292,8 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         None
     };
     // Whether the chunk may run past the row's end (only the last chunk of a ragged row).
-    let ragged = !spec.cols.is_multiple_of(CHUNK);
-    for e in 0..CHUNK {
+    let ragged = !spec.cols.is_multiple_of(chunk);
+    for e in 0..chunk {
         let skip = k.label();
         if ragged && e > 0 {
             let past = k.pred();
@@ -316,14 +333,14 @@ mod tests {
 
     #[test]
     fn narrow_rows_share_a_block_and_wide_rows_span_blocks() {
-        let l = launch(1000, 8);
+        let l = launch(1000, 8, CHUNK);
         assert_eq!(l.block, (32, 8, 1));
         assert_eq!(l.grid, (1, 125, 1));
-        let l = launch(3, 10_000);
+        let l = launch(3, 10_000, CHUNK);
         assert_eq!(l.block, (256, 1, 1));
         assert_eq!(l.grid, (5, 3, 1));
         assert_eq!(
-            launch(1 << 20, 64).grid.1,
+            launch(1 << 20, 64, CHUNK).grid.1,
             MAX_GRID_Y as u32,
             "rows past the grid loop"
         );
