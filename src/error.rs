@@ -31,6 +31,14 @@ pub enum Error {
         /// The kernel that was asked for.
         kernel: String,
     },
+    /// The CUDA device layer (feature `cuda`): no driver library, no GPU, or a failed driver
+    /// call.
+    Device {
+        /// What was attempted, e.g. `load the driver`, `cuModuleLoadData`.
+        call: &'static str,
+        /// What went wrong.
+        problem: String,
+    },
 }
 
 impl Error {
@@ -74,6 +82,7 @@ impl fmt::Display for Error {
             Error::Unsupported { backend, kernel } => {
                 write!(f, "backend `{backend}` cannot generate {kernel}")
             }
+            Error::Device { call, problem } => write!(f, "CUDA: {call}: {problem}"),
         }
     }
 }

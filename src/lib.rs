@@ -34,11 +34,15 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dispatch;
 mod error;
 pub mod exec;
 pub mod ffi;
 pub mod isa;
+#[path = "../kernels-cuda/mod.rs"]
+pub mod kernels_cuda;
 #[path = "../kernels-x86/mod.rs"]
 pub mod kernels_x86;
 pub mod lower;

@@ -1,0 +1,34 @@
+//! The CUDA device API (feature `cuda`): a device with its stream, device buffers, and the
+//! descriptors of the CPU API dispatched for a device — generated as PTX by
+//! [`crate::kernels_cuda`], JIT-compiled by the driver (`cuModuleLoadData`: no NVRTC on the
+//! user's machine) and cached per device and descriptor.
+//!
+//! The driver is loaded at run time: the crate builds and runs where CUDA is absent, and
+//! every entry point checks for the library before any driver call, so a missing driver or
+//! GPU is an [`Error::Device`](crate::Error::Device), never a panic.
+//!
+//! ```no_run
+//! # fn main() -> tpp::Result<()> {
+//! use tpp::cuda::{Device, GemmOperands};
+//! use tpp::{bf16, DType, GemmDesc};
+//! let dev = Device::new(0)?;
+//! let d = GemmDesc::new(256, 256, 256, DType::BF16).beta(0.0);
+//! let gemm = dev.gemm(&d, Default::default())?;
+//! let a = dev.upload(&vec![bf16::ONE; 256 * 256])?;
+//! let b = dev.upload(&vec![bf16::ONE; 256 * 256])?;
+//! let mut c = dev.zeros::<f32>(256 * 256)?;
+//! gemm.call(GemmOperands::new(&a, &b, &mut c))?;
+//! dev.matmul((256, 256, 256), &a, &b, &mut c, Default::default())?; // the same, in one call
+//! assert_eq!(dev.download(&c)?[0], 256.0);
+//! # Ok(()) }
+//! ```
+
+mod buffer;
+mod calls;
+mod device;
+mod kernel;
+
+pub use buffer::{DeviceBuffer, DeviceOperand};
+pub use calls::{BinaryOperands, GemmOperands, ReduceOperands, TernaryOperands, UnaryOperands};
+pub use device::{device_count, driver_present, driver_version, Device};
+pub use kernel::DeviceKernel;

@@ -1,0 +1,750 @@
+//! A small interpreter for the PTX subset the GEMM generator emits, so that the tensor-core
+//! kernels run (slowly) on a machine without a GPU: threads run one by one until a barrier or
+//! a warp-collective instruction (`ldmatrix`, `mma`, `shfl`), which executes once every live
+//! lane of the warp has reached it. `cp.async` copies at once (its wait is then a no-op). It
+//! models the documented instruction semantics, including the mma and ldmatrix fragment
+//! layouts, so a layout mistake in the generator shows up as a wrong product.
+
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+enum Opnd {
+    Reg(usize, usize),
+    Imm(u64),
+    Sym(String),
+    Special(String),
+}
+
+#[derive(Clone, Debug)]
+enum Arg {
+    Op(Opnd),
+    Mem(Opnd, i64),
+    List(Vec<Opnd>),
+    Label(String),
+}
+
+#[derive(Clone, Debug)]
+struct Inst {
+    pred: Option<(usize, bool)>,
+    parts: Vec<String>,
+    args: Vec<Arg>,
+}
+
+/// A parsed kernel.
+pub struct Program {
+    insts: Vec<Inst>,
+    labels: HashMap<String, usize>,
+    counts: [usize; 5],
+}
+
+fn kind(prefix: &str) -> usize {
+    match prefix {
+        "h" => 0,
+        "r" => 1,
+        "rd" => 2,
+        "f" => 3,
+        "p" => 4,
+        _ => panic!("register kind {prefix}"),
+    }
+}
+
+fn operand(s: &str) -> Opnd {
+    let s = s.trim();
+    if let Some(r) = s.strip_prefix('%') {
+        let split = r.find(|c: char| c.is_ascii_digit()).unwrap_or(r.len());
+        let (p, n) = r.split_at(split);
+        if ["h", "r", "rd", "f", "p"].contains(&p) && !n.is_empty() && !n.contains('.') {
+            return Opnd::Reg(kind(p), n.parse().unwrap());
+        }
+        return Opnd::Special(s.to_string());
+    }
+    if let Some(h) = s.strip_prefix("0f").or_else(|| s.strip_prefix("0F")) {
+        return Opnd::Imm(u32::from_str_radix(h, 16).unwrap() as u64);
+    }
+    if let Some(h) = s.strip_prefix("0x") {
+        return Opnd::Imm(u64::from_str_radix(h, 16).unwrap());
+    }
+    if let Ok(v) = s.parse::<i64>() {
+        return Opnd::Imm(v as u64);
+    }
+    Opnd::Sym(s.to_string())
+}
+
+fn split_args(s: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth) = (vec![], String::new(), 0);
+    for c in s.chars() {
+        match c {
+            '{' | '[' => {
+                depth += 1;
+                cur.push(c)
+            }
+            '}' | ']' => {
+                depth -= 1;
+                cur.push(c)
+            }
+            ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out.into_iter().map(|a| a.trim().to_string()).collect()
+}
+
+impl Program {
+    /// Parses the module's single entry.
+    pub fn parse(ptx: &str) -> Program {
+        let mut insts = vec![];
+        let mut labels = HashMap::new();
+        let mut counts = [0; 5];
+        let body = &ptx[ptx.find(".maxntid").unwrap()..];
+        for line in body.lines().skip(1) {
+            let line = line.split("//").next().unwrap().trim();
+            if line.is_empty() || line == "{" || line == "}" {
+                continue;
+            }
+            if let Some(decl) = line.strip_prefix(".reg") {
+                // .reg .b32 %r<12>;
+                let name = decl.split_whitespace().nth(1).unwrap();
+                let (p, n) = name.trim_start_matches('%').split_once('<').unwrap();
+                counts[kind(p)] = n.trim_end_matches(">;").parse().unwrap();
+                continue;
+            }
+            if let Some(l) = line.strip_suffix(':') {
+                labels.insert(l.to_string(), insts.len());
+                continue;
+            }
+            let line = line.trim_end_matches(';');
+            let (pred, rest) = if let Some(p) = line.strip_prefix('@') {
+                let (p, rest) = p.split_once(' ').unwrap();
+                let neg = p.starts_with('!');
+                let Opnd::Reg(_, n) = operand(p.trim_start_matches('!')) else {
+                    panic!()
+                };
+                (Some((n, neg)), rest.trim())
+            } else {
+                (None, line)
+            };
+            let (op, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let parts: Vec<String> = op.split('.').map(String::from).collect();
+            let args = split_args(args)
+                .into_iter()
+                .map(|a| {
+                    if a.starts_with('{') {
+                        Arg::List(
+                            a.trim_matches(|c| c == '{' || c == '}')
+                                .split(',')
+                                .map(operand)
+                                .collect(),
+                        )
+                    } else if a.starts_with('[') {
+                        let inner = a.trim_matches(|c| c == '[' || c == ']');
+                        match inner.split_once('+') {
+                            Some((b, o)) => Arg::Mem(operand(b), o.trim().parse().unwrap()),
+                            None => Arg::Mem(operand(inner), 0),
+                        }
+                    } else if parts[0] == "bra" {
+                        Arg::Label(a)
+                    } else {
+                        Arg::Op(operand(&a))
+                    }
+                })
+                .collect();
+            insts.push(Inst { pred, parts, args });
+        }
+        Program {
+            insts,
+            labels,
+            counts,
+        }
+    }
+}
+
+/// Global memory: allocations in one arena, addressed from a non-zero base.
+pub struct Memory {
+    pub bytes: Vec<u8>,
+}
+
+/// The base of the global arena's addresses.
+pub const BASE: u64 = 0x1_0000;
+
+impl Memory {
+    /// An empty arena.
+    pub fn new() -> Memory {
+        Memory { bytes: vec![] }
+    }
+    /// Appends `data` (256-byte aligned), returning its address.
+    pub fn alloc(&mut self, data: &[u8]) -> u64 {
+        let at = self.bytes.len().next_multiple_of(256);
+        self.bytes.resize(at, 0xAB);
+        self.bytes.extend_from_slice(data);
+        self.bytes.resize(self.bytes.len() + 64, 0xCD);
+        BASE + at as u64
+    }
+    /// `len` bytes at `addr`.
+    pub fn read(&self, addr: u64, len: usize) -> &[u8] {
+        let at = (addr - BASE) as usize;
+        &self.bytes[at..at + len]
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Run,
+    Barrier,
+    Collective(usize),
+    Done,
+}
+
+struct Thread {
+    regs: [Vec<u64>; 5],
+    pc: usize,
+    state: State,
+    tid: u32,
+    ntid: u32,
+}
+
+fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+fn f32_to_bf16(v: f32) -> u16 {
+    half::bf16::from_f32(v).to_bits()
+}
+
+/// Runs every block of a launch.
+pub fn run_launch(p: &Program, mem: &mut Memory, params: &[u8], l: &tpp::kernels_cuda::Launch) {
+    for y in 0..l.grid.1 {
+        for x in 0..l.grid.0 {
+            let (block, grid) = ((l.block.0, l.block.1), (l.grid.0, l.grid.1));
+            run_block2(p, mem, params, l.smem_bytes as usize, block, (x, y), grid);
+        }
+    }
+}
+
+/// Runs one block `ctaid` of a kernel launched with `grid` × `threads` (1D blocks).
+#[allow(clippy::too_many_arguments)]
+pub fn run_block(
+    p: &Program,
+    mem: &mut Memory,
+    params: &[u8],
+    smem_bytes: usize,
+    threads: u32,
+    ctaid: (u32, u32),
+    grid: (u32, u32),
+) {
+    run_block2(p, mem, params, smem_bytes, (threads, 1), ctaid, grid)
+}
+
+/// Runs one block of `block.0 × block.1` threads.
+#[allow(clippy::too_many_arguments)]
+pub fn run_block2(
+    p: &Program,
+    mem: &mut Memory,
+    params: &[u8],
+    smem_bytes: usize,
+    block: (u32, u32),
+    ctaid: (u32, u32),
+    grid: (u32, u32),
+) {
+    let threads = block.0 * block.1;
+    let bx = block.0;
+    let mut smem = vec![0u8; smem_bytes.max(16)];
+    let mut ts: Vec<Thread> = (0..threads)
+        .map(|tid| Thread {
+            regs: p.counts.map(|n| vec![0u64; n]),
+            pc: 0,
+            state: State::Run,
+            tid,
+            ntid: threads,
+        })
+        .collect();
+    loop {
+        for t in ts.iter_mut() {
+            while t.state == State::Run {
+                step(p, t, mem, &mut smem, params, bx, ctaid, grid);
+            }
+        }
+        let live: Vec<usize> = (0..ts.len())
+            .filter(|&i| ts[i].state != State::Done)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let mut progressed = false;
+        for w in 0..threads.div_ceil(32) as usize {
+            let lanes: Vec<usize> = (w * 32..(w * 32 + 32).min(ts.len()))
+                .filter(|&i| ts[i].state != State::Done)
+                .collect();
+            if lanes.is_empty() {
+                continue;
+            }
+            if let State::Collective(pc) = ts[lanes[0]].state {
+                if lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
+                    assert_eq!(lanes.len(), 32, "a collective with exited lanes");
+                    collective(&p.insts[pc], &mut ts[w * 32..w * 32 + 32], &smem);
+                    for t in &mut ts[w * 32..w * 32 + 32] {
+                        t.pc += 1;
+                        t.state = State::Run;
+                    }
+                    progressed = true;
+                }
+            }
+        }
+        if !progressed && live.iter().all(|&i| ts[i].state == State::Barrier) {
+            for &i in &live {
+                ts[i].pc += 1;
+                ts[i].state = State::Run;
+            }
+            progressed = true;
+        }
+        assert!(
+            progressed,
+            "deadlock: states {:?}",
+            live.iter()
+                .map(|&i| (ts[i].state, ts[i].pc))
+                .take(40)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+fn get(t: &Thread, o: &Opnd, ctaid: (u32, u32), grid: (u32, u32), bx: u32) -> u64 {
+    match o {
+        Opnd::Reg(k, n) => t.regs[*k][*n],
+        Opnd::Imm(v) => *v,
+        Opnd::Sym(s) if s == "smem" => 0,
+        Opnd::Special(s) => match s.as_str() {
+            "%tid.x" => (t.tid % bx) as u64,
+            "%tid.y" => (t.tid / bx) as u64,
+            "%ntid.x" => bx as u64,
+            "%ntid.y" => (t.ntid / bx) as u64,
+            "%ctaid.x" => ctaid.0 as u64,
+            "%ctaid.y" => ctaid.1 as u64,
+            "%nctaid.x" => grid.0 as u64,
+            "%nctaid.y" => grid.1 as u64,
+            "%laneid" => (t.tid % 32) as u64,
+            s => panic!("special {s}"),
+        },
+        o => panic!("operand {o:?}"),
+    }
+}
+
+fn set(t: &mut Thread, o: &Opnd, v: u64) {
+    let Opnd::Reg(k, n) = o else {
+        panic!("destination {o:?}")
+    };
+    t.regs[*k][*n] = v;
+}
+
+fn width(ty: &str) -> u32 {
+    ty[1..].parse().unwrap_or(32)
+}
+
+fn mask(v: u64, bits: u32) -> u64 {
+    if bits >= 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
+    }
+}
+
+fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step(
+    p: &Program,
+    t: &mut Thread,
+    mem: &mut Memory,
+    smem: &mut [u8],
+    params: &[u8],
+    bx: u32,
+    ctaid: (u32, u32),
+    grid: (u32, u32),
+) {
+    let i = &p.insts[t.pc];
+    if let Some((pr, neg)) = i.pred {
+        if (t.regs[4][pr] != 0) == neg {
+            t.pc += 1;
+            return;
+        }
+    }
+    let op = i.parts[0].as_str();
+    let ty = i.parts.last().unwrap().as_str();
+    let a = |n: usize, t: &Thread| match &i.args[n] {
+        Arg::Op(o) => get(t, o, ctaid, grid, bx),
+        other => panic!("{other:?}"),
+    };
+    let dst = |n: usize| match &i.args[n] {
+        Arg::Op(o) => o.clone(),
+        other => panic!("{other:?}"),
+    };
+    let addr = |n: usize, t: &Thread| match &i.args[n] {
+        Arg::Mem(Opnd::Sym(s), off) if s == "args" => *off as u64,
+        Arg::Mem(o, off) => get(t, o, ctaid, grid, bx).wrapping_add(*off as u64),
+        other => panic!("{other:?}"),
+    };
+    let f = |v: u64| f32::from_bits(v as u32);
+    let fb = |v: f32| v.to_bits() as u64;
+    match op {
+        "ret" => {
+            t.state = State::Done;
+            return;
+        }
+        "bra" => {
+            let Arg::Label(l) = &i.args[0] else { panic!() };
+            t.pc = p.labels[l];
+            return;
+        }
+        "bar" => {
+            t.state = State::Barrier;
+            return;
+        }
+        "ldmatrix" | "mma" | "shfl" => {
+            t.state = State::Collective(t.pc);
+            return;
+        }
+        "mov" => {
+            let v = a(1, t);
+            set(t, &dst(0), v)
+        }
+        "sqrt" => {
+            let v = f(a(1, t)).sqrt();
+            set(t, &dst(0), fb(v))
+        }
+        "testp" => {
+            let v = f(a(1, t)).is_nan();
+            set(t, &dst(0), v as u64)
+        }
+        "cvt" if ["rni", "rmi", "rzi"].contains(&i.parts[1].as_str()) => {
+            let x = f(a(1, t));
+            let r = match i.parts[1].as_str() {
+                "rni" => x.round_ties_even(),
+                "rmi" => x.floor(),
+                _ => x.trunc(),
+            };
+            let v = if i.parts[2] == "s32" {
+                r as i32 as u32 as u64
+            } else {
+                fb(r)
+            };
+            set(t, &dst(0), v)
+        }
+        "add" | "sub" | "mul" | "mad" | "div" | "rem" | "max" | "min" | "and" | "or" | "xor"
+        | "shl" | "shr" | "fma"
+            if ty == "f32" =>
+        {
+            let x = f(a(1, t));
+            let y = f(a(2, t));
+            let nan_mode = i.parts.iter().any(|p| p == "NaN");
+            let v = match op {
+                "add" => x + y,
+                "sub" => x - y,
+                "mul" => x * y,
+                "div" => x / y,
+                "fma" => x.mul_add(y, f(a(3, t))),
+                "max" | "min" if nan_mode && (x.is_nan() || y.is_nan()) => f32::NAN,
+                "max" => x.max(y),
+                "min" => x.min(y),
+                o => panic!("{o}.f32"),
+            };
+            set(t, &dst(0), fb(v))
+        }
+        "and" | "or" | "xor" if ty == "pred" => {
+            let (x, y) = (a(1, t) != 0, a(2, t) != 0);
+            let v = match op {
+                "and" => x & y,
+                "or" => x | y,
+                _ => x ^ y,
+            };
+            set(t, &dst(0), v as u64)
+        }
+        "add" | "sub" | "mul" | "mad" | "div" | "rem" | "max" | "min" | "and" | "or" | "xor"
+        | "shl" | "shr" => {
+            let bits = width(ty);
+            let signed = ty.starts_with('s');
+            let wide = i.parts.get(1).is_some_and(|m| m == "wide");
+            let (x, y) = (a(1, t), a(2, t));
+            let v = match op {
+                "add" => x.wrapping_add(y),
+                "sub" => x.wrapping_sub(y),
+                "mul" | "mad" => {
+                    let prod = if wide {
+                        mask(x, bits).wrapping_mul(mask(y, bits))
+                    } else {
+                        x.wrapping_mul(y)
+                    };
+                    if op == "mad" {
+                        prod.wrapping_add(a(3, t))
+                    } else {
+                        prod
+                    }
+                }
+                "div" if signed => (sext(x, bits) / sext(y, bits)) as u64,
+                "rem" if signed => (sext(x, bits) % sext(y, bits)) as u64,
+                "div" => mask(x, bits) / mask(y, bits),
+                "rem" => mask(x, bits) % mask(y, bits),
+                "max" if signed => sext(x, bits).max(sext(y, bits)) as u64,
+                "min" if signed => sext(x, bits).min(sext(y, bits)) as u64,
+                "max" => mask(x, bits).max(mask(y, bits)),
+                "min" => mask(x, bits).min(mask(y, bits)),
+                "and" => x & y,
+                "or" => x | y,
+                "xor" => x ^ y,
+                "shl" => x << (y.min(63)),
+                "shr" if signed => (sext(x, bits) >> y.min(63)) as u64,
+                _ => mask(x, bits) >> y.min(63),
+            };
+            let out_bits = if wide { 2 * bits } else { bits };
+            set(t, &dst(0), mask(v, out_bits))
+        }
+        "setp" => {
+            let cmp = i.parts[1].as_str();
+            let (x, y) = (a(1, t), a(2, t));
+            let bits = width(ty);
+            let r = if ty == "f32" {
+                let (x, y) = (f(x), f(y));
+                match cmp {
+                    "eq" => x == y,
+                    "ne" => x != y && !x.is_nan() && !y.is_nan(),
+                    "neu" => x != y || x.is_nan() || y.is_nan(),
+                    "lt" => x < y,
+                    "le" => x <= y,
+                    "gt" => x > y,
+                    "ge" => x >= y,
+                    c => panic!("setp {c}"),
+                }
+            } else if ty.starts_with('s') {
+                let (x, y) = (sext(x, bits), sext(y, bits));
+                match cmp {
+                    "eq" => x == y,
+                    "ne" => x != y,
+                    "lt" => x < y,
+                    "le" => x <= y,
+                    "gt" => x > y,
+                    _ => x >= y,
+                }
+            } else {
+                let (x, y) = (mask(x, bits), mask(y, bits));
+                match cmp {
+                    "eq" => x == y,
+                    "ne" => x != y,
+                    "lt" => x < y,
+                    "le" => x <= y,
+                    "gt" => x > y,
+                    _ => x >= y,
+                }
+            };
+            set(t, &dst(0), r as u64)
+        }
+        "selp" => {
+            let v = if a(3, t) != 0 { a(1, t) } else { a(2, t) };
+            set(t, &dst(0), v)
+        }
+        "cvt" => {
+            let (to, from) = (i.parts[i.parts.len() - 2].as_str(), ty);
+            let x = a(1, t);
+            let v = match (to, from) {
+                ("u64", "u32") => mask(x, 32),
+                ("u32", "u64") => mask(x, 32),
+                ("bf16", "f32") => f32_to_bf16(f(x)) as u64,
+                ("f16", "f32") => half::f16::from_f32(f(x)).to_bits() as u64,
+                ("f32", "f16") => fb(half::f16::from_bits(x as u16).to_f32()),
+                ("tf32", "f32") => {
+                    // Round to nearest, ties away, on the 13 low mantissa bits.
+                    let b = x as u32;
+                    fb(f32::from_bits(b.wrapping_add(0x1000) & !0x1fff))
+                }
+                c => panic!("cvt {c:?}"),
+            };
+            set(t, &dst(0), v)
+        }
+        "ld" => {
+            let space = i.parts[1].as_str();
+            let at = addr(1, t);
+            let read = |len: usize, smem: &[u8]| -> Vec<u8> {
+                match space {
+                    "param" => params[at as usize..at as usize + len].to_vec(),
+                    "shared" => smem[at as usize..at as usize + len].to_vec(),
+                    _ => mem.read(at, len).to_vec(),
+                }
+            };
+            if let Arg::List(regs) = &i.args[0] {
+                let bytes = read(4 * regs.len(), smem);
+                for (n, r) in regs.iter().enumerate() {
+                    let v = u32::from_le_bytes(bytes[4 * n..4 * n + 4].try_into().unwrap());
+                    set(t, r, v as u64);
+                }
+            } else {
+                let len = (width(ty) / 8) as usize;
+                let bytes = read(len, smem);
+                let mut v = [0u8; 8];
+                v[..len].copy_from_slice(&bytes);
+                set(t, &dst(0), u64::from_le_bytes(v));
+            }
+        }
+        "st" => {
+            let space = i.parts[1].as_str();
+            let at = addr(0, t);
+            let len = (width(ty) / 8) as usize;
+            let v = a(1, t).to_le_bytes();
+            match space {
+                "shared" => smem[at as usize..at as usize + len].copy_from_slice(&v[..len]),
+                _ => {
+                    let o = (at - BASE) as usize;
+                    mem.bytes[o..o + len].copy_from_slice(&v[..len]);
+                }
+            }
+        }
+        "cp" if i.parts[1] == "async" && i.parts.len() > 3 => {
+            let (s, g) = (addr(0, t) as usize, addr(1, t));
+            let n = a(3, t) as usize;
+            for b in 0..16 {
+                smem[s + b] = if b < n {
+                    mem.read(g + b as u64, 1)[0]
+                } else {
+                    0
+                };
+            }
+        }
+        "cp" => {}
+        o => panic!("no emulation of {o} ({:?})", i.parts),
+    }
+    t.pc += 1;
+}
+
+/// The warp-wide instructions, on 32 lanes that all reached `i`.
+fn collective(i: &Inst, lanes: &mut [Thread], smem: &[u8]) {
+    let reg = |o: &Opnd| match o {
+        Opnd::Reg(k, n) => (*k, *n),
+        o => panic!("{o:?}"),
+    };
+    let list = |n: usize| match &i.args[n] {
+        Arg::List(v) => v.iter().map(reg).collect::<Vec<_>>(),
+        o => panic!("{o:?}"),
+    };
+    match i.parts[0].as_str() {
+        "shfl" => {
+            let (d, s) = match (&i.args[0], &i.args[1]) {
+                (Arg::Op(d), Arg::Op(s)) => (reg(d), reg(s)),
+                _ => panic!(),
+            };
+            let Arg::Op(Opnd::Imm(m)) = &i.args[2] else {
+                panic!()
+            };
+            let vals: Vec<u64> = lanes.iter().map(|t| t.regs[s.0][s.1]).collect();
+            for (l, t) in lanes.iter_mut().enumerate() {
+                t.regs[d.0][d.1] = vals[l ^ *m as usize];
+            }
+        }
+        "ldmatrix" => {
+            let trans = i.parts.contains(&"trans".to_string());
+            let d = list(0);
+            let Arg::Mem(base, off) = &i.args[1] else {
+                panic!()
+            };
+            let rows: Vec<usize> = lanes
+                .iter()
+                .map(|t| {
+                    let Opnd::Reg(k, n) = base else { panic!() };
+                    (t.regs[*k][*n] as i64 + off) as usize
+                })
+                .collect();
+            let elem = |m: usize, r: usize, c: usize| -> u16 {
+                let a = rows[8 * m + r] + 2 * c;
+                u16::from_le_bytes([smem[a], smem[a + 1]])
+            };
+            for (l, t) in lanes.iter_mut().enumerate() {
+                for (m, &(k, n)) in d.iter().enumerate() {
+                    let (r, c) = (l / 4, 2 * (l % 4));
+                    let (lo, hi) = if trans {
+                        (elem(m, c, r), elem(m, c + 1, r))
+                    } else {
+                        (elem(m, r, c), elem(m, r, c + 1))
+                    };
+                    t.regs[k][n] = lo as u64 | (hi as u64) << 16;
+                }
+            }
+        }
+        "mma" => {
+            let shape = i.parts[3].as_str();
+            let (d, a, b, c) = (list(0), list(1), list(2), list(3));
+            let types: Vec<&str> = i.parts[6..].iter().map(|s| s.as_str()).collect();
+            let get = |l: usize, r: (usize, usize)| lanes[l].regs[r.0][r.1];
+            // (row, k) → value of A, (k, n) → value of B, from the fragment layouts.
+            let mut out = vec![[0u64; 4]; 32];
+            let (kdim, int) = match shape {
+                "m16n8k16" => (16, false),
+                "m16n8k8" => (8, false),
+                _ => (32, true),
+            };
+            let a_val = |row: usize, k: usize| -> f64 {
+                let g = row % 8;
+                match shape {
+                    "m16n8k16" => {
+                        let (t, reg, half) = ((k % 8) / 2, (row / 8) + 2 * (k / 8), k % 2);
+                        let v = get(4 * g + t, a[reg]) >> (16 * half) & 0xffff;
+                        conv(types[1], v)
+                    }
+                    "m16n8k8" => {
+                        let (t, reg) = (k % 4, (row / 8) + 2 * (k / 4));
+                        conv("tf32", get(4 * g + t, a[reg]))
+                    }
+                    _ => {
+                        let (t, reg, byte) = ((k % 16) / 4, (row / 8) + 2 * (k / 16), k % 4);
+                        conv(types[1], get(4 * g + t, a[reg]) >> (8 * byte) & 0xff)
+                    }
+                }
+            };
+            let b_val = |k: usize, n: usize| -> f64 {
+                match shape {
+                    "m16n8k16" => {
+                        let (t, reg, half) = ((k % 8) / 2, k / 8, k % 2);
+                        conv(types[2], get(4 * n + t, b[reg]) >> (16 * half) & 0xffff)
+                    }
+                    "m16n8k8" => conv("tf32", get(4 * n + k % 4, b[k / 4])),
+                    _ => {
+                        let (t, reg, byte) = ((k % 16) / 4, k / 16, k % 4);
+                        conv(types[2], get(4 * n + t, b[reg]) >> (8 * byte) & 0xff)
+                    }
+                }
+            };
+            for (l, o) in out.iter_mut().enumerate() {
+                let (g, t) = (l / 4, l % 4);
+                for (r, slot) in o.iter_mut().enumerate() {
+                    let (row, col) = (g + 8 * (r / 2), 2 * t + r % 2);
+                    let mut s = 0f64;
+                    for k in 0..kdim {
+                        s += a_val(row, k) * b_val(k, col);
+                    }
+                    let cv = get(l, c[r]);
+                    *slot = if int {
+                        (cv as u32 as i32).wrapping_add(s as i64 as i32) as u32 as u64
+                    } else {
+                        ((f32::from_bits(cv as u32) as f64 + s) as f32).to_bits() as u64
+                    };
+                }
+            }
+            for (l, t) in lanes.iter_mut().enumerate() {
+                for r in 0..4 {
+                    t.regs[d[r].0][d[r].1] = out[l][r];
+                }
+            }
+        }
+        o => panic!("collective {o}"),
+    }
+}
+
+fn conv(ty: &str, v: u64) -> f64 {
+    match ty {
+        "bf16" => bf16_to_f32(v as u16) as f64,
+        "f16" => half::f16::from_bits(v as u16).to_f32() as f64,
+        "tf32" => f32::from_bits(v as u32) as f64,
+        "s8" => v as u8 as i8 as f64,
+        "u8" => v as u8 as f64,
+        t => panic!("mma type {t}"),
+    }
+}

@@ -1,0 +1,9 @@
+//! Support of the CUDA tests: the kernel catalogue and the tools they need.
+#![allow(dead_code)]
+
+#[cfg(feature = "cuda")]
+pub mod bridge;
+pub mod catalogue;
+pub mod emu;
+pub mod emu_bridge;
+pub mod ptxas;
