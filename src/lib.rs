@@ -39,6 +39,8 @@ mod error;
 pub mod exec;
 pub mod ffi;
 pub mod isa;
+#[path = "../kernels-arm/mod.rs"]
+pub mod kernels_arm;
 #[path = "../kernels-x86/mod.rs"]
 pub mod kernels_x86;
 pub mod lower;

@@ -1,0 +1,7 @@
+//! aarch64 NEON code generation: typed registers over dynasm's assembler, named-field encoders
+//! for the ARMv8.6 instructions it lacks, the micro-op eltwise generator and the GEMM
+//! microkernels. Pure code generation: it compiles on every host; the bytes only run on an
+//! aarch64 CPU (or `qemu-aarch64`) with the features the caller checked.
+
+pub mod asm;
+pub mod raw;
