@@ -76,7 +76,11 @@ pub struct GprPool {
 impl GprPool {
     /// The next free register, or `None` when all 27 are taken.
     pub fn take(&mut self) -> Option<X> {
-        let r = SCRATCH.iter().chain(SAVED.iter()).nth(self.taken).copied()?;
+        let r = SCRATCH
+            .iter()
+            .chain(SAVED.iter())
+            .nth(self.taken)
+            .copied()?;
         self.taken += 1;
         if SAVED.contains(&r) {
             self.saved.push(r);

@@ -4,4 +4,8 @@
 //! aarch64 CPU (or `qemu-aarch64`) with the features the caller checked.
 
 pub mod asm;
+pub mod convert;
+pub mod eltwise;
+pub mod gemm;
 pub mod raw;
+pub mod scalef;

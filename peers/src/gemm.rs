@@ -328,6 +328,7 @@ pub fn peak(which: Peak) -> f64 {
         let t = Instant::now();
         // SAFETY: the caller checked the CPU features of `which` (the bench only runs here on
         // AVX-512 machines; bf16 and VNNI are checked by `available`).
+        #[cfg(target_arch = "x86_64")]
         unsafe {
             match which {
                 Peak::Fma32 => std::hint::black_box(fma32_loop(iters)),
@@ -338,6 +339,8 @@ pub fn peak(which: Peak) -> f64 {
                 }
             }
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (which, iters);
         let dt = t.elapsed().as_secs_f64();
         best = best.max(iters as f64 * 24.0 * which.ops_per_instruction() / dt);
     }
@@ -363,7 +366,13 @@ impl Peak {
             Peak::DotU8I8 => 128.0,
         }
     }
+    /// Whether this CPU has the instruction (never off x86-64: the peak loops are AVX-512).
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn available(self) -> bool {
+        false
+    }
     /// Whether this CPU has the instruction.
+    #[cfg(target_arch = "x86_64")]
     pub fn available(self) -> bool {
         match self {
             Peak::Fma32 => is_x86_feature_detected!("avx512f"),
@@ -373,6 +382,7 @@ impl Peak {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! peak_loop {
     ($name:ident, $feat:literal, $ty:ty, $zero:expr, $op:expr) => {
         #[target_feature(enable = $feat)]
@@ -390,6 +400,7 @@ macro_rules! peak_loop {
         }
     };
 }
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     fma32_loop,
     "avx512f",
@@ -397,6 +408,7 @@ peak_loop!(
     _mm512_set1_ps(1e-9),
     |a, x| { _mm512_fmadd_ps(x, x, a) }
 );
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     dpbf16_loop,
     "avx512f,avx512bf16",
@@ -411,6 +423,7 @@ peak_loop!(
         )
     }
 );
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     dpbusd_loop,
     "avx512f,avx512vnni",
