@@ -1,4 +1,5 @@
-//! Loads and stores of 4 f32 lanes from and to f32, bf16 and f16 memory, whole or partial
+//! Loads and stores of 4 f32 lanes from and to f32, bf16 and f16 memory (and of 2 raw f64
+//! lanes, for the f64 GEMM; other 4-byte dtypes move as raw f32 lanes), whole or partial
 //! (the tail of a row: 1–3 lanes, with nothing read or written past them), and broadcasts.
 //!
 //! Widening is exact: bf16 → f32 is a 16-bit shift (`shll`), f16 → f32 is `fcvtl`. Narrowing
@@ -11,8 +12,8 @@ use super::raw;
 use crate::isa::DType;
 use dynasmrt::{dynasm, DynasmApi};
 
-/// Widens the low 4 halves of `v` (as loaded) to f32 in place.
-fn widen(a: &mut Ops, v: V, dtype: DType) {
+/// Widens the low 4 halves of `v` (as loaded) to f32 in place (f32: nothing to do).
+pub fn widen(a: &mut Ops, v: V, dtype: DType) {
     match dtype {
         DType::BF16 => dynasm!(a ; .arch aarch64 ; shll V(v.0).S4, V(v.0).H4, #16),
         DType::F16 => dynasm!(a ; .arch aarch64 ; fcvtl V(v.0).S4, V(v.0).H4),
@@ -32,6 +33,8 @@ pub fn load(a: &mut Ops, d: V, dtype: DType, base: X, off: u32, lanes: usize, tm
             ; ins V(r).S[2], W(tmp.0)),
         (4, 2) => dynasm!(a ; .arch aarch64 ; ldr D(r), [X(b), #off]),
         (4, _) => dynasm!(a ; .arch aarch64 ; ldr S(r), [X(b), #off]),
+        (8, 1) => dynasm!(a ; .arch aarch64 ; ldr D(r), [X(b), #off]),
+        (8, _) => dynasm!(a ; .arch aarch64 ; ldr Q(r), [X(b), #off]),
         (_, 4) => dynasm!(a ; .arch aarch64 ; ldr D(r), [X(b), #off]),
         (_, 3) => dynasm!(a ; .arch aarch64
             ; ldr S(r), [X(b), #off]
@@ -103,6 +106,8 @@ pub fn store(
             ; str W(tmp.0), [X(b), #off + 8]),
         (4, 2) => dynasm!(a ; .arch aarch64 ; str D(r), [X(b), #off]),
         (4, _) => dynasm!(a ; .arch aarch64 ; str S(r), [X(b), #off]),
+        (8, 1) => dynasm!(a ; .arch aarch64 ; str D(r), [X(b), #off]),
+        (8, _) => dynasm!(a ; .arch aarch64 ; str Q(r), [X(b), #off]),
         (_, 4) => dynasm!(a ; .arch aarch64 ; str D(r), [X(b), #off]),
         (_, 3) => dynasm!(a ; .arch aarch64
             ; str S(r), [X(b), #off]

@@ -20,22 +20,24 @@
 use super::asm::*;
 use super::convert::{self, Bf16Round};
 use crate::exec::GemmArgs;
-use crate::isa::{BatchReduce, DType, GemmDesc};
+use crate::isa::{BatchReduce, GemmDesc};
 use crate::kernels_x86::gemm::EpilogueArgs;
+
+pub use super::gemm_arith::{Arith, DotI8};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
 
 /// Rows of a full tile.
 pub const TILE_ROWS: usize = 6;
-/// Columns of a full tile (4 vectors of 4 f32).
+/// Columns of the widest tile (4 vectors of 4 lanes), the row stride of the scratch tile.
 pub const TILE_COLS: usize = 16;
-/// k per group (one A q register).
-const K_GROUP: usize = 4;
 
 /// What the generator needs besides the descriptor.
 pub struct GemmSpec<'a> {
-    /// The descriptor (f32 A and B, row-major, not transposed).
+    /// The descriptor (row-major C, B row-major or VNNI as `arith` reads it, B not transposed).
     pub d: &'a GemmDesc,
+    /// The multiply.
+    pub arith: Arith,
     /// Epilogue kernels by tile shape `(rows, cols)`; empty when C is stored directly.
     pub epilogues: Vec<((usize, usize), u64)>,
 }
@@ -50,14 +52,15 @@ impl std::fmt::Display for Declined {
     }
 }
 
-/// The row/column tile shapes `(rows, cols)` that cover `m × n` (full ones first).
-pub fn tiles(m: usize, n: usize) -> Vec<(usize, usize)> {
+/// The row/column tile shapes `(rows, cols)` that cover `m × n` with tiles `tile_cols` wide
+/// (full ones first).
+pub fn tiles(m: usize, n: usize, tile_cols: usize) -> Vec<(usize, usize)> {
     let rows: Vec<usize> = [(m >= TILE_ROWS).then_some(TILE_ROWS), Some(m % TILE_ROWS)]
         .into_iter()
         .flatten()
         .filter(|&r| r > 0)
         .collect();
-    let cols: Vec<usize> = [(n >= TILE_COLS).then_some(TILE_COLS), Some(n % TILE_COLS)]
+    let cols: Vec<usize> = [(n >= tile_cols).then_some(tile_cols), Some(n % tile_cols)]
         .into_iter()
         .flatten()
         .filter(|&c| c > 0)
@@ -99,6 +102,15 @@ struct Gen<'a> {
     calls: bool,
 }
 
+/// Where a k step finds each row's A value.
+#[derive(Clone, Copy)]
+enum AOperand {
+    /// Row `i` in `v{i}`, at this lane (4 consecutive k per register).
+    Rows(u8),
+    /// Row `i` in lane `i mod 4` of `v{i / 4}` (one k of the transposed A).
+    Transposed,
+}
+
 fn acc(row: usize, vector: usize) -> V {
     V((8 + row * 4 + vector) as u8)
 }
@@ -106,9 +118,10 @@ fn acc(row: usize, vector: usize) -> V {
 /// Generates the kernel: `extern "C" fn(*const GemmArgs)`.
 pub fn generate(spec: &GemmSpec) -> Result<Vec<u8>, Declined> {
     let d = spec.d;
-    if d.a_dtype != DType::F32 || d.b_dtype != DType::F32 || d.trans_a || d.trans_b {
+    let fma = matches!(spec.arith, Arith::Fma32 { .. } | Arith::Fma64);
+    if d.trans_b || (d.trans_a && !fma) {
         return Err(Declined(
-            "the NEON microkernel takes f32 A and B, not transposed".into(),
+            "the NEON microkernels take B untransposed, and A transposed only for fmla".into(),
         ));
     }
     let calls = !spec.epilogues.is_empty();
@@ -184,9 +197,10 @@ impl Gen<'_> {
             ; ldr X(r.ctile.0), [X(args.0), #off]
             ; movz X(r.b_off.0), #0
             ; movz X(r.col0.0), #0);
-        let full_n = d.n / TILE_COLS;
-        let edge_n = d.n % TILE_COLS;
-        for (cols, count) in [(TILE_COLS, full_n), (edge_n, 1)] {
+        let arith = self.spec.arith;
+        let tile_cols = arith.tile_cols();
+        let (full_n, edge_n) = (d.n / tile_cols, d.n % tile_cols);
+        for (cols, count) in [(tile_cols, full_n), (edge_n, 1)] {
             if cols == 0 || count == 0 {
                 continue;
             }
@@ -198,7 +212,8 @@ impl Gen<'_> {
             self.column_block(cols)?;
             // Next column block: C, B and the column counter move right.
             let (ctile, b_off, col0) = (self.r.ctile, self.r.b_off, self.r.col0);
-            add_imm(&mut self.a, b_off, b_off, cols * 4, t0);
+            let b_step = cols * arith.k_per_lane() * d.b_dtype.size();
+            add_imm(&mut self.a, b_off, b_off, b_step, t0);
             add_imm(&mut self.a, col0, col0, cols, t0);
             add_imm(&mut self.a, ctile, ctile, cols * d.c_dtype.size(), t0);
             if count > 1 {
@@ -233,7 +248,10 @@ impl Gen<'_> {
                 dynasm!(self.a ; .arch aarch64 ; =>top);
             }
             self.tile(rows, cols)?;
-            add_imm(&mut self.a, a_off, a_off, rows * d.lda * 4, t0);
+            // The next row block of A: `rows` rows down, or `rows` columns right when A is
+            // stored transposed.
+            let step = if d.trans_a { rows } else { rows * d.lda };
+            add_imm(&mut self.a, a_off, a_off, step * d.a_dtype.size(), t0);
             add_imm(&mut self.a, row0, row0, rows, t0);
             add_imm(
                 &mut self.a,
@@ -258,7 +276,7 @@ impl Gen<'_> {
     /// One `rows × cols` tile: reduce over the batch and k, then scale and store.
     fn tile(&mut self, rows: usize, cols: usize) -> Result<(), Declined> {
         let d = self.spec.d;
-        let nv = cols.div_ceil(4);
+        let nv = cols.div_ceil(self.spec.arith.lanes());
         for i in 0..rows {
             for v in 0..nv {
                 dynasm!(self.a ; .arch aarch64 ; movi V(acc(i, v).0).D2, #0);
@@ -300,6 +318,10 @@ impl Gen<'_> {
         }
         dynasm!(self.a ; .arch aarch64 ; =>top);
         // This member's A and B at the tile: arow[0] and b.
+        let (sa, sb) = (
+            d.a_dtype.size().trailing_zeros(),
+            d.b_dtype.size().trailing_zeros(),
+        );
         let (a0, b, a_off, b_off) = (self.r.arow[0], self.r.b, self.r.a_off, self.r.b_off);
         match d.batch {
             BatchReduce::None | BatchReduce::Stride { .. } => dynasm!(self.a ; .arch aarch64
@@ -310,8 +332,8 @@ impl Gen<'_> {
                 ; ldr X(t1.0), [X(lb.0)], #8
                 ; ldr X(a0.0), [X(args.0), #a_arg]
                 ; ldr X(b.0), [X(args.0), #b_arg]
-                ; add X(a0.0), X(a0.0), X(t0.0), lsl #2
-                ; add X(b.0), X(b.0), X(t1.0), lsl #2
+                ; add X(a0.0), X(a0.0), X(t0.0), lsl #sa
+                ; add X(b.0), X(b.0), X(t1.0), lsl #sb
                 ; add X(a0.0), X(a0.0), X(a_off.0)
                 ; add X(b.0), X(b.0), X(b_off.0)),
             BatchReduce::Addresses => dynasm!(self.a ; .arch aarch64
@@ -320,14 +342,18 @@ impl Gen<'_> {
                 ; add X(a0.0), X(t0.0), X(a_off.0)
                 ; add X(b.0), X(t1.0), X(b_off.0)),
         }
-        for i in 1..rows {
-            let (ai, prev) = (self.r.arow[i], self.r.arow[i - 1]);
-            add_imm(&mut self.a, ai, prev, d.lda * 4, t0);
+        if d.trans_a {
+            self.k_loop_trans_a(rows, cols);
+        } else {
+            for i in 1..rows {
+                let (ai, prev) = (self.r.arow[i], self.r.arow[i - 1]);
+                add_imm(&mut self.a, ai, prev, d.lda * d.a_dtype.size(), t0);
+            }
+            self.k_loop(rows, cols)?;
         }
-        self.k_loop(rows, cols)?;
         if let BatchReduce::Stride { a: sa, b: sb } = d.batch {
-            add_imm(&mut self.a, la, la, sa * 4, t0);
-            add_imm(&mut self.a, lb, lb, sb * 4, t0);
+            add_imm(&mut self.a, la, la, sa * d.a_dtype.size(), t0);
+            add_imm(&mut self.a, lb, lb, sb * d.b_dtype.size(), t0);
         }
         if d.batch != BatchReduce::None {
             dynasm!(self.a ; .arch aarch64
@@ -341,11 +367,15 @@ impl Gen<'_> {
     /// The k reduction of one batch member into the accumulators.
     fn k_loop(&mut self, rows: usize, cols: usize) -> Result<(), Declined> {
         let d = self.spec.d;
-        let groups = d.k / K_GROUP;
+        let arith = self.spec.arith;
+        let groups = d.k / arith.k_group();
         let kc = self.r.k;
-        // B rows step by ldb; the ldp form steps inside its post-increment.
-        let pair_step = (d.ldb * 4).checked_sub(32);
-        let ldp = cols == TILE_COLS && pair_step.is_some_and(|s| s <= 1008 && s % 16 == 0);
+        // B rows step by their stride; the ldp form (16-byte B vectors) steps inside its
+        // post-increment.
+        let pair_step = self.b_row_bytes().checked_sub(32);
+        let ldp = cols == arith.tile_cols()
+            && !arith.widened()
+            && pair_step.is_some_and(|s| s <= 1008 && s % 16 == 0);
         let pairs = groups / 2;
         if pairs > 0 {
             let top = self.a.new_dynamic_label();
@@ -364,100 +394,188 @@ impl Gen<'_> {
         if groups % 2 == 1 {
             self.group(rows, cols, ldp);
         }
-        for _ in 0..d.k % K_GROUP {
+        // Leftover lanes of k (k mod the group), one A lane at a time.
+        for _ in 0..(d.k % arith.k_group()) / arith.k_per_lane() {
             for i in 0..rows {
-                let ai = self.r.arow[i];
-                dynasm!(self.a ; .arch aarch64 ; ldr S(i as u8), [X(ai.0)], #4);
+                let (ai, r) = (self.r.arow[i].0, i as u8);
+                match arith.unit().size() {
+                    8 => dynasm!(self.a ; .arch aarch64 ; ldr D(r), [X(ai)], #8),
+                    4 => dynasm!(self.a ; .arch aarch64 ; ldr S(r), [X(ai)], #4),
+                    _ => {
+                        dynasm!(self.a ; .arch aarch64 ; ldr H(r), [X(ai)], #2);
+                        convert::widen(&mut self.a, V(r), d.a_dtype);
+                    }
+                }
             }
-            self.b_row(rows, cols, 0, false);
+            self.b_row(rows, cols, AOperand::Rows(0), false);
         }
         Ok(())
     }
 
-    /// One group of 4 k: A loads, then 4 B rows.
-    fn group(&mut self, rows: usize, cols: usize, ldp: bool) {
-        for i in 0..rows {
-            let ai = self.r.arow[i];
-            dynasm!(self.a ; .arch aarch64 ; ldr Q(i as u8), [X(ai.0)], #16);
+    /// Bytes from one B row (a VNNI row group) to the next.
+    fn b_row_bytes(&self) -> usize {
+        let d = self.spec.d;
+        d.ldb * self.spec.arith.k_per_lane() * d.b_dtype.size()
+    }
+
+    /// The k reduction when A is stored transposed (`k × m`, fmla only): each k, one load of
+    /// the tile's rows (`lanes` rows per register), then one B row against lane `i mod lanes`
+    /// of them.
+    fn k_loop_trans_a(&mut self, rows: usize, cols: usize) {
+        let d = self.spec.d;
+        let l = self.spec.arith.lanes();
+        let (a0, kc, t0) = (self.r.arow[0], self.r.k, self.r.t0);
+        let top = self.a.new_dynamic_label();
+        if d.k > 1 {
+            mov_imm(&mut self.a, kc, d.k as u64);
+            dynasm!(self.a ; .arch aarch64 ; =>top);
         }
-        for lane in 0..K_GROUP {
-            self.b_row(rows, cols, lane as u8, ldp);
+        let size = d.a_dtype.size();
+        for r in 0..rows.div_ceil(l) {
+            let lanes = (rows - r * l).min(l);
+            let off = (r * l * size) as u32;
+            convert::load(&mut self.a, V(r as u8), d.a_dtype, a0, off, lanes, t0);
+        }
+        add_imm(&mut self.a, a0, a0, d.lda * size, t0);
+        self.b_row(rows, cols, AOperand::Transposed, false);
+        if d.k > 1 {
+            dynasm!(self.a ; .arch aarch64
+                ; subs X(kc.0), XSP(kc.0), #1
+                ; b.ne =>top);
         }
     }
 
-    /// One row of B (the current k), multiplied by lane `lane` of each A register; `b` moves
-    /// to the next row.
-    fn b_row(&mut self, rows: usize, cols: usize, lane: u8, ldp: bool) {
+    /// One k group: a 16-byte A load per row (8 bytes, widened, for bf16/f16 inputs), then
+    /// one B row per A lane.
+    fn group(&mut self, rows: usize, cols: usize, ldp: bool) {
         let d = self.spec.d;
+        let arith = self.spec.arith;
+        for i in 0..rows {
+            let (ai, r) = (self.r.arow[i].0, i as u8);
+            if arith.widened() {
+                dynasm!(self.a ; .arch aarch64 ; ldr D(r), [X(ai)], #8);
+                convert::widen(&mut self.a, V(r), d.a_dtype);
+            } else {
+                dynasm!(self.a ; .arch aarch64 ; ldr Q(r), [X(ai)], #16);
+            }
+        }
+        for lane in 0..arith.lanes() {
+            self.b_row(rows, cols, AOperand::Rows(lane as u8), ldp);
+        }
+    }
+
+    /// One row of B (a VNNI row group for the dot products), multiplied into every
+    /// accumulator with the A operand of its row; `b` moves to the next row.
+    fn b_row(&mut self, rows: usize, cols: usize, a_op: AOperand, ldp: bool) {
+        let arith = self.spec.arith;
         let (b, t0) = (self.r.b, self.r.t0);
-        let nv = cols.div_ceil(4);
+        let l = arith.lanes();
+        let nv = cols.div_ceil(l);
+        let a_of = |i: usize| match a_op {
+            AOperand::Rows(lane) => (V(i as u8), lane),
+            AOperand::Transposed => (V((i / l) as u8), (i % l) as u8),
+        };
         if ldp {
-            let step = (d.ldb * 4 - 32) as i32;
+            let step = (self.b_row_bytes() - 32) as i32;
             for half in 0..2 {
                 if half == 0 {
                     dynasm!(self.a ; .arch aarch64 ; ldp q6, q7, [X(b.0)], #32);
                 } else {
                     dynasm!(self.a ; .arch aarch64 ; ldp q6, q7, [X(b.0)], #step);
                 }
-                for (j, breg) in [6u8, 7].into_iter().enumerate() {
+                for (j, breg) in [V(6), V(7)].into_iter().enumerate() {
                     for i in 0..rows {
-                        let c = acc(i, half * 2 + j).0;
-                        dynasm!(self.a ; .arch aarch64
-                            ; fmla V(c).S4, V(breg).S4, V(i as u8).S[lane as u32]);
+                        let (ar, lane) = a_of(i);
+                        arith.mac(&mut self.a, acc(i, half * 2 + j), breg, ar, lane);
                     }
                 }
             }
             return;
         }
+        // One B vector: `l` columns of `k_per_lane` k each, moved in units of the lane.
+        let unit = arith.unit();
+        let vec_bytes = l * unit.size();
         for v in 0..nv {
             let breg = V(6 + (v % 2) as u8);
-            let lanes = (cols - v * 4).min(4);
-            convert::load(&mut self.a, breg, DType::F32, b, (v * 16) as u32, lanes, t0);
+            let lanes = (cols - v * l).min(l);
+            convert::load(
+                &mut self.a,
+                breg,
+                unit,
+                b,
+                (v * vec_bytes) as u32,
+                lanes,
+                t0,
+            );
             for i in 0..rows {
-                let c = acc(i, v).0;
-                dynasm!(self.a ; .arch aarch64
-                    ; fmla V(c).S4, V(breg.0).S4, V(i as u8).S[lane as u32]);
+                let (ar, lane) = a_of(i);
+                arith.mac(&mut self.a, acc(i, v), breg, ar, lane);
             }
         }
-        add_imm(&mut self.a, b, b, d.ldb * 4, t0);
+        let row = self.b_row_bytes();
+        add_imm(&mut self.a, b, b, row, t0);
     }
 
     /// Scales the tile (`alpha`, `beta·C`) and stores it, directly or through the epilogue.
     fn finish(&mut self, rows: usize, cols: usize) -> Result<(), Declined> {
         let d = self.spec.d;
-        let nv = cols.div_ceil(4);
+        let arith = self.spec.arith;
+        let l = arith.lanes();
+        let nv = cols.div_ceil(l);
         let (t0, t1, ctile) = (self.r.t0, self.r.t1, self.r.ctile);
-        let (alpha, beta) = (d.alpha as f32, d.beta as f32);
-        // v0 = alpha, v1 = beta (the A and B registers are free now).
-        if alpha != 1.0 {
-            dup_imm32(&mut self.a, V(0), alpha.to_bits(), t0);
+        let f64_acc = arith == Arith::Fma64;
+        // v0 = alpha, v1 = beta (the A and B registers are free now); integer C has alpha 1
+        // and beta 0 or 1 (validation).
+        let dup = |a: &mut Ops, v: V, x: f64| {
+            if f64_acc {
+                mov_imm(a, t0, x.to_bits());
+                dynasm!(a ; .arch aarch64 ; dup V(v.0).D2, X(t0.0));
+            } else {
+                dup_imm32(a, v, (x as f32).to_bits(), t0);
+            }
+        };
+        let (scale, general_beta) = (d.alpha != 1.0, d.beta != 0.0 && d.beta != 1.0);
+        if scale {
+            dup(&mut self.a, V(0), d.alpha);
         }
-        if beta != 0.0 && beta != 1.0 {
-            dup_imm32(&mut self.a, V(1), beta.to_bits(), t0);
+        if general_beta {
+            dup(&mut self.a, V(1), d.beta);
         }
         let csize = d.c_dtype.size();
         for i in 0..rows {
             add_imm(&mut self.a, t1, ctile, i * d.ldc * csize, t0);
             for v in 0..nv {
-                let c = acc(i, v);
-                let lanes = (cols - v * 4).min(4);
-                if alpha != 1.0 {
-                    dynasm!(self.a ; .arch aarch64 ; fmul V(c.0).S4, V(c.0).S4, v0.S[0]);
+                let c = acc(i, v).0;
+                let lanes = (cols - v * l).min(l);
+                match (scale, f64_acc) {
+                    (false, _) => {}
+                    (true, false) => {
+                        dynasm!(self.a ; .arch aarch64 ; fmul V(c).S4, V(c).S4, v0.S[0])
+                    }
+                    (true, true) => {
+                        dynasm!(self.a ; .arch aarch64 ; fmul V(c).D2, V(c).D2, v0.D[0])
+                    }
                 }
-                if beta != 0.0 {
-                    convert::load(
-                        &mut self.a,
-                        V(2),
-                        d.c_dtype,
-                        t1,
-                        (v * 4 * csize) as u32,
-                        lanes,
-                        t0,
-                    );
-                    if beta == 1.0 {
-                        dynasm!(self.a ; .arch aarch64 ; fadd V(c.0).S4, V(c.0).S4, v2.S4);
-                    } else {
-                        dynasm!(self.a ; .arch aarch64 ; fmla V(c.0).S4, v2.S4, v1.S[0]);
+                if d.beta == 0.0 {
+                    continue;
+                }
+                let off = (v * l * csize) as u32;
+                convert::load(&mut self.a, V(2), d.c_dtype, t1, off, lanes, t0);
+                match (general_beta, f64_acc, arith.integer()) {
+                    (false, _, true) => {
+                        dynasm!(self.a ; .arch aarch64 ; add V(c).S4, V(c).S4, v2.S4)
+                    }
+                    (false, false, _) => {
+                        dynasm!(self.a ; .arch aarch64 ; fadd V(c).S4, V(c).S4, v2.S4)
+                    }
+                    (false, true, _) => {
+                        dynasm!(self.a ; .arch aarch64 ; fadd V(c).D2, V(c).D2, v2.D2)
+                    }
+                    (true, false, _) => {
+                        dynasm!(self.a ; .arch aarch64 ; fmla V(c).S4, v2.S4, v1.S[0])
+                    }
+                    (true, true, _) => {
+                        dynasm!(self.a ; .arch aarch64 ; fmla V(c).D2, v2.D2, v1.D[0])
                     }
                 }
             }
@@ -466,10 +584,11 @@ impl Gen<'_> {
             for i in 0..rows {
                 add_imm(&mut self.a, t1, ctile, i * d.ldc * csize, t0);
                 for v in 0..nv {
-                    let lanes = (cols - v * 4).min(4);
-                    let off = (v * 4 * csize) as u32;
+                    let lanes = (cols - v * l).min(l);
+                    let off = (v * l * csize) as u32;
                     let scratch = [V(2), V(3), V(4)];
-                    // Direct stores are f32 (other C dtypes go through an epilogue kernel).
+                    // Direct stores are f32, f64 or i32 (raw lanes; other C dtypes go through
+                    // an epilogue kernel).
                     convert::store(
                         &mut self.a,
                         acc(i, v),

@@ -7,5 +7,6 @@ pub mod asm;
 pub mod convert;
 pub mod eltwise;
 pub mod gemm;
+pub mod gemm_arith;
 pub mod raw;
 pub mod scalef;

@@ -6,7 +6,7 @@ pub mod amx;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 #[cfg(target_arch = "aarch64")]
-mod neon_gemm;
+pub mod neon_gemm;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

@@ -3,11 +3,11 @@
 //! microkernel that calls them. Everything else falls back (logged under `TPP_VERBOSE`).
 
 use super::neon::{features, install_or_decline};
-use crate::dispatch::log_decline;
+use crate::dispatch::{caps, log_decline};
 use crate::exec::{arena, Exec, GemmArgs};
 use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
 use crate::kernels_arm::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
-use crate::kernels_arm::gemm::{self, GemmSpec, TILE_COLS};
+use crate::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, TILE_COLS};
 use crate::kernels_x86::gemm::EpilogueArgs;
 use crate::lower::{self, Port};
 use std::mem::offset_of;
@@ -19,16 +19,16 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
         log_decline(backend, &name, why);
         None
     };
-    if let Err(why) = takes(d) {
-        return decline(why);
-    }
-    let plain = d.epilogue.bias.is_none() && d.epilogue.activation == Activation::None;
+    let arith = match choose(d) {
+        Ok(a) => a,
+        Err(why) => return decline(why),
+    };
     let mut epilogues = vec![];
-    if !(plain && d.c_dtype == DType::F32) {
+    if !direct(d) {
         let Some(program) = lower::eltwise::epilogue(&d.epilogue) else {
             return decline("the epilogue has no micro-op lowering");
         };
-        for (rows, cols) in gemm::tiles(d.m, d.n) {
+        for (rows, cols) in gemm::tiles(d.m, d.n, arith.tile_cols()) {
             let spec = epilogue_spec(d, &program, rows, cols);
             let bytes = match eltwise::generate(&spec, features()) {
                 Ok(b) => b,
@@ -40,27 +40,58 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
             epilogues.push(((rows, cols), code.ptr() as u64));
         }
     }
-    install_or_decline(&name, gemm::generate(&GemmSpec { d, epilogues }))
+    let spec = GemmSpec {
+        d,
+        arith,
+        epilogues,
+    };
+    install_or_decline(&name, gemm::generate(&spec))
 }
 
-/// Whether the microkernel reads and writes `d` directly, or why not.
-fn takes(d: &GemmDesc) -> Result<(), &'static str> {
-    if d.a_dtype != DType::F32 || d.b_dtype != DType::F32 || d.compute_dtype != DType::F32 {
-        return Err("only the f32 microkernel exists on NEON (f64, bf16 and int8 fall back)");
+/// Whether the NEON backend has a microkernel for `d` on this CPU (what it does not claim
+/// falls back to the next backend).
+pub fn claims(d: &GemmDesc) -> bool {
+    caps::arm().asimd && choose(d).is_ok()
+}
+
+/// Whether the microkernel stores C itself (f32/f64/i32 C, no bias, no activation).
+fn direct(d: &GemmDesc) -> bool {
+    d.epilogue.bias.is_none()
+        && d.epilogue.activation == Activation::None
+        && matches!(d.c_dtype, DType::F32 | DType::F64 | DType::I32)
+}
+
+/// The multiply for `d` on this CPU, or why there is none.
+fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
+    use DType::*;
+    let c = caps::arm();
+    if d.trans_b {
+        return Err("transposed B falls back");
     }
-    if d.trans_a || d.trans_b {
-        return Err("transposed A or B falls back");
-    }
-    if d.b_layout != Layout::RowMajor || d.c_layout != Layout::RowMajor {
-        return Err("VNNI B or C falls back");
-    }
-    if !matches!(d.c_dtype, DType::F32 | DType::BF16 | DType::F16) {
-        return Err("C must be f32, bf16 or f16");
+    if d.c_layout != Layout::RowMajor {
+        return Err("VNNI2 C falls back");
     }
     if d.epilogue.activation.writes_mask() && d.epilogue.mask_ld % 8 != 0 {
         return Err("mask rows must start on a byte");
     }
-    Ok(())
+    let to_f32 = matches!(d.c_dtype, F32 | BF16 | F16) && d.compute_dtype == F32;
+    let vnni = !d.trans_a && direct(d) && d.c_dtype == I32;
+    match (d.a_dtype, d.b_dtype, d.b_layout) {
+        (F32, F32, Layout::RowMajor)
+        | (BF16, BF16, Layout::RowMajor)
+        | (F16, F16, Layout::RowMajor)
+            if to_f32 =>
+        {
+            Ok(Arith::Fma32 { input: d.a_dtype })
+        }
+        (F64, F64, Layout::RowMajor) if direct(d) && d.c_dtype == F64 => Ok(Arith::Fma64),
+        (BF16, BF16, Layout::Vnni2) if c.bf16 && !d.trans_a && to_f32 => Ok(Arith::DotBf16),
+        (I8, I8, Layout::Vnni4) if c.dotprod && vnni => Ok(Arith::DotI8(DotI8::Sdot)),
+        (U8, U8, Layout::Vnni4) if c.dotprod && vnni => Ok(Arith::DotI8(DotI8::Udot)),
+        (U8, I8, Layout::Vnni4) if c.i8mm && vnni => Ok(Arith::DotI8(DotI8::UnsignedA)),
+        (I8, U8, Layout::Vnni4) if c.i8mm && vnni => Ok(Arith::DotI8(DotI8::SignedA)),
+        _ => Err("no NEON microkernel for these dtypes, layouts and epilogue on this CPU"),
+    }
 }
 
 /// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
