@@ -36,3 +36,37 @@ fn neon_is_registered_and_claims_eltwise() {
     let b = BinaryDesc::new(BinaryOp::Compare(CmpOp::Lt), 3, 19, DType::F32);
     assert_eq!(harness::check_binary("neon", &b, 1), Ok(Checked::Compared));
 }
+
+/// The GEMM microkernels the CPU has are NEON's; the others (bf16 dot products without
+/// FEAT_BF16, mixed-sign int8 without FEAT_I8MM, transposed B) fall back to the reference,
+/// which the kernel's info says, and still compute the right thing.
+#[test]
+fn gemm_claims_follow_the_cpu_and_fall_back_detectably() {
+    let caps = *tpp::dispatch::caps::arm();
+    let bf16 = GemmDesc::new(7, 19, 6, DType::BF16).vnni_b();
+    let u8i8 = GemmDesc::new(7, 19, 8, DType::U8)
+        .inputs(DType::U8, DType::I8)
+        .vnni_b();
+    let i8i8 = GemmDesc::new(7, 19, 8, DType::I8)
+        .inputs(DType::I8, DType::I8)
+        .vnni_b();
+    let cases = [
+        (GemmDesc::new(13, 37, 9, DType::F32).beta(0.5), true),
+        (GemmDesc::new(13, 37, 9, DType::F64), true),
+        (GemmDesc::new(5, 17, 3, DType::F16).trans_a(), true),
+        (bf16, caps.bf16),
+        (u8i8, caps.i8mm),
+        (i8i8, caps.dotprod),
+        (GemmDesc::new(5, 17, 3, DType::F32).trans_b(), false),
+    ];
+    for (i, (d, neon)) in cases.into_iter().enumerate() {
+        let k = dispatch(&d).unwrap();
+        let want = if neon { "neon" } else { "reference" };
+        assert_eq!(k.info().backend, want, "{d:?} with {caps:?}");
+        assert_eq!(
+            harness::check_gemm(harness::AUTO, &d, i as u64),
+            Ok(Checked::Compared),
+            "{d:?}"
+        );
+    }
+}
