@@ -8,5 +8,6 @@ pub mod convert;
 pub mod eltwise;
 pub mod gemm;
 pub mod gemm_arith;
+pub mod layout;
 pub mod raw;
 pub mod scalef;

@@ -33,6 +33,29 @@ fn neon_is_registered_and_claims_eltwise() {
             "{d:?}"
         );
     }
+    // Data movement: layout transforms, copies and zero fill, bit for bit.
+    let moves = [
+        UnaryDesc::new(UnaryOp::Transpose, 5, 11, DType::BF16),
+        UnaryDesc::new(
+            UnaryOp::VnniPack {
+                layout: Layout::Vnni4,
+            },
+            7,
+            9,
+            DType::I8,
+        ),
+        UnaryDesc::new(UnaryOp::GatherCols, 3, 5, DType::F64),
+        UnaryDesc::new(UnaryOp::Identity, 4, 37, DType::I32),
+        UnaryDesc::new(UnaryOp::Zero, 4, 3, DType::F16),
+    ];
+    for (i, d) in moves.iter().enumerate() {
+        assert_eq!(dispatch_on(d, "neon").unwrap().info().backend, "neon");
+        assert_eq!(
+            harness::check_unary("neon", d, i as u64),
+            Ok(Checked::Compared),
+            "{d:?}"
+        );
+    }
     let b = BinaryDesc::new(BinaryOp::Compare(CmpOp::Lt), 3, 19, DType::F32);
     assert_eq!(harness::check_binary("neon", &b, 1), Ok(Checked::Compared));
 }

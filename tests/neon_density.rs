@@ -84,9 +84,7 @@ fn k_loop_fma_density() {
     density(
         "bf16 widened fmla 6x16",
         GemmDesc::new(6, 16, 64, DType::BF16),
-        Arith::Fma32 {
-            input: DType::BF16,
-        },
+        Arith::Fma32 { input: DType::BF16 },
     );
     let bf16 = density(
         "bf16 bfdot 6x16",
@@ -108,6 +106,9 @@ fn k_loop_fma_density() {
         Arith::DotI8(DotI8::UnsignedA),
     );
     for (name, d) in [("f32", f32), ("bf16", bf16), ("i8", i8), ("u8·i8", u8i8)] {
-        assert!(d >= 0.85, "{name} k-loop density {d:.3} is under the 85% goal");
+        assert!(
+            d >= 0.85,
+            "{name} k-loop density {d:.3} is under the 85% goal"
+        );
     }
 }

@@ -7,6 +7,8 @@ pub mod amx;
 pub mod neon;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_gemm;
+#[cfg(target_arch = "aarch64")]
+mod neon_layout;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

@@ -119,8 +119,8 @@ impl Backend for Neon {
         }
         let same_type_copy = d.op == crate::isa::UnaryOp::Identity && d.in_dtype == d.out_dtype;
         if d.op.is_layout_transform() || same_type_copy || d.op == crate::isa::UnaryOp::Zero {
-            // Pure data movement (bit for bit): not generated yet, the reference does it.
-            return None;
+            // Pure data movement, bit for bit.
+            return super::neon_layout::generate(self.name(), d);
         }
         let program = lower::eltwise::unary(d)?;
         let mut ports = vec![];
