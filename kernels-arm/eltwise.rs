@@ -206,7 +206,7 @@ impl<'a> Gen<'a> {
             _ => None,
         };
         for (m, _) in [mask_in, mask_out].into_iter().flatten() {
-            if m.ld_bits % 8 != 0 {
+            if !m.ld_bits.is_multiple_of(8) {
                 return Err(err("mask rows must start on a byte"));
             }
         }

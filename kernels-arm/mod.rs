@@ -3,6 +3,10 @@
 //! microkernels. Pure code generation: it compiles on every host; the bytes only run on an
 //! aarch64 CPU (or `qemu-aarch64`) with the features the caller checked.
 
+// dynasm's `dynasm!` expands every dynamic register operand `X(r)` / `V(r)` to `r.into()`,
+// which clippy reports when `r` is already the field type.
+#![allow(clippy::useless_conversion)]
+
 pub mod asm;
 pub mod convert;
 pub mod eltwise;

@@ -56,8 +56,10 @@ extern "C" {
     );
 }
 
-/// A LIBXSMM kernel handle (a JIT function pointer, alive for the process).
+/// A LIBXSMM kernel handle (a JIT function pointer, alive for the process; never made where
+/// LIBXSMM is absent, as on an aarch64 cross build).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(tpp_xsmm), allow(dead_code))]
 pub struct Xsmm(*mut c_void);
 // SAFETY: LIBXSMM kernels are immutable code, callable from any thread.
 unsafe impl Send for Xsmm {}

@@ -71,7 +71,7 @@ fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
     if d.c_layout != Layout::RowMajor {
         return Err("VNNI2 C falls back");
     }
-    if d.epilogue.activation.writes_mask() && d.epilogue.mask_ld % 8 != 0 {
+    if d.epilogue.activation.writes_mask() && !d.epilogue.mask_ld.is_multiple_of(8) {
         return Err("mask rows must start on a byte");
     }
     let to_f32 = matches!(d.c_dtype, F32 | BF16 | F16) && d.compute_dtype == F32;
