@@ -36,6 +36,17 @@ pub struct Features {
     pub bf16: bool,
 }
 
+impl Features {
+    /// How stores narrow to bf16 with these features.
+    pub fn bf16_round(self) -> Bf16Round {
+        if self.bf16 {
+            Bf16Round::Instruction
+        } else {
+            Bf16Round::Integer
+        }
+    }
+}
+
 /// Generates the kernel: `extern "C" fn(*const Args)` reading its pointers at the offsets of
 /// the spec.
 pub fn generate(spec: &EltwiseSpec, features: Features) -> Result<Vec<u8>, Declined> {
@@ -218,11 +229,7 @@ impl<'a> Gen<'a> {
         Ok(Gen {
             a,
             spec,
-            bf16: if features.bf16 {
-                Bf16Round::Instruction
-            } else {
-                Bf16Round::Integer
-            },
+            bf16: features.bf16_round(),
             asg,
             invariant_home,
             kept,

@@ -14,4 +14,5 @@ pub mod gemm;
 pub mod gemm_arith;
 pub mod layout;
 pub mod raw;
+pub mod reduce;
 pub mod scalef;

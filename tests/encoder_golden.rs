@@ -156,7 +156,8 @@ fn generated_kernels_use_only_golden_forms() {
 }
 
 /// The NEON generators' output, generated here (code generation runs on any host) for a
-/// corpus of eltwise programs, every GEMM multiply and the layout movers: GNU objdump must
+/// corpus of eltwise programs, every GEMM multiply, the layout movers and reductions: GNU
+/// objdump must
 /// decode every instruction word (no `udf`, no `.inst`), which catches a raw word or a dynasm
 /// form outside the instruction set. The words after the first `ret` are constant pools.
 #[test]
@@ -180,8 +181,14 @@ fn neon_kernels_disassemble() {
         ld_bits,
     };
     let mut runner = TestRunner::deterministic();
-    let mut specs: Vec<(String, lower::Program, Vec<eltwise::PortSpec>, usize, usize, usize)> =
-        vec![];
+    let mut specs: Vec<(
+        String,
+        lower::Program,
+        Vec<eltwise::PortSpec>,
+        usize,
+        usize,
+        usize,
+    )> = vec![];
     for _ in 0..150 {
         let d = strategies::unary().new_tree(&mut runner).unwrap().current();
         if let Some(p) = lower::eltwise::unary(&d) {
@@ -192,7 +199,10 @@ fn neon_kernels_disassemble() {
             ];
             specs.push((format!("{d:?}"), p, ports, d.rows, d.cols, d.mask_ld));
         }
-        let d = strategies::binary().new_tree(&mut runner).unwrap().current();
+        let d = strategies::binary()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
         if let Some(p) = lower::eltwise::binary(&d) {
             let ports = vec![
                 port(Port::In0, d.in0_dtype, d.broadcast0, d.ld_in0),
@@ -201,7 +211,10 @@ fn neon_kernels_disassemble() {
             ];
             specs.push((format!("{d:?}"), p, ports, d.rows, d.cols, d.ld_out));
         }
-        let d = strategies::ternary().new_tree(&mut runner).unwrap().current();
+        let d = strategies::ternary()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
         if let Some(p) = lower::eltwise::ternary(&d) {
             let ports = vec![
                 port(Port::In0, d.in_dtypes[0], d.broadcasts[0], d.ld_in[0]),
@@ -251,7 +264,10 @@ fn neon_kernels_disassemble() {
                     arith,
                     epilogues,
                 };
-                kernels.push((format!("{arith:?} {m}x{n}x{k}"), gemm::generate(&spec).unwrap()));
+                kernels.push((
+                    format!("{arith:?} {m}x{n}x{k}"),
+                    gemm::generate(&spec).unwrap(),
+                ));
             }
         }
     }
@@ -278,6 +294,19 @@ fn neon_kernels_disassemble() {
         };
         kernels.push((format!("move {size}"), layout::generate(&m).unwrap()));
     }
+    for op in [ReduceOp::SumAndSumSq, ReduceOp::Min, ReduceOp::AbsMax] {
+        for axis in [ReduceAxis::PerRow, ReduceAxis::PerCol] {
+            let mut d = ReduceDesc::new(op, axis, 7, 13, DType::BF16);
+            d.accumulate = true;
+            let args = tpp::kernels_arm::reduce::ReduceArgsLayout {
+                input: 0,
+                output: 8,
+            };
+            let round = tpp::kernels_arm::convert::Bf16Round::Integer;
+            let bytes = tpp::kernels_arm::reduce::generate(&d, args, round).unwrap();
+            kernels.push((format!("{d:?}"), bytes));
+        }
+    }
     assert!(kernels.len() > 200, "only {} NEON kernels", kernels.len());
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("encoder-golden/neon");
     std::fs::create_dir_all(&dir).unwrap();
@@ -303,7 +332,11 @@ fn neon_kernels_disassemble() {
             }
         }
     }
-    assert!(bad.is_empty(), "undecodable NEON words:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "undecodable NEON words:\n{}",
+        bad.join("\n")
+    );
     eprintln!("{} NEON kernels decode completely", kernels.len());
 }
 

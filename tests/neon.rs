@@ -56,6 +56,25 @@ fn neon_is_registered_and_claims_eltwise() {
             "{d:?}"
         );
     }
+    let reductions = [
+        ReduceDesc::new(
+            ReduceOp::SumAndSumSq,
+            ReduceAxis::PerRow,
+            5,
+            11,
+            DType::BF16,
+        ),
+        ReduceDesc::new(ReduceOp::Max, ReduceAxis::PerCol, 9, 7, DType::F16),
+        ReduceDesc::new(ReduceOp::AbsMax, ReduceAxis::PerRow, 3, 6, DType::F32),
+    ];
+    for (i, d) in reductions.iter().enumerate() {
+        assert_eq!(dispatch_on(d, "neon").unwrap().info().backend, "neon");
+        assert_eq!(
+            harness::check_reduce("neon", d, i as u64),
+            Ok(Checked::Compared),
+            "{d:?}"
+        );
+    }
     let b = BinaryDesc::new(BinaryOp::Compare(CmpOp::Lt), 3, 19, DType::F32);
     assert_eq!(harness::check_binary("neon", &b, 1), Ok(Checked::Compared));
 }

@@ -5,9 +5,10 @@
 
 use super::Backend;
 use crate::dispatch::{caps, log_decline};
-use crate::exec::{arena, BinaryArgs, Exec, GemmArgs, TernaryArgs, UnaryArgs};
-use crate::isa::{BinaryDesc, Broadcast, GemmDesc, TernaryDesc, TernaryOp, UnaryDesc};
+use crate::exec::{arena, BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+use crate::isa::{BinaryDesc, Broadcast, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc};
 use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec};
+use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
 use crate::lower::{self, MicroOp, Port, Program};
 use std::marker::PhantomData;
 use std::mem::offset_of;
@@ -165,6 +166,18 @@ impl Backend for Neon {
             seed_offset: Some(offset_of!(UnaryArgs, seed)),
         };
         generate(d.kernel_name(self.name()), spec)
+    }
+
+    fn reduce(&self, d: &ReduceDesc) -> Option<Box<dyn Exec<ReduceArgs>>> {
+        if !caps::arm().asimd {
+            return None;
+        }
+        let args = ReduceArgsLayout {
+            input: offset_of!(ReduceArgs, input),
+            output: offset_of!(ReduceArgs, output),
+        };
+        let bytes = reduce::generate(d, args, features().bf16_round())?;
+        install(&d.kernel_name(self.name()), bytes)
     }
 
     fn binary(&self, d: &BinaryDesc) -> Option<Box<dyn Exec<BinaryArgs>>> {
