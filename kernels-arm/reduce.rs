@@ -196,7 +196,7 @@ impl Gen<'_> {
                 ; cmp X(outer.0), X(t0.0)
                 ; b.lo =>top);
         }
-        if d.cols % 4 != 0 {
+        if !d.cols.is_multiple_of(4) {
             self.column_vector(d.cols % 4);
         }
     }
