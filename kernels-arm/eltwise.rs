@@ -109,6 +109,9 @@ fn err(what: &str) -> Declined {
 
 impl<'a> Gen<'a> {
     fn new(spec: &'a EltwiseSpec<'a>, features: Features) -> Result<Self, Declined> {
+        if spec.rows == 0 || spec.cols == 0 {
+            return Err(err("an empty space (the row loop runs at least once)"));
+        }
         let asg = Assignment::of(spec.program);
         let (inv, temps, ktemps) = (
             asg.invariants as usize,
