@@ -76,7 +76,7 @@ fn cases() -> Vec<Case> {
 
 fn bench(crit: &mut Criterion) {
     assert!(
-        is_x86_feature_detected!("avx512f"),
+        tpp::dispatch::caps::x86().avx512,
         "the GEMM bench compares AVX-512 kernels: this CPU has no AVX-512"
     );
     let filter: Vec<String> = std::env::args()

@@ -275,7 +275,7 @@ fn main() {
     }
     quiet_thread_pools();
     assert!(
-        is_x86_feature_detected!("avx512f"),
+        tpp::dispatch::caps::x86().avx512,
         "the large-GEMM bench compares AVX-512 code"
     );
     let filter: Vec<String> = std::env::args()
@@ -284,7 +284,10 @@ fn main() {
         .collect();
     let peak1 = peers::peak(peers::Peak::Fma32);
     // bf16 is measured against the unit tpp's kernels use: AMX tiles where usable.
+    #[cfg(target_arch = "x86_64")]
     let tile_peak = tpp::backend::amx::measure_peak(tpp::kernels_x86::amx::TileDot::Bf16);
+    #[cfg(not(target_arch = "x86_64"))]
+    let tile_peak: Option<f64> = None;
     let peak_bf = if let Some(p) = tile_peak {
         p
     } else if peers::Peak::DotBf16.available() {

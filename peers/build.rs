@@ -14,6 +14,13 @@ fn main() {
     println!("cargo::rerun-if-changed=c");
     println!("cargo::rustc-check-cfg=cfg(tpp_dnnl)");
     println!("cargo::rustc-check-cfg=cfg(tpp_xsmm)");
+    // The peers found here are the host's x86-64 libraries: a cross build (aarch64 tests under
+    // qemu) must not try to link them; its benches then run without peers.
+    // (A build script runs on the host, so `consts::ARCH` is the host's architecture.)
+    let target = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if target != std::env::consts::ARCH {
+        return;
+    }
     // oneDNN (libdnnl-dev): eltwise, binary, reduction, reorder and matmul peers.
     if exists(&[
         "/usr/include/oneapi/dnnl/dnnl.h",

@@ -41,6 +41,8 @@ mod error;
 pub mod exec;
 pub mod ffi;
 pub mod isa;
+#[path = "../kernels-arm/mod.rs"]
+pub mod kernels_arm;
 #[path = "../kernels-cuda/mod.rs"]
 pub mod kernels_cuda;
 #[path = "../kernels-x86/mod.rs"]

@@ -19,11 +19,17 @@ fn jit() -> Vec<&'static str> {
 }
 
 /// Whether backend `b` exists for `d`: the tile backend only for tile-shaped problems above
-/// its cross-over (`tests/amx.rs` covers every tile shape); the others for everything.
+/// its cross-over (`tests/amx.rs` covers every tile shape); NEON for the multiplies the CPU it
+/// runs on has (bf16 and i8mm forms fall back under `-cpu neoverse-n1`; `tests/neon.rs`
+/// checks which it claims); the others for everything.
 fn meant_for(b: &str, d: &GemmDesc) -> bool {
     #[cfg(target_arch = "x86_64")]
     if b == "amx" {
         return tpp::backend::amx::claims(d);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if b == "neon" {
+        return tpp::backend::neon_gemm::claims(d);
     }
     let _ = (b, d);
     true

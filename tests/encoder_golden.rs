@@ -154,3 +154,201 @@ fn generated_kernels_use_only_golden_forms() {
         golden.len()
     );
 }
+
+/// The NEON generators' output, generated here (code generation runs on any host) for a
+/// corpus of eltwise programs, every GEMM multiply, the layout movers and reductions: GNU
+/// objdump must
+/// decode every instruction word (no `udf`, no `.inst`), which catches a raw word or a dynasm
+/// form outside the instruction set. The words after the first `ret` are constant pools.
+#[test]
+fn neon_kernels_disassemble() {
+    use tpp::kernels_arm::{eltwise, gemm, layout};
+    use tpp::lower::{self, Port};
+    let mut kernels: Vec<(String, Vec<u8>)> = vec![];
+    let feats = [
+        eltwise::Features { bf16: true },
+        eltwise::Features { bf16: false },
+    ];
+    let port = |port, dtype, broadcast, ld| eltwise::PortSpec {
+        port,
+        dtype,
+        broadcast,
+        ld,
+        arg_offset: 8 * kernels_arg(port),
+    };
+    let mask = |ld_bits| eltwise::MaskSpec {
+        arg_offset: 48,
+        ld_bits,
+    };
+    let mut runner = TestRunner::deterministic();
+    let mut specs: Vec<(
+        String,
+        lower::Program,
+        Vec<eltwise::PortSpec>,
+        usize,
+        usize,
+        usize,
+    )> = vec![];
+    for _ in 0..150 {
+        let d = strategies::unary().new_tree(&mut runner).unwrap().current();
+        if let Some(p) = lower::eltwise::unary(&d) {
+            let ports = vec![
+                port(Port::In0, d.in_dtype, d.broadcast, d.ld_in),
+                port(Port::Aux, d.in_dtype, Broadcast::None, d.ld_in),
+                port(Port::Out, d.out_dtype, Broadcast::None, d.ld_out),
+            ];
+            specs.push((format!("{d:?}"), p, ports, d.rows, d.cols, d.mask_ld));
+        }
+        let d = strategies::binary()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        if let Some(p) = lower::eltwise::binary(&d) {
+            let ports = vec![
+                port(Port::In0, d.in0_dtype, d.broadcast0, d.ld_in0),
+                port(Port::In1, d.in1_dtype, d.broadcast1, d.ld_in1),
+                port(Port::Out, d.out_dtype, Broadcast::None, d.ld_out),
+            ];
+            specs.push((format!("{d:?}"), p, ports, d.rows, d.cols, d.ld_out));
+        }
+        let d = strategies::ternary()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        if let Some(p) = lower::eltwise::ternary(&d) {
+            let ports = vec![
+                port(Port::In0, d.in_dtypes[0], d.broadcasts[0], d.ld_in[0]),
+                port(Port::In1, d.in_dtypes[1], d.broadcasts[1], d.ld_in[1]),
+                port(Port::In2, d.in_dtypes[2], d.broadcasts[2], d.ld_in[2]),
+                port(Port::Out, d.out_dtype, Broadcast::None, d.ld_out),
+            ];
+            specs.push((format!("{d:?}"), p, ports, d.rows, d.cols, d.mask_ld));
+        }
+    }
+    for (i, (name, program, ports, rows, cols, mask_ld)) in specs.iter().enumerate() {
+        let spec = eltwise::EltwiseSpec {
+            program,
+            rows: *rows,
+            cols: *cols,
+            ports: ports.clone(),
+            mask_in: Some(mask(mask_ld.next_multiple_of(8))),
+            mask_out: Some(mask(mask_ld.next_multiple_of(8))),
+            seed_offset: Some(56),
+        };
+        if let Ok(bytes) = eltwise::generate(&spec, feats[i % 2]) {
+            kernels.push((name.clone(), bytes));
+        }
+    }
+    let arithmetics = [
+        (gemm::Arith::Fma32 { input: DType::F32 }, DType::F32),
+        (gemm::Arith::Fma32 { input: DType::F16 }, DType::F16),
+        (gemm::Arith::Fma64, DType::F64),
+        (gemm::Arith::DotBf16, DType::BF16),
+        (gemm::Arith::DotI8(gemm::DotI8::Sdot), DType::I8),
+        (gemm::Arith::DotI8(gemm::DotI8::Udot), DType::U8),
+        (gemm::Arith::DotI8(gemm::DotI8::UnsignedA), DType::U8),
+        (gemm::Arith::DotI8(gemm::DotI8::SignedA), DType::I8),
+    ];
+    for (arith, dt) in arithmetics {
+        for (m, n, k) in [(13, 37, 40), (6, 16, 64), (1, 3, 4)] {
+            let d = GemmDesc::new(m, n, k, dt)
+                .alpha(if dt.size() == 1 { 1.0 } else { 0.5 })
+                .batch(BatchReduce::Offsets);
+            let epilogues = gemm::tiles(m, n, arith.tile_cols())
+                .into_iter()
+                .map(|t| (t, 0x1234_5678))
+                .collect();
+            for epilogues in [vec![], epilogues] {
+                let spec = gemm::GemmSpec {
+                    d: &d,
+                    arith,
+                    epilogues,
+                };
+                kernels.push((
+                    format!("{arith:?} {m}x{n}x{k}"),
+                    gemm::generate(&spec).unwrap(),
+                ));
+            }
+        }
+    }
+    for size in [1, 2, 4, 8] {
+        let side = |row, col| layout::Side {
+            arg_offset: 0,
+            row,
+            col,
+        };
+        let m = layout::Move {
+            size,
+            rows: 5,
+            cols: 7,
+            src: Some(side(
+                layout::RowAddr::Vnni {
+                    factor: 2,
+                    group: 100,
+                },
+                layout::ColAddr::Indexed,
+            )),
+            dst: side(layout::RowAddr::Indexed(64), layout::ColAddr::Stride(size)),
+            zero_from: 3,
+            indices: 40,
+        };
+        kernels.push((format!("move {size}"), layout::generate(&m).unwrap()));
+    }
+    for op in [ReduceOp::SumAndSumSq, ReduceOp::Min, ReduceOp::AbsMax] {
+        for axis in [ReduceAxis::PerRow, ReduceAxis::PerCol] {
+            let mut d = ReduceDesc::new(op, axis, 7, 13, DType::BF16);
+            d.accumulate = true;
+            let args = tpp::kernels_arm::reduce::ReduceArgsLayout {
+                input: 0,
+                output: 8,
+            };
+            let round = tpp::kernels_arm::convert::Bf16Round::Integer;
+            let bytes = tpp::kernels_arm::reduce::generate(&d, args, round).unwrap();
+            kernels.push((format!("{d:?}"), bytes));
+        }
+    }
+    assert!(kernels.len() > 200, "only {} NEON kernels", kernels.len());
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("encoder-golden/neon");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bad = vec![];
+    for (i, (name, bytes)) in kernels.iter().enumerate() {
+        let words: Vec<u32> = bytes
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let end = words.iter().position(|&w| w == 0xd65f_03c0).expect("a ret") + 1;
+        let code: Vec<u8> = words[..end].iter().flat_map(|w| w.to_le_bytes()).collect();
+        let path = dir.join(format!("{i}.bin"));
+        std::fs::write(&path, &code).unwrap();
+        let out = std::process::Command::new("aarch64-linux-gnu-objdump")
+            .args(["-D", "-b", "binary", "-m", "aarch64"])
+            .arg(&path)
+            .output()
+            .expect("aarch64-linux-gnu-objdump (apt-get install binutils-aarch64-linux-gnu)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            if line.contains("udf") || line.contains(".inst") || line.contains("undefined") {
+                bad.push(format!("{name}: {line}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "undecodable NEON words:\n{}",
+        bad.join("\n")
+    );
+    eprintln!("{} NEON kernels decode completely", kernels.len());
+}
+
+/// Where the NEON corpus puts each port's pointer (any distinct slots will do: the code is
+/// only decoded).
+fn kernels_arg(p: tpp::lower::Port) -> usize {
+    use tpp::lower::Port;
+    match p {
+        Port::In0 => 0,
+        Port::In1 => 1,
+        Port::In2 => 2,
+        Port::Aux => 3,
+        Port::Out => 4,
+    }
+}

@@ -23,13 +23,33 @@ pub struct Case {
     pub s: Shape,
 }
 
+/// The AMX tile kernel's code for the case (none off x86-64).
+fn amx_code(c: &Case) -> Option<Vec<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    return tpp::backend::amx::generate_code(&desc(c)).ok();
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = c;
+        None
+    }
+}
+
+/// Whether AMX tiles are usable in this process (never off x86-64: the benches then compare
+/// the other kernels only).
+fn amx_usable() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return tpp::backend::amx::usable();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 impl Case {
     pub fn flops(&self) -> f64 {
         2.0 * (self.s.m * self.s.n * self.s.k * self.s.batch.max(1)) as f64
     }
     /// The instruction the case is bound by: the tile unit's where tpp's kernels run on AMX.
     pub fn peak(&self) -> Bound {
-        let tiles = tpp::backend::amx::usable();
+        let tiles = amx_usable();
         let caps = tpp::dispatch::caps::x86();
         match self.kind {
             Kind::F32 => Bound::Vector(Peak::Fma32),
@@ -63,7 +83,7 @@ impl Bound {
                     TileDot::Bf16 => c.amx_bf16,
                     TileDot::Int8 { .. } => c.amx_int8,
                 };
-                unit && tpp::backend::amx::usable()
+                unit && amx_usable()
             }
         }
     }
@@ -71,7 +91,10 @@ impl Bound {
     pub fn measure(self) -> f64 {
         match self {
             Bound::Vector(p) => peers::peak(p),
+            #[cfg(target_arch = "x86_64")]
             Bound::Tile(dot) => tpp::backend::amx::measure_peak(dot).unwrap_or(f64::NAN),
+            #[cfg(not(target_arch = "x86_64"))]
+            Bound::Tile(_) => f64::NAN,
         }
     }
 }
@@ -148,10 +171,10 @@ pub fn tpp_runner(c: &Case, backend: Option<&str>) -> Run {
 /// The AMX tile kernel of the case whatever its size (the automatic choice stops at the
 /// cross-over), where tiles are usable.
 pub fn tiles_runner(c: &Case) -> Option<Run> {
-    if !tpp::backend::amx::usable() {
+    if !amx_usable() {
         return None;
     }
-    let code = tpp::backend::amx::generate_code(&desc(c)).ok()?;
+    let code = amx_code(c)?;
     let code = tpp::exec::arena::install(&code).ok()?;
     // SAFETY: the tile generator emits a complete `extern "C" fn(*const GemmArgs)`, and tiles
     // are usable in this process.

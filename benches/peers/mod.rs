@@ -1,6 +1,10 @@
 //! The peers of the eltwise benches: plain Rust loops compiled for AVX-512, and oneDNN through
 //! the `tpp-peers` crate (its C shim is built when libdnnl-dev is installed).
 
+// Off x86-64 the loops carry no target features, so the calls need no `unsafe` there (the
+// benches still compile for aarch64; they compare nothing without AVX-512).
+#![cfg_attr(not(target_arch = "x86_64"), allow(unused_unsafe))]
+
 use super::{bytemuck_bf16, bytemuck_bf16_mut, bytemuck_f32, bytemuck_f32_mut, Buffers, Op, Run};
 use tpp::{bf16, DType};
 
@@ -38,14 +42,20 @@ impl Elem for bf16 {
     }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")
+)]
 fn map<E: Elem>(x: &[E], y: &mut [E], f: impl Fn(f32) -> f32) {
     for (o, &v) in y.iter_mut().zip(x) {
         *o = E::put(f(v.get()));
     }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")
+)]
 fn rows<E: Elem>(n: usize, x: &[E], row: &[E], y: &mut [E], muladd: bool) {
     for (yr, xr) in y.chunks_mut(n).zip(x.chunks(n)) {
         if muladd {
@@ -60,7 +70,10 @@ fn rows<E: Elem>(n: usize, x: &[E], row: &[E], y: &mut [E], muladd: bool) {
     }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")
+)]
 fn reduce<E: Elem>(n: usize, x: &[E], out: &mut [E], per_row: bool) {
     if per_row {
         for (o, xr) in out.iter_mut().zip(x.chunks(n)) {
@@ -75,7 +88,10 @@ fn reduce<E: Elem>(n: usize, x: &[E], out: &mut [E], per_row: bool) {
     }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")
+)]
 fn layout<E: Copy>(n: usize, x: &[E], y: &mut [E], vnni: bool) {
     for i in 0..n {
         for j in 0..n {
@@ -95,11 +111,8 @@ fn gelu(v: f32) -> f32 {
 
 /// The plain Rust loop of an op, compiled for AVX-512 (`None` on a CPU without it).
 pub fn plain(op: Op, n: usize, dt: DType) -> Option<Run> {
-    let avx512 = is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx512dq");
-    if !avx512 {
+    // (The same four features; false off x86-64, where the peers are not compared.)
+    if !tpp::dispatch::caps::x86().avx512 {
         return None;
     }
     macro_rules! typed {

@@ -56,8 +56,10 @@ extern "C" {
     );
 }
 
-/// A LIBXSMM kernel handle (a JIT function pointer, alive for the process).
+/// A LIBXSMM kernel handle (a JIT function pointer, alive for the process; never made where
+/// LIBXSMM is absent, as on an aarch64 cross build).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(tpp_xsmm), allow(dead_code))]
 pub struct Xsmm(*mut c_void);
 // SAFETY: LIBXSMM kernels are immutable code, callable from any thread.
 unsafe impl Send for Xsmm {}
@@ -328,6 +330,7 @@ pub fn peak(which: Peak) -> f64 {
         let t = Instant::now();
         // SAFETY: the caller checked the CPU features of `which` (the bench only runs here on
         // AVX-512 machines; bf16 and VNNI are checked by `available`).
+        #[cfg(target_arch = "x86_64")]
         unsafe {
             match which {
                 Peak::Fma32 => std::hint::black_box(fma32_loop(iters)),
@@ -338,6 +341,8 @@ pub fn peak(which: Peak) -> f64 {
                 }
             }
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (which, iters);
         let dt = t.elapsed().as_secs_f64();
         best = best.max(iters as f64 * 24.0 * which.ops_per_instruction() / dt);
     }
@@ -363,7 +368,13 @@ impl Peak {
             Peak::DotU8I8 => 128.0,
         }
     }
+    /// Whether this CPU has the instruction (never off x86-64: the peak loops are AVX-512).
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn available(self) -> bool {
+        false
+    }
     /// Whether this CPU has the instruction.
+    #[cfg(target_arch = "x86_64")]
     pub fn available(self) -> bool {
         match self {
             Peak::Fma32 => is_x86_feature_detected!("avx512f"),
@@ -373,6 +384,7 @@ impl Peak {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! peak_loop {
     ($name:ident, $feat:literal, $ty:ty, $zero:expr, $op:expr) => {
         #[target_feature(enable = $feat)]
@@ -390,6 +402,7 @@ macro_rules! peak_loop {
         }
     };
 }
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     fma32_loop,
     "avx512f",
@@ -397,6 +410,7 @@ peak_loop!(
     _mm512_set1_ps(1e-9),
     |a, x| { _mm512_fmadd_ps(x, x, a) }
 );
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     dpbf16_loop,
     "avx512f,avx512bf16",
@@ -411,6 +425,7 @@ peak_loop!(
         )
     }
 );
+#[cfg(target_arch = "x86_64")]
 peak_loop!(
     dpbusd_loop,
     "avx512f,avx512vnni",

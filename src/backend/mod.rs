@@ -3,6 +3,12 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+#[cfg(target_arch = "aarch64")]
+pub mod neon_gemm;
+#[cfg(target_arch = "aarch64")]
+mod neon_layout;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

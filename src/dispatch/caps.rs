@@ -80,6 +80,58 @@ fn detect() -> X86Caps {
     X86Caps::default()
 }
 
+/// aarch64 features the NEON backend cares about (all false off aarch64).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArmCaps {
+    /// Advanced SIMD (NEON): the baseline of the NEON backend.
+    pub asimd: bool,
+    /// Half-precision arithmetic (FEAT_FP16: `fphp` and `asimdhp`).
+    pub fp16: bool,
+    /// `sdot`/`udot` (FEAT_DotProd, `asimddp`).
+    pub dotprod: bool,
+    /// `bfdot`, `bfmmla`, `bfcvtn` (FEAT_BF16).
+    pub bf16: bool,
+    /// `smmla`, `ummla`, `usmmla`, `usdot` (FEAT_I8MM).
+    pub i8mm: bool,
+}
+
+/// The detected aarch64 capabilities, from the kernel's `AT_HWCAP`/`AT_HWCAP2` words.
+pub fn arm() -> &'static ArmCaps {
+    static CAPS: OnceLock<ArmCaps> = OnceLock::new();
+    CAPS.get_or_init(detect_arm)
+}
+
+#[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+fn detect_arm() -> ArmCaps {
+    // Bit numbers of arch/arm64/include/uapi/asm/hwcap.h (stable Linux ABI).
+    const HWCAP_ASIMD: u64 = 1 << 1;
+    const HWCAP_FPHP: u64 = 1 << 9;
+    const HWCAP_ASIMDHP: u64 = 1 << 10;
+    const HWCAP_ASIMDDP: u64 = 1 << 20;
+    const HWCAP2_I8MM: u64 = 1 << 13;
+    const HWCAP2_BF16: u64 = 1 << 14;
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let (hw, hw2) = unsafe {
+        (
+            libc::getauxval(libc::AT_HWCAP) as u64,
+            libc::getauxval(libc::AT_HWCAP2) as u64,
+        )
+    };
+    let asimd = hw & HWCAP_ASIMD != 0;
+    ArmCaps {
+        asimd,
+        fp16: asimd && hw & HWCAP_FPHP != 0 && hw & HWCAP_ASIMDHP != 0,
+        dotprod: asimd && hw & HWCAP_ASIMDDP != 0,
+        bf16: asimd && hw2 & HWCAP2_BF16 != 0,
+        i8mm: asimd && hw2 & HWCAP2_I8MM != 0,
+    }
+}
+
+#[cfg(not(all(target_arch = "aarch64", target_os = "linux")))]
+fn detect_arm() -> ArmCaps {
+    ArmCaps::default()
+}
+
 /// Data cache sizes in bytes (L1d, L2, L3), detected once; conservative defaults (32 KiB,
 /// 1 MiB, 8 MiB) where the OS does not say. The operators derive their blocking from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,9 @@ use std::sync::RwLock;
 /// accepts. JIT backends are added here, in front of it, as they land.
 #[cfg(target_arch = "x86_64")]
 static BUILTIN: &[&dyn Backend] = &[&crate::backend::amx::Amx, &crate::backend::x86::Avx512];
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+static BUILTIN: &[&dyn Backend] = &[&crate::backend::neon::Neon];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 static BUILTIN: &[&dyn Backend] = &[];
 static REFERENCE: Reference = Reference;
 

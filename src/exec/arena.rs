@@ -86,6 +86,7 @@ pub fn install(bytes: &[u8]) -> io::Result<Code> {
         if libc::mprotect(at.cast(), len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
             return Err(os_err("mprotect(RX) of kernel pages"));
         }
+        sync_icache(std::slice::from_raw_parts(at, bytes.len()));
     }
     r.used += len;
     Ok(Code {
@@ -94,8 +95,35 @@ pub fn install(bytes: &[u8]) -> io::Result<Code> {
     })
 }
 
+/// Makes freshly written code visible to instruction fetch.
+///
+/// x86-64 keeps instruction and data caches coherent: nothing to do. aarch64 does not: the
+/// bytes sit in the data cache, so each line is cleaned to the point of unification
+/// (`dc cvau`, line size from `CTR_EL0`, not assumed), then the matching instruction-cache
+/// lines are invalidated (`ic ivau`, broadcast to the inner-shareable domain, so to every core),
+/// with `dsb ish` after each step; `isb` then discards anything this thread fetched early.
+/// `dc cvau` is done after `mprotect(RX)`, which is legal since RX pages are readable.
+///
+/// Other threads need no `isb` of their own: the arena never reuses an address, and these
+/// pages were `PROT_NONE` and then non-executable until now, and the architecture forbids
+/// instruction fetch (speculative included) from non-executable pages, so no core can hold
+/// stale instructions for them; a thread learns the entry point through the kernel cache's
+/// lock, which orders it after the maintenance above. qemu-user does not model the
+/// instruction cache, so the tests cannot catch a missing flush: this reasoning is the check.
+fn sync_icache(code: &[u8]) {
+    #[cfg(target_arch = "aarch64")]
+    {
+        dynasmrt::cache_control::synchronize_icache(code);
+        dynasmrt::cache_control::prepare_for_execution(code);
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = code;
+}
+
 /// With `TPP_DUMP=dir`, writes `bytes` to `dir/<name>.<n>.bin` for
-/// `objdump -D -b binary -m i386:x86-64 <file>` (failures are logged, never fatal). `n`
+/// `objdump -D -b binary -m i386:x86-64 <file>` (x86-64 kernels) or
+/// `aarch64-linux-gnu-objdump -D -b binary -m aarch64 <file>` (NEON kernels); failures are
+/// logged, never fatal. `n`
 /// counts the kernels dumped, since names leave out some fields (leading dimensions).
 pub fn dump(name: &str, bytes: &[u8]) {
     static DUMPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -140,5 +168,25 @@ mod tests {
         assert!(line.contains(" r-xp "), "{line}");
         let second = install(&[0xc3]).unwrap();
         assert_ne!(second.ptr(), code.ptr());
+    }
+}
+
+#[cfg(all(test, target_arch = "aarch64"))]
+mod tests_aarch64 {
+    use super::*;
+
+    #[test]
+    fn installed_aarch64_code_runs() {
+        // movz w0, #42; ret
+        let code = install(&[0x40, 0x05, 0x80, 0x52, 0xc0, 0x03, 0x5f, 0xd6]).unwrap();
+        // SAFETY: the words above are a complete function returning an i32.
+        let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(code.ptr()) };
+        assert_eq!(f(), 42);
+        let caps = crate::dispatch::caps::arm();
+        assert!(
+            caps.asimd,
+            "every aarch64 Linux CPU has Advanced SIMD: {caps:?}"
+        );
+        eprintln!("aarch64 caps: {caps:?}");
     }
 }

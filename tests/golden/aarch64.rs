@@ -1,58 +1,138 @@
-//! The aarch64 side of the golden harness, ready for the NEON backend's raw-word encoders
-//! (`bfdot`, `bfmmla`, `smmla`, `ummla`, `usmmla`, which its assembler lacks): a case is a list
-//! of 32-bit words next to its GNU syntax. Until those encoders exist in the library, the
-//! cases here compose the words from the Arm ARM's fields, which proves the harness end to end
-//! (assembler, symbol offsets, little-endian words) on every register field.
+//! The aarch64 side of the golden harness: the NEON backend's raw-word encoders
+//! (`kernels_arm::raw`, the ARMv8.6 forms dynasm lacks) over every register field and every
+//! lane index, and the frame and helper sequences of `kernels_arm::asm` (dynasm's own
+//! encodings, checked on the forms the generators use), each next to its GNU syntax.
 
 use super::gnu::Case;
-
-/// A three-register vector instruction: `base | Rm << 16 | Rn << 5 | Rd`.
-fn rrr(base: u32, d: u32, n: u32, m: u32) -> u32 {
-    assert!(d < 32 && n < 32 && m < 32);
-    base | m << 16 | n << 5 | d
-}
+use tpp::kernels_arm::asm::{self, Frame, V, X};
+use tpp::kernels_arm::raw;
 
 fn words(w: &[u32]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn case(gnu: String, ours: Vec<u8>) -> Case {
+    Case {
+        gnu,
+        ours,
+        choice: None,
+    }
+}
+
+/// Registers that exercise every bit of each 5-bit field across the 32 cases.
+fn regs(i: u8) -> (V, V, V) {
+    (V(i), V((i * 7 + 3) % 32), V(31 - i))
+}
+
 /// Every aarch64 case.
 pub fn cases() -> Vec<Case> {
-    // (base word, GNU mnemonic, destination arrangement, source arrangement)
-    let three = [
-        (0x4e20_cc00, "fmla", "4s", "4s"),
-        (0x6e40_fc00, "bfdot", "4s", "8h"),
-        (0x6e40_ec00, "bfmmla", "4s", "8h"),
-        (0x4e80_a400, "smmla", "4s", "16b"),
-        (0x6e80_a400, "ummla", "4s", "16b"),
-        (0x4e80_ac00, "usmmla", "4s", "16b"),
-        (0x4e80_9400, "sdot", "4s", "16b"),
-        (0x6e80_9400, "udot", "4s", "16b"),
+    let mut v = vec![case("ret".into(), words(&[0xd65f_03c0]))];
+    type Three = fn(V, V, V) -> u32;
+    let three: [(Three, &str, &str, &str); 7] = [
+        (raw::bfdot, "bfdot", "4s", "8h"),
+        (raw::bfmmla, "bfmmla", "4s", "8h"),
+        (raw::smmla, "smmla", "4s", "16b"),
+        (raw::ummla, "ummla", "4s", "16b"),
+        (raw::usmmla, "usmmla", "4s", "16b"),
+        (raw::usdot, "usdot", "4s", "16b"),
+        (|d, n, _| raw::bfcvtn(d, n), "bfcvtn", "4h", "4s"),
     ];
-    let mut v = vec![Case {
-        gnu: "ret".into(),
-        ours: words(&[0xd65f_03c0]),
-        choice: None,
-    }];
-    for (base, name, da, sa) in three {
-        for i in 0..32u32 {
-            let (d, n, m) = (i, (i * 7 + 3) % 32, 31 - i);
-            v.push(Case {
-                gnu: format!("{name} v{d}.{da}, v{n}.{sa}, v{m}.{sa}"),
-                ours: words(&[rrr(base, d, n, m)]),
-                choice: None,
-            });
+    for (enc, name, da, sa) in three {
+        for i in 0..32u8 {
+            let (d, n, m) = regs(i);
+            let gnu = if name == "bfcvtn" {
+                format!("{name} v{}.{da}, v{}.{sa}", d.0, n.0)
+            } else {
+                format!("{name} v{}.{da}, v{}.{sa}, v{}.{sa}", d.0, n.0, m.0)
+            };
+            v.push(case(gnu, words(&[enc(d, n, m)])));
+        }
+    }
+    for i in 0..32u8 {
+        let (d, n, _) = regs(i);
+        v.push(case(
+            format!("fcvtn v{}.4h, v{}.4s", d.0, n.0),
+            words(&[raw::fcvtn_f16(d, n)]),
+        ));
+    }
+    type Elem = fn(V, V, V, u8) -> u32;
+    let elem: [(Elem, &str, &str); 3] = [
+        (raw::bfdot_elem, "bfdot", "8h, v{m}.2h"),
+        (raw::usdot_elem, "usdot", "16b, v{m}.4b"),
+        (raw::sudot_elem, "sudot", "16b, v{m}.4b"),
+    ];
+    for (enc, name, operands) in elem {
+        for i in 0..32u8 {
+            for lane in 0..4u8 {
+                let (d, n, m) = regs(i);
+                let ops = operands.replace("{m}", &m.0.to_string());
+                v.push(case(
+                    format!("{name} v{}.4s, v{}.{ops}[{lane}]", d.0, n.0),
+                    words(&[enc(d, n, m, lane)]),
+                ));
+            }
         }
     }
     // A multi-word case: a loop of two dot products.
-    v.push(Case {
-        gnu: "%top: bfdot v0.4s, v1.8h, v2.8h\nbfmmla v3.4s, v4.8h, v5.8h\nret".into(),
-        ours: words(&[
-            rrr(0x6e40_fc00, 0, 1, 2),
-            rrr(0x6e40_ec00, 3, 4, 5),
+    v.push(case(
+        "%top: bfdot v0.4s, v1.8h, v2.8h\nbfmmla v3.4s, v4.8h, v5.8h\nret".into(),
+        words(&[
+            raw::bfdot(V(0), V(1), V(2)),
+            raw::bfmmla(V(3), V(4), V(5)),
             0xd65f_03c0,
         ]),
-        choice: None,
-    });
+    ));
+    v.extend(helper_cases());
+    v
+}
+
+fn assembled(f: impl FnOnce(&mut asm::Ops)) -> Vec<u8> {
+    let mut a = asm::assembler();
+    f(&mut a);
+    a.finalize().expect("no labels to resolve")
+}
+
+/// The frame (AAPCS64 saves) and the immediate helpers, as dynasm encodes them.
+fn helper_cases() -> Vec<Case> {
+    let frame = Frame {
+        gprs: vec![X(19), X(20), X(21)],
+        vectors: true,
+    };
+    let mut v = vec![
+        case(
+            "stp d8, d9, [sp, #-16]!\nstp d10, d11, [sp, #-16]!\n\
+             stp d12, d13, [sp, #-16]!\nstp d14, d15, [sp, #-16]!\n\
+             stp x19, x20, [sp, #-16]!\nstp x21, x21, [sp, #-16]!"
+                .into(),
+            assembled(|a| frame.prologue(a)),
+        ),
+        case(
+            "ldp x21, x21, [sp], #16\nldp x19, x20, [sp], #16\n\
+             ldp d14, d15, [sp], #16\nldp d12, d13, [sp], #16\n\
+             ldp d10, d11, [sp], #16\nldp d8, d9, [sp], #16\nret"
+                .into(),
+            assembled(|a| frame.epilogue(a)),
+        ),
+        case(
+            "movz x3, #0x5678\nmovk x3, #0x1234, lsl #16\nmovk x3, #0xbeef, lsl #48".into(),
+            assembled(|a| asm::mov_imm(a, X(3), 0xbeef_0000_1234_5678)),
+        ),
+        case(
+            "add x5, x6, #4095".into(),
+            assembled(|a| asm::add_imm(a, X(5), X(6), 4095, X(7))),
+        ),
+        case(
+            "movz x7, #4096\nadd x5, x6, x7".into(),
+            assembled(|a| asm::add_imm(a, X(5), X(6), 4096, X(7))),
+        ),
+        case(
+            "movz w9, #0\nmovk w9, #0x3f80, lsl #16\ndup v28.4s, w9".into(),
+            assembled(|a| asm::dup_imm32(a, V(28), 0x3f80_0000, X(9))),
+        ),
+    ];
+    v.push(case(
+        "movi v4.2d, #0".into(),
+        assembled(|a| asm::dup_imm32(a, V(4), 0, X(9))),
+    ));
     v
 }

@@ -1,0 +1,144 @@
+//! The NEON backend's GEMM glue: takes the descriptors the f32 microkernel reads directly,
+//! generates the epilogue kernels of its tile shapes from the shared lowering, then the
+//! microkernel that calls them. Everything else falls back (logged under `TPP_VERBOSE`).
+
+use super::neon::{features, install_or_decline};
+use crate::dispatch::{caps, log_decline};
+use crate::exec::{arena, Exec, GemmArgs};
+use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
+use crate::kernels_arm::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
+use crate::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, TILE_COLS};
+use crate::kernels_x86::gemm::EpilogueArgs;
+use crate::lower::{self, Port};
+use std::mem::offset_of;
+
+/// The kernel for `d`, or `None` when this backend leaves it to the next one.
+pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
+    let name = d.kernel_name(backend);
+    let decline = |why: &str| {
+        log_decline(backend, &name, why);
+        None
+    };
+    let arith = match choose(d) {
+        Ok(a) => a,
+        Err(why) => return decline(why),
+    };
+    let mut epilogues = vec![];
+    if !direct(d) {
+        let Some(program) = lower::eltwise::epilogue(&d.epilogue) else {
+            return decline("the epilogue has no micro-op lowering");
+        };
+        for (rows, cols) in gemm::tiles(d.m, d.n, arith.tile_cols()) {
+            let spec = epilogue_spec(d, &program, rows, cols);
+            let bytes = match eltwise::generate(&spec, features()) {
+                Ok(b) => b,
+                Err(why) => return decline(&why.0),
+            };
+            let tile_name = format!("{name}_epilogue_{rows}x{cols}");
+            arena::dump(&tile_name, &bytes);
+            let code = arena::install(&bytes).ok()?;
+            epilogues.push(((rows, cols), code.ptr() as u64));
+        }
+    }
+    let spec = GemmSpec {
+        d,
+        arith,
+        epilogues,
+    };
+    install_or_decline(&name, gemm::generate(&spec))
+}
+
+/// Whether the NEON backend has a microkernel for `d` on this CPU (what it does not claim
+/// falls back to the next backend).
+pub fn claims(d: &GemmDesc) -> bool {
+    caps::arm().asimd && choose(d).is_ok()
+}
+
+/// Whether the microkernel stores C itself (f32/f64/i32 C, no bias, no activation).
+fn direct(d: &GemmDesc) -> bool {
+    d.epilogue.bias.is_none()
+        && d.epilogue.activation == Activation::None
+        && matches!(d.c_dtype, DType::F32 | DType::F64 | DType::I32)
+}
+
+/// The multiply for `d` on this CPU, or why there is none.
+fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
+    use DType::*;
+    let c = caps::arm();
+    if d.trans_b {
+        return Err("transposed B falls back");
+    }
+    if d.c_layout != Layout::RowMajor {
+        return Err("VNNI2 C falls back");
+    }
+    if d.epilogue.activation.writes_mask() && !d.epilogue.mask_ld.is_multiple_of(8) {
+        return Err("mask rows must start on a byte");
+    }
+    let to_f32 = matches!(d.c_dtype, F32 | BF16 | F16) && d.compute_dtype == F32;
+    let vnni = !d.trans_a && direct(d) && d.c_dtype == I32;
+    match (d.a_dtype, d.b_dtype, d.b_layout) {
+        (F32, F32, Layout::RowMajor)
+        | (BF16, BF16, Layout::RowMajor)
+        | (F16, F16, Layout::RowMajor)
+            if to_f32 =>
+        {
+            Ok(Arith::Fma32 { input: d.a_dtype })
+        }
+        (F64, F64, Layout::RowMajor) if direct(d) && d.c_dtype == F64 => Ok(Arith::Fma64),
+        (BF16, BF16, Layout::Vnni2) if c.bf16 && !d.trans_a && to_f32 => Ok(Arith::DotBf16),
+        (I8, I8, Layout::Vnni4) if c.dotprod && vnni => Ok(Arith::DotI8(DotI8::Sdot)),
+        (U8, U8, Layout::Vnni4) if c.dotprod && vnni => Ok(Arith::DotI8(DotI8::Udot)),
+        (U8, I8, Layout::Vnni4) if c.i8mm && vnni => Ok(Arith::DotI8(DotI8::UnsignedA)),
+        (I8, U8, Layout::Vnni4) if c.i8mm && vnni => Ok(Arith::DotI8(DotI8::SignedA)),
+        _ => Err("no NEON microkernel for these dtypes, layouts and epilogue on this CPU"),
+    }
+}
+
+/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
+/// f32 accumulators lie one full tile width apart.
+fn epilogue_spec<'a>(
+    d: &GemmDesc,
+    program: &'a lower::Program,
+    rows: usize,
+    cols: usize,
+) -> EltwiseSpec<'a> {
+    let mut ports = vec![PortSpec {
+        port: Port::In0,
+        dtype: DType::F32,
+        broadcast: Broadcast::None,
+        ld: TILE_COLS,
+        arg_offset: offset_of!(EpilogueArgs, acc),
+    }];
+    if let Some(bias) = d.epilogue.bias {
+        ports.push(PortSpec {
+            port: Port::In1,
+            dtype: bias.dtype,
+            broadcast: match bias.broadcast {
+                BiasBroadcast::Row => Broadcast::Row,
+                BiasBroadcast::Col => Broadcast::Col,
+            },
+            ld: 0,
+            arg_offset: offset_of!(EpilogueArgs, bias),
+        });
+    }
+    ports.push(PortSpec {
+        port: Port::Out,
+        dtype: d.c_dtype,
+        broadcast: Broadcast::None,
+        ld: d.ldc,
+        arg_offset: offset_of!(EpilogueArgs, c),
+    });
+    EltwiseSpec {
+        program,
+        rows,
+        cols,
+        ports,
+        mask_in: None,
+        mask_out: Some(MaskSpec {
+            arg_offset: offset_of!(EpilogueArgs, mask),
+            ld_bits: d.epilogue.mask_ld,
+        }),
+        seed_offset: None,
+        extra: Default::default(),
+    }
+}
