@@ -1,7 +1,15 @@
 //! Operators: higher-dimensional computations written in generic Rust as loops over TPP
 //! kernel calls, parallel with rayon.
 
+mod conv;
 mod gemm;
+pub mod layout;
+pub mod loops;
 mod pack;
+mod raw;
 
+pub use conv::{Conv2d, ConvOptions, ConvShape};
 pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order, Precision};
+pub use layout::{default_block, ActLayout, WeightLayout};
+pub use loops::{LoopNest, LoopSpec};
+pub use raw::OpElem;
