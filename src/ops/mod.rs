@@ -1,6 +1,7 @@
 //! Operators: higher-dimensional computations written in generic Rust as loops over TPP
 //! kernel calls, parallel with rayon.
 
+mod attention;
 mod conv;
 mod gemm;
 pub mod layout;
@@ -10,6 +11,7 @@ mod mlp;
 mod pack;
 mod raw;
 
+pub use attention::{Attention, AttentionOptions};
 pub use conv::{Conv2d, ConvOptions, ConvShape};
 pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order, Precision};
 pub use layout::{default_block, ActLayout, WeightLayout};

@@ -1,0 +1,163 @@
+//! `tpp::ops::Attention` (flash style, blocked over keys) against textbook attention written
+//! here in f64 with the full `S_q × S_kv` softmax: random batch, heads, sequence lengths,
+//! head sizes and block sizes, causal and padding masks, f32 and bf16.
+
+mod common;
+
+use proptest::prelude::*;
+use tpp::bf16;
+use tpp::ops::{Attention, AttentionOptions, OpElem};
+
+struct Rng(u64);
+impl Rng {
+    fn f(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+/// Textbook attention: the whole score matrix, its row softmax, then the product with V.
+fn textbook(
+    o: &AttentionOptions,
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    lens: Option<&[usize]>,
+) -> Vec<f64> {
+    let (d, ld) = (o.head_dim, o.heads * o.head_dim);
+    let scale = o.scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
+    let mut out = vec![0.0; o.batch * o.seq_q * ld];
+    for b in 0..o.batch {
+        let len = lens.map_or(o.seq_kv, |l| l[b]);
+        for h in 0..o.heads {
+            for i in 0..o.seq_q {
+                let mut scores = vec![f64::NEG_INFINITY; o.seq_kv];
+                for (j, sc) in scores.iter_mut().enumerate() {
+                    let visible = j < len && (!o.causal || j <= i + (o.seq_kv - o.seq_q));
+                    if visible {
+                        *sc = scale
+                            * (0..d)
+                                .map(|t| {
+                                    q[(b * o.seq_q + i) * ld + h * d + t]
+                                        * k[(b * o.seq_kv + j) * ld + h * d + t]
+                                })
+                                .sum::<f64>();
+                    }
+                }
+                let mx = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - mx).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for t in 0..d {
+                    out[(b * o.seq_q + i) * ld + h * d + t] = (0..o.seq_kv)
+                        .map(|j| e[j] / sum * v[(b * o.seq_kv + j) * ld + h * d + t])
+                        .sum::<f64>();
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check<T: OpElem>(o: AttentionOptions, lens: Option<Vec<usize>>, seed: u64) {
+    let mut rng = Rng(seed);
+    let att = Attention::<T>::new(o.clone()).unwrap();
+    let (lq, lkv) = att.lens();
+    let mut draw = |n: usize, amp: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| (T::from_f32((amp * rng.f()) as f32)).to_f32() as f64)
+            .collect()
+    };
+    let (q, k, v) = (draw(lq, 2.0), draw(lkv, 2.0), draw(lkv, 1.0));
+    let cast = |x: &[f64]| -> Vec<T> { x.iter().map(|&y| T::from_f32(y as f32)).collect() };
+    let mut out = vec![T::from_f32(f32::NAN); lq];
+    att.forward(&cast(&q), &cast(&k), &cast(&v), lens.as_deref(), &mut out)
+        .unwrap();
+    let want = textbook(&o, &q, &k, &v, lens.as_deref());
+    let tol = if T::DTYPE.size() == 2 { 2e-2 } else { 2e-5 };
+    for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+        let g = g.to_f32() as f64;
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "out[{i}]: got {g}, want {w} ({o:?}, lens {lens:?})"
+        );
+    }
+}
+
+fn options(even: bool) -> impl Strategy<Value = (AttentionOptions, Option<Vec<usize>>, u64)> {
+    (
+        1usize..3,
+        1usize..3,
+        1usize..30,
+        0usize..20,
+        1usize..12,
+        any::<bool>(),
+        1usize..9,
+        1usize..6,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            move |(batch, heads, sq, extra, d, causal, bq, bkv, pad, seed)| {
+                let d = if even { 2 * d } else { d };
+                let bkv = if even { 2 * bkv } else { bkv };
+                let mut o = AttentionOptions::new(batch, heads, sq, d);
+                o.seq_kv = sq + extra;
+                o.causal = causal;
+                o.blocks = Some((bq, bkv));
+                let mut r = Rng(seed);
+                // Key lengths (with a causal mask, long enough for every query to see a key).
+                let lens = pad.then(|| {
+                    (0..batch)
+                        .map(|_| {
+                            let lo = if causal { o.seq_kv - o.seq_q + 1 } else { 1 };
+                            lo + ((r.f().abs() * (o.seq_kv - lo + 1) as f64) as usize)
+                                .min(o.seq_kv - lo)
+                        })
+                        .collect()
+                });
+                (o, lens, seed)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(common::scale::config(24))]
+    #[test]
+    fn attention_f32_matches_textbook((o, lens, seed) in options(false)) {
+        check::<f32>(o, lens, seed);
+    }
+
+    #[test]
+    fn attention_bf16_matches_textbook((o, lens, seed) in options(true)) {
+        check::<bf16>(o, lens, seed);
+    }
+}
+
+#[test]
+fn attention_default_blocks_bert_head() {
+    // Two key blocks of 64 and a ragged third; a scale given explicitly.
+    let mut o = AttentionOptions::new(1, 2, 150, 64);
+    o.scale = Some(0.1);
+    check::<f32>(o.clone(), None, 1);
+    o.causal = true;
+    check::<bf16>(o, Some(vec![140]), 2);
+}
+
+#[test]
+fn attention_rejects_bad_problems() {
+    let mut o = AttentionOptions::new(1, 1, 8, 4);
+    o.seq_kv = 4;
+    o.causal = true;
+    assert!(Attention::<f32>::new(o).is_err());
+    assert!(Attention::<bf16>::new(AttentionOptions::new(1, 1, 8, 3)).is_err());
+    assert!(Attention::<f32>::new(AttentionOptions::new(1, 0, 8, 4)).is_err());
+    let att = Attention::<f32>::new(AttentionOptions::new(2, 1, 8, 4)).unwrap();
+    let x = vec![0f32; 64];
+    let mut out = vec![0f32; 64];
+    assert!(att.forward(&x, &x, &x, Some(&[8, 0]), &mut out).is_err());
+    assert!(att.forward(&x, &x, &x, Some(&[8, 9]), &mut out).is_err());
+    assert!(att.forward(&x[..63], &x, &x, None, &mut out).is_err());
+}
