@@ -18,11 +18,13 @@ mod codes;
 mod desc;
 mod handles;
 mod matmul;
+mod ops;
 
 pub use codes::*;
 pub use desc::*;
 pub use handles::tpp_kernel;
 pub use matmul::*;
+pub use ops::*;
 
 use crate::dispatch::{Binary, Gemm, Reduce, Ternary, Unary};
 use crate::exec::{BinaryArgs, Family, GemmArgs, Kernel, ReduceArgs, TernaryArgs, UnaryArgs};

@@ -144,6 +144,13 @@ impl<T: OpElem> Conv2d<T> {
                 return Err(bad(f, 0, "at least 1"));
             }
         }
+        if opts.activation.writes_mask() {
+            return Err(bad(
+                "activation",
+                "Relu { mask: true }",
+                "an activation without a mask output",
+            ));
+        }
         let g = opts.groups;
         if !c.is_multiple_of(g) || !k.is_multiple_of(g) {
             return Err(bad(

@@ -223,6 +223,13 @@ impl<T: OpElem> Linear<T> {
                 return Err(bad(f, 0, "at least 1"));
             }
         }
+        if opts.activation.writes_mask() {
+            return Err(bad(
+                "activation",
+                "Relu { mask: true }",
+                "an activation without a mask output",
+            ));
+        }
         if T::VNNI2 && (!c.is_multiple_of(2) || !k.is_multiple_of(2)) {
             return Err(bad(
                 "c/k",
