@@ -14,12 +14,14 @@ fn main() {
     println!("cargo::rerun-if-changed=c");
     println!("cargo::rustc-check-cfg=cfg(tpp_dnnl)");
     println!("cargo::rustc-check-cfg=cfg(tpp_xsmm)");
-    // oneDNN (libdnnl-dev): eltwise, binary, reduction, reorder and matmul peers.
+    // oneDNN (libdnnl-dev): eltwise, binary, reduction, reorder and matmul peers, and the
+    // convolution and inner product of the operator benches.
     if exists(&[
         "/usr/include/oneapi/dnnl/dnnl.h",
         "/usr/local/include/oneapi/dnnl/dnnl.h",
     ]) && cc::Build::new()
         .file("c/dnnl_shim.c")
+        .file("c/dnnl_ops_shim.c")
         .try_compile("tpp_dnnl_shim")
         .is_ok()
     {
