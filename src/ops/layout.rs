@@ -413,7 +413,7 @@ impl WeightLayout {
             None
         };
         // Kernels per tile shape (at most four: full and ragged in each direction).
-        let shapes = self.tile_kernels::<T>(|kc, cc| {
+        let shapes = self.tile_kernels(|kc, cc| {
             xform(UnaryOp::Transpose, kc, cc, (cg, self.bk), T::DTYPE)
         })?;
         self.for_blocks(|at, (k0, kc), (c0, cc), tap| {
@@ -465,7 +465,7 @@ impl WeightLayout {
             None => Shared::of_mut(dst),
         };
         let s = Shared::of(src);
-        let shapes = self.tile_kernels::<T>(|kc, cc| {
+        let shapes = self.tile_kernels(|kc, cc| {
             xform(UnaryOp::Transpose, cc, kc, (self.bk, cg), T::DTYPE)
         })?;
         self.for_blocks(|at, (k0, kc), (c0, cc), tap| {
@@ -507,7 +507,7 @@ impl WeightLayout {
     }
 
     /// Kernels for the (at most four) tile shapes `kcount × ccount` the blocks have.
-    fn tile_kernels<T: OpElem>(
+    fn tile_kernels(
         &self,
         make: impl Fn(usize, usize) -> Result<UnaryKernel>,
     ) -> Result<TileKernels> {

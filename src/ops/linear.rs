@@ -400,7 +400,7 @@ impl<T: OpElem> Linear<T> {
                 .dispatch()
         };
         let full = kern(bn)?;
-        let edge = if self.n % bn > 0 {
+        let edge = if !self.n.is_multiple_of(bn) {
             Some(kern(self.n % bn)?)
         } else {
             None

@@ -167,15 +167,13 @@ impl LoopNest {
                     ));
                 }
             }
-            let mut seen = 0;
-            for lv in levels.iter_mut().filter(|lv| lv.lp == lp) {
+            for (seen, lv) in levels.iter_mut().filter(|lv| lv.lp == lp).enumerate() {
                 lv.step = sizes[seen];
                 lv.outer = if seen == 0 {
                     None
                 } else {
                     Some(sizes[seen - 1])
                 };
-                seen += 1;
             }
         }
         let par: Vec<usize> = (0..levels.len()).filter(|&i| levels[i].parallel).collect();
