@@ -1,12 +1,13 @@
 //! `tpp::ops::Attention` (flash style, blocked over keys) against textbook attention written
 //! here in f64 with the full `S_q × S_kv` softmax: random batch, heads, sequence lengths,
-//! head sizes and block sizes, causal and padding masks, f32 and bf16.
+//! head sizes and block sizes, causal and padding masks, f32 and bf16; the backward pass
+//! against the textbook gradients and finite differences of the forward pass.
 
 mod common;
 
 use proptest::prelude::*;
 use tpp::bf16;
-use tpp::ops::{Attention, AttentionOptions, OpElem};
+use tpp::ops::{Attention, AttentionGrads, AttentionOptions, OpElem};
 
 struct Rng(u64);
 impl Rng {
@@ -160,4 +161,152 @@ fn attention_rejects_bad_problems() {
     assert!(att.forward(&x, &x, &x, Some(&[8, 0]), &mut out).is_err());
     assert!(att.forward(&x, &x, &x, Some(&[8, 9]), &mut out).is_err());
     assert!(att.forward(&x[..63], &x, &x, None, &mut out).is_err());
+}
+
+/// Textbook gradients of `O = softmax(scale·Q·Kᵀ + mask)·V`: `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
+/// `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
+fn textbook_grads(
+    o: &AttentionOptions,
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    lens: Option<&[usize]>,
+    dout: &[f64],
+) -> [Vec<f64>; 3] {
+    let (d, ld) = (o.head_dim, o.heads * o.head_dim);
+    let scale = o.scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
+    let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+    for b in 0..o.batch {
+        let len = lens.map_or(o.seq_kv, |l| l[b]);
+        for h in 0..o.heads {
+            let qa = |i: usize, t: usize| (b * o.seq_q + i) * ld + h * d + t;
+            let ka = |j: usize, t: usize| (b * o.seq_kv + j) * ld + h * d + t;
+            for i in 0..o.seq_q {
+                let mut p = vec![0.0; o.seq_kv];
+                let mut mx = f64::NEG_INFINITY;
+                for j in 0..o.seq_kv {
+                    p[j] = if j < len && (!o.causal || j <= i + (o.seq_kv - o.seq_q)) {
+                        scale * (0..d).map(|t| q[qa(i, t)] * k[ka(j, t)]).sum::<f64>()
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    mx = mx.max(p[j]);
+                }
+                let sum: f64 = p.iter().map(|s| (s - mx).exp()).sum();
+                p.iter_mut().for_each(|s| *s = (*s - mx).exp() / sum);
+                let dp: Vec<f64> = (0..o.seq_kv)
+                    .map(|j| (0..d).map(|t| dout[qa(i, t)] * v[ka(j, t)]).sum())
+                    .collect();
+                let dd: f64 = (0..o.seq_kv).map(|j| dp[j] * p[j]).sum();
+                for j in 0..o.seq_kv {
+                    let ds = p[j] * (dp[j] - dd);
+                    for t in 0..d {
+                        dv[ka(j, t)] += p[j] * dout[qa(i, t)];
+                        dq[qa(i, t)] += scale * ds * k[ka(j, t)];
+                        dk[ka(j, t)] += scale * ds * q[qa(i, t)];
+                    }
+                }
+            }
+        }
+    }
+    [dq, dk, dv]
+}
+
+fn check_bwd<T: OpElem>(o: AttentionOptions, lens: Option<Vec<usize>>, seed: u64) {
+    let mut rng = Rng(seed);
+    let att = Attention::<T>::new(o.clone()).unwrap();
+    let (lq, lkv) = att.lens();
+    let mut draw = |n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|_| (T::from_f32(rng.f() as f32)).to_f32() as f64)
+            .collect()
+    };
+    let (q, k, v, dout) = (draw(lq), draw(lkv), draw(lkv), draw(lq));
+    let cast = |x: &[f64]| -> Vec<T> { x.iter().map(|&y| T::from_f32(y as f32)).collect() };
+    let (qt, kt, vt) = (cast(&q), cast(&k), cast(&v));
+    let mut out = vec![T::from_f32(f32::NAN); lq];
+    let mut stats = vec![f32::NAN; att.stats_len()];
+    att.forward_train(&qt, &kt, &vt, lens.as_deref(), &mut out, &mut stats)
+        .unwrap();
+    let (mut dq, mut dk, mut dv) = (
+        vec![T::from_f32(f32::NAN); lq],
+        vec![T::from_f32(f32::NAN); lkv],
+        vec![T::from_f32(f32::NAN); lkv],
+    );
+    let grads = AttentionGrads {
+        dq: &mut dq,
+        dk: &mut dk,
+        dv: &mut dv,
+    };
+    att.backward(
+        &qt,
+        &kt,
+        &vt,
+        lens.as_deref(),
+        &out,
+        &stats,
+        &cast(&dout),
+        grads,
+    )
+    .unwrap();
+    let want = textbook_grads(&o, &q, &k, &v, lens.as_deref(), &dout);
+    let tol = if T::DTYPE.size() == 2 { 5e-2 } else { 1e-4 };
+    let scale = (o.seq_kv as f64).sqrt();
+    for (name, got, want) in [
+        ("dq", &dq, &want[0]),
+        ("dk", &dk, &want[1]),
+        ("dv", &dv, &want[2]),
+    ] {
+        for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+            let g = g.to_f32() as f64;
+            assert!(
+                (g - w).abs() <= tol * (scale + w.abs()),
+                "{name}[{i}]: got {g}, want {w} ({o:?}, lens {lens:?})"
+            );
+        }
+    }
+    // Finite differences of L = Σ O·dO through the f32 forward pass, at a few entries of q, k, v.
+    if T::DTYPE.size() == 4 {
+        let f32s = |x: &[f64]| -> Vec<f32> { x.iter().map(|&y| y as f32).collect() };
+        let loss = |q: &[f64], k: &[f64], v: &[f64]| -> f64 {
+            let a = Attention::<f32>::new(o.clone()).unwrap();
+            let mut out = vec![0f32; lq];
+            a.forward(&f32s(q), &f32s(k), &f32s(v), lens.as_deref(), &mut out)
+                .unwrap();
+            out.iter().zip(&dout).map(|(&a, &b)| a as f64 * b).sum()
+        };
+        let h = 1e-2;
+        for which in 0..3 {
+            let (base, got) = match which {
+                0 => (&q, &dq),
+                1 => (&k, &dk),
+                _ => (&v, &dv),
+            };
+            let i = (rng.f().abs() * base.len() as f64) as usize % base.len();
+            let bump = |delta: f64| {
+                let mut x = [q.clone(), k.clone(), v.clone()];
+                x[which][i] += delta;
+                loss(&x[0], &x[1], &x[2])
+            };
+            let fd = (bump(h) - bump(-h)) / (2.0 * h);
+            let g = got[i].to_f32() as f64;
+            assert!(
+                (fd - g).abs() <= 2e-3 * (1.0 + fd.abs()),
+                "fd of input {which} at {i}: {fd} vs {g}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(common::scale::config(12))]
+    #[test]
+    fn attention_backward_f32_matches_textbook((o, lens, seed) in options(false)) {
+        check_bwd::<f32>(o, lens, seed);
+    }
+
+    #[test]
+    fn attention_backward_bf16_matches_textbook((o, lens, seed) in options(true)) {
+        check_bwd::<bf16>(o, lens, seed);
+    }
 }

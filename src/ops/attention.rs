@@ -270,12 +270,43 @@ impl<T: OpElem> Attention<T> {
         key_lengths: Option<&[usize]>,
         out: &mut [T],
     ) -> Result<()> {
+        self.run(q, k, v, key_lengths, out, None)
+    }
+
+    /// [`Self::forward`], also keeping the softmax statistics the backward pass needs:
+    /// `stats` holds [`Self::stats_len`] f32 values (per batch and head, the row maxima `m` of
+    /// the scaled scores, then the row sums `l` of `exp(S − m)`, each `S_q` long).
+    pub fn forward_train(
+        &self,
+        q: &[T],
+        k: &[T],
+        v: &[T],
+        key_lengths: Option<&[usize]>,
+        out: &mut [T],
+        stats: &mut [f32],
+    ) -> Result<()> {
+        check_len("stats", stats.len(), self.stats_len())?;
+        self.run(q, k, v, key_lengths, out, Some(Shared::of_mut(stats)))
+    }
+
+    /// Elements of the statistics of [`Self::forward_train`]: `2·B·H·S_q`.
+    pub fn stats_len(&self) -> usize {
+        2 * self.o.batch * self.o.heads * self.o.seq_q
+    }
+
+    /// Checks the operands every pass shares.
+    pub(crate) fn check(
+        &self,
+        q: usize,
+        k: usize,
+        v: usize,
+        key_lengths: Option<&[usize]>,
+    ) -> Result<()> {
         let o = &self.o;
         let (lq, lkv) = self.lens();
-        check_len("q", q.len(), lq)?;
-        check_len("k", k.len(), lkv)?;
-        check_len("v", v.len(), lkv)?;
-        check_len("out", out.len(), lq)?;
+        check_len("q", q, lq)?;
+        check_len("k", k, lkv)?;
+        check_len("v", v, lkv)?;
         if let Some(lens) = key_lengths {
             check_len("key_lengths", lens.len(), o.batch)?;
             if let Some(bad) = lens[..o.batch].iter().find(|&&l| l == 0 || l > o.seq_kv) {
@@ -285,6 +316,26 @@ impl<T: OpElem> Attention<T> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The block sizes `(bq, bkv)`, the leading dimension of the score blocks and the scale.
+    pub(crate) fn blocking(&self) -> (usize, usize, usize, f32) {
+        (self.bq, self.bkv, self.ldp, self.scale)
+    }
+
+    fn run(
+        &self,
+        q: &[T],
+        k: &[T],
+        v: &[T],
+        key_lengths: Option<&[usize]>,
+        out: &mut [T],
+        stats: Option<Shared<f32>>,
+    ) -> Result<()> {
+        let o = &self.o;
+        self.check(q.len(), k.len(), v.len(), key_lengths)?;
+        check_len("out", out.len(), self.lens().0)?;
         let (d, ld) = (o.head_dim, o.heads * o.head_dim);
         let transpose = UnaryDesc::new(UnaryOp::Transpose, o.seq_kv, d, T::DTYPE)
             .ld(ld, o.seq_kv)
@@ -354,7 +405,7 @@ impl<T: OpElem> Attention<T> {
                     st.head = Some((b, h));
                 }
                 let kv_len = key_lengths.map_or(o.seq_kv, |l| l[b]);
-                if let Err(e) = self.query_block(st, (b, h, qb), kv_len, (qs, vs, os)) {
+                if let Err(e) = self.query_block(st, (b, h, qb), kv_len, (qs, vs, os), stats) {
                     failure
                         .lock()
                         .expect("no panic holds the lock")
@@ -392,6 +443,7 @@ impl<T: OpElem> Attention<T> {
         (b, h, qb): (usize, usize, usize),
         kv_len: usize,
         (qs, vs, os): (Shared<T>, Shared<T>, Shared<T>),
+        stats: Option<Shared<f32>>,
     ) -> Result<()> {
         let o = &self.o;
         let (d, ld, bkv) = (o.head_dim, o.heads * o.head_dim, self.bkv);
@@ -458,6 +510,14 @@ impl<T: OpElem> Attention<T> {
         let k = self.kernels(st, rows, bkv.min(last_key + 1))?;
         // SAFETY: the accumulator and l over `rows`, written to this block's output rows.
         unsafe { binary(&k.finish, st.acc.as_ptr(), st.l.as_ptr(), os.at(q_at)) };
+        if let Some(stats) = stats {
+            let at = (b * o.heads + h) * 2 * o.seq_q + i0;
+            // SAFETY: this block's rows of head (b, h)'s statistics (checked length).
+            unsafe {
+                std::ptr::copy_nonoverlapping(st.m.as_ptr(), stats.at(at), rows);
+                std::ptr::copy_nonoverlapping(st.l.as_ptr(), stats.at(at + o.seq_q), rows);
+            }
+        }
         Ok(())
     }
 }

@@ -413,9 +413,8 @@ impl WeightLayout {
             None
         };
         // Kernels per tile shape (at most four: full and ragged in each direction).
-        let shapes = self.tile_kernels(|kc, cc| {
-            xform(UnaryOp::Transpose, kc, cc, (cg, self.bk), T::DTYPE)
-        })?;
+        let shapes =
+            self.tile_kernels(|kc, cc| xform(UnaryOp::Transpose, kc, cc, (cg, self.bk), T::DTYPE))?;
         self.for_blocks(|at, (k0, kc), (c0, cc), tap| {
             let k = shapes.get(kc, cc);
             let full = kc == self.bk && cc == self.bc;
@@ -465,9 +464,8 @@ impl WeightLayout {
             None => Shared::of_mut(dst),
         };
         let s = Shared::of(src);
-        let shapes = self.tile_kernels(|kc, cc| {
-            xform(UnaryOp::Transpose, cc, kc, (self.bk, cg), T::DTYPE)
-        })?;
+        let shapes =
+            self.tile_kernels(|kc, cc| xform(UnaryOp::Transpose, cc, kc, (self.bk, cg), T::DTYPE))?;
         self.for_blocks(|at, (k0, kc), (c0, cc), tap| {
             // SAFETY: each block fills its own tile of the tap-major tensor.
             unsafe {

@@ -2,6 +2,7 @@
 //! kernel calls, parallel with rayon.
 
 mod attention;
+mod attention_bwd;
 mod conv;
 mod gemm;
 pub mod layout;
@@ -12,6 +13,7 @@ mod pack;
 mod raw;
 
 pub use attention::{Attention, AttentionOptions};
+pub use attention_bwd::AttentionGrads;
 pub use conv::{Conv2d, ConvOptions, ConvShape};
 pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order, Precision};
 pub use layout::{default_block, ActLayout, WeightLayout};
