@@ -164,7 +164,7 @@ impl<T: OpElem> Attention<T> {
             ))
         };
         let full_rows = rows_kernels(bq)?;
-        let edge_rows = if o.seq_q % bq > 0 {
+        let edge_rows = if !o.seq_q.is_multiple_of(bq) {
             Some(rows_kernels(o.seq_q % bq)?)
         } else {
             None
