@@ -114,6 +114,7 @@ fn c_programs_pass_under_asan_and_ubsan() {
     for (source, exe) in [
         ("ffi_check.c", "ffi_check_asan"),
         ("ffi_bad_input.c", "ffi_bad_input_asan"),
+        ("ffi_ops.c", "ffi_ops_asan"),
     ] {
         let exe = compile(source, exe, SANITIZE);
         let stderr = run_checks(&exe, &env);
