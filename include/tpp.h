@@ -1119,6 +1119,36 @@ tpp_status tpp_attention_forward(const struct tpp_attention_desc *desc,
                                  const int64_t *key_lengths,
                                  void *out);
 
+// `tpp_attention_forward`, also writing the softmax statistics the backward pass needs to
+// `stats` (`2·batch·heads·seq_q` f32 values).
+//
+// # Safety
+// As for `tpp_attention_forward`; `stats` must hold its values.
+tpp_status tpp_attention_forward_train(const struct tpp_attention_desc *desc,
+                                       const void *q,
+                                       const void *k,
+                                       const void *v,
+                                       const int64_t *key_lengths,
+                                       void *out,
+                                       float *stats);
+
+// `dq`, `dk`, `dv` (shaped as `q`, `k`, `v`) from `dout` (shaped as `out`), given the
+// forward's inputs, its output and the statistics of `tpp_attention_forward_train`.
+//
+// # Safety
+// As for `tpp_attention_forward_train`; the gradients must hold their elements.
+tpp_status tpp_attention_backward(const struct tpp_attention_desc *desc,
+                                  const void *q,
+                                  const void *k,
+                                  const void *v,
+                                  const int64_t *key_lengths,
+                                  const void *out,
+                                  const float *stats,
+                                  const void *dout,
+                                  void *dq,
+                                  void *dk,
+                                  void *dv);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

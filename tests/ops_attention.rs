@@ -310,3 +310,102 @@ proptest! {
         check_bwd::<bf16>(o, lens, seed);
     }
 }
+
+/// The C entry points of the training passes give what the Rust API gives, bit for bit, and
+/// the backward pass without statistics is an error.
+#[test]
+fn attention_c_abi_training_passes() {
+    use std::ffi::c_void;
+    use tpp::ffi::{
+        tpp_attention_backward, tpp_attention_desc, tpp_attention_forward_train, TPP_DTYPE_F32,
+        TPP_ERR_INVALID_ARGUMENT, TPP_OK,
+    };
+    let mut o = AttentionOptions::new(2, 3, 10, 8);
+    o.seq_kv = 13;
+    o.causal = true;
+    let att = Attention::<f32>::new(o).unwrap();
+    let (lq, lkv) = att.lens();
+    let mut rng = Rng(5);
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.f() as f32).collect() };
+    let (q, k, v, dout) = (draw(lq), draw(lkv), draw(lkv), draw(lq));
+    let lens = [13usize, 9];
+    let (mut out, mut stats) = (vec![0f32; lq], vec![0f32; att.stats_len()]);
+    att.forward_train(&q, &k, &v, Some(&lens), &mut out, &mut stats)
+        .unwrap();
+    let (mut dq, mut dk, mut dv) = (vec![0f32; lq], vec![0f32; lkv], vec![0f32; lkv]);
+    att.backward(
+        &q,
+        &k,
+        &v,
+        Some(&lens),
+        &out,
+        &stats,
+        &dout,
+        AttentionGrads {
+            dq: &mut dq,
+            dk: &mut dk,
+            dv: &mut dv,
+        },
+    )
+    .unwrap();
+
+    let d = tpp_attention_desc {
+        dtype: TPP_DTYPE_F32,
+        batch: 2,
+        heads: 3,
+        seq_q: 10,
+        seq_kv: 13,
+        head_dim: 8,
+        causal: 1,
+        scale: 0.0,
+    };
+    let lens_c = [13i64, 9];
+    let (mut out_c, mut stats_c) = (vec![f32::NAN; lq], vec![f32::NAN; att.stats_len()]);
+    let p = |x: &[f32]| x.as_ptr().cast::<c_void>();
+    // SAFETY: every buffer holds the elements the descriptor implies.
+    unsafe {
+        let st = tpp_attention_forward_train(
+            &d,
+            p(&q),
+            p(&k),
+            p(&v),
+            lens_c.as_ptr(),
+            out_c.as_mut_ptr().cast(),
+            stats_c.as_mut_ptr(),
+        );
+        assert_eq!(st, TPP_OK);
+        assert_eq!(out_c, out);
+        assert_eq!(stats_c, stats);
+        let (mut dq_c, mut dk_c, mut dv_c) =
+            (vec![f32::NAN; lq], vec![f32::NAN; lkv], vec![f32::NAN; lkv]);
+        let st = tpp_attention_backward(
+            &d,
+            p(&q),
+            p(&k),
+            p(&v),
+            lens_c.as_ptr(),
+            p(&out),
+            stats.as_ptr(),
+            p(&dout),
+            dq_c.as_mut_ptr().cast(),
+            dk_c.as_mut_ptr().cast(),
+            dv_c.as_mut_ptr().cast(),
+        );
+        assert_eq!(st, TPP_OK);
+        assert_eq!((dq_c, dk_c, dv_c), (dq.clone(), dk.clone(), dv.clone()));
+        let st = tpp_attention_backward(
+            &d,
+            p(&q),
+            p(&k),
+            p(&v),
+            lens_c.as_ptr(),
+            p(&out),
+            std::ptr::null(),
+            p(&dout),
+            dq.as_mut_ptr().cast(),
+            dk.as_mut_ptr().cast(),
+            dv.as_mut_ptr().cast(),
+        );
+        assert_eq!(st, TPP_ERR_INVALID_ARGUMENT);
+    }
+}

@@ -8,7 +8,8 @@
 use super::{guard, non_null, operands, tpp_status, Fail};
 use crate::isa::DType;
 use crate::ops::{
-    Attention, AttentionOptions, Conv2d, ConvOptions, ConvShape, Linear, LinearOptions, OpElem,
+    Attention, AttentionGrads, AttentionOptions, Conv2d, ConvOptions, ConvShape, Linear,
+    LinearOptions, OpElem,
 };
 use half::bf16;
 use std::ffi::c_void;
@@ -451,14 +452,8 @@ pub unsafe extern "C" fn tpp_linear_backward_weights(
     linear_entry(desc, LinearCall::BackwardWeights { x, dy, dw, db })
 }
 
-unsafe fn attention_run<T: OpElem>(
-    d: &tpp_attention_desc,
-    q: *const c_void,
-    k: *const c_void,
-    v: *const c_void,
-    key_lengths: *const i64,
-    out: *mut c_void,
-) -> Result<(), Fail> {
+/// The attention plan of a descriptor.
+fn attention_plan<T: OpElem>(d: &tpp_attention_desc) -> Result<Attention<T>, Fail> {
     let z = super::codes::size;
     let mut o = AttentionOptions::new(
         z("batch", d.batch)?,
@@ -472,35 +467,100 @@ unsafe fn attention_run<T: OpElem>(
         other => return Err(Fail::arg(format!("causal = {other}; allowed: 0 or 1"))),
     };
     o.scale = (d.scale != 0.0).then_some(d.scale);
-    let att = Attention::<T>::new(o)?;
+    Ok(Attention::new(o)?)
+}
+
+/// The key lengths from C (NULL: none), after the pointer checks.
+unsafe fn key_lengths(p: *const i64, batch: usize) -> Result<Option<Vec<usize>>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let raw = slice::<i64>(p.cast(), batch);
+    Ok(Some(
+        raw.iter()
+            .map(|&l| super::codes::size("key_lengths", l))
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+/// The operands of an attention entry point (unused ones NULL).
+struct AttentionCall {
+    q: *const c_void,
+    k: *const c_void,
+    v: *const c_void,
+    key_lengths: *const i64,
+    out: *mut c_void,
+    stats: *mut f32,
+    /// The backward pass's dout, dq, dk, dv (all NULL for the forward passes).
+    grads: Option<[*mut c_void; 4]>,
+}
+
+unsafe fn attention_run<T: OpElem>(d: &tpp_attention_desc, c: AttentionCall) -> Result<(), Fail> {
+    let att = attention_plan::<T>(d)?;
     let (lq, lkv) = att.lens();
     let sz = std::mem::size_of::<T>();
     let b = att.options().batch;
-    pointers(&[
-        ("q", Some(q), lq, sz),
-        ("k", Some(k), lkv, sz),
-        ("v", Some(v), lkv, sz),
-        ("key_lengths", opt(key_lengths.cast()), b, 8),
-        ("out", Some(out.cast_const()), lq, sz),
-    ])?;
-    let lens = if key_lengths.is_null() {
-        None
-    } else {
-        let raw = slice::<i64>(key_lengths.cast(), b);
-        Some(
-            raw.iter()
-                .map(|&l| z("key_lengths", l))
-                .collect::<Result<Vec<_>, _>>()?,
-        )
-    };
-    att.forward(
-        slice(q, lq),
-        slice(k, lkv),
-        slice(v, lkv),
-        lens.as_deref(),
-        slice_mut(out, lq),
-    )?;
+    let stats = (!c.stats.is_null()).then_some(c.stats.cast_const().cast());
+    let mut list = vec![
+        ("q", Some(c.q), lq, sz),
+        ("k", Some(c.k), lkv, sz),
+        ("v", Some(c.v), lkv, sz),
+        ("key_lengths", opt(c.key_lengths.cast()), b, 8),
+        ("out", Some(c.out.cast_const()), lq, sz),
+        ("stats", stats, att.stats_len(), 4),
+    ];
+    if let Some([dout, dq, dk, dv]) = c.grads {
+        if stats.is_none() {
+            return Err(Fail::arg(
+                "stats is NULL: the backward pass needs the forward's statistics",
+            ));
+        }
+        list.extend([
+            ("dout", Some(dout.cast_const()), lq, sz),
+            ("dq", Some(dq.cast_const()), lq, sz),
+            ("dk", Some(dk.cast_const()), lkv, sz),
+            ("dv", Some(dv.cast_const()), lkv, sz),
+        ]);
+    }
+    pointers(&list)?;
+    let lens = key_lengths(c.key_lengths, b)?;
+    let (q, k, v) = (slice(c.q, lq), slice(c.k, lkv), slice(c.v, lkv));
+    match (c.grads, stats) {
+        (Some([dout, dq, dk, dv]), Some(_)) => {
+            let grads = AttentionGrads {
+                dq: slice_mut(dq, lq),
+                dk: slice_mut(dk, lkv),
+                dv: slice_mut(dv, lkv),
+            };
+            let stats = slice::<f32>(c.stats.cast_const().cast(), att.stats_len());
+            att.backward(
+                q,
+                k,
+                v,
+                lens.as_deref(),
+                slice(c.out.cast_const(), lq),
+                stats,
+                slice(dout.cast_const(), lq),
+                grads,
+            )?;
+        }
+        (None, Some(_)) => {
+            let stats = slice_mut::<f32>(c.stats.cast(), att.stats_len());
+            att.forward_train(q, k, v, lens.as_deref(), slice_mut(c.out, lq), stats)?;
+        }
+        _ => att.forward(q, k, v, lens.as_deref(), slice_mut(c.out, lq))?,
+    }
     Ok(())
+}
+
+unsafe fn attention_entry(desc: *const tpp_attention_desc, call: AttentionCall) -> tpp_status {
+    guard(|| {
+        let d = non_null(desc, "desc")?;
+        match float_dtype(d.dtype)? {
+            DType::BF16 => attention_run::<bf16>(d, call),
+            _ => attention_run::<f32>(d, call),
+        }
+    })
 }
 
 /// `out = softmax(scale·q·kᵀ + mask)·v` per batch and head: `q`, `out` `[batch][seq_q][heads]
@@ -519,11 +579,73 @@ pub unsafe extern "C" fn tpp_attention_forward(
     key_lengths: *const i64,
     out: *mut c_void,
 ) -> tpp_status {
-    guard(|| {
-        let d = non_null(desc, "desc")?;
-        match float_dtype(d.dtype)? {
-            DType::BF16 => attention_run::<bf16>(d, q, k, v, key_lengths, out),
-            _ => attention_run::<f32>(d, q, k, v, key_lengths, out),
-        }
-    })
+    let call = AttentionCall {
+        q,
+        k,
+        v,
+        key_lengths,
+        out,
+        stats: std::ptr::null_mut(),
+        grads: None,
+    };
+    attention_entry(desc, call)
+}
+
+/// `tpp_attention_forward`, also writing the softmax statistics the backward pass needs to
+/// `stats` (`2·batch·heads·seq_q` f32 values).
+///
+/// # Safety
+/// As for `tpp_attention_forward`; `stats` must hold its values.
+#[no_mangle]
+pub unsafe extern "C" fn tpp_attention_forward_train(
+    desc: *const tpp_attention_desc,
+    q: *const c_void,
+    k: *const c_void,
+    v: *const c_void,
+    key_lengths: *const i64,
+    out: *mut c_void,
+    stats: *mut f32,
+) -> tpp_status {
+    let call = AttentionCall {
+        q,
+        k,
+        v,
+        key_lengths,
+        out,
+        stats,
+        grads: None,
+    };
+    attention_entry(desc, call)
+}
+
+/// `dq`, `dk`, `dv` (shaped as `q`, `k`, `v`) from `dout` (shaped as `out`), given the
+/// forward's inputs, its output and the statistics of `tpp_attention_forward_train`.
+///
+/// # Safety
+/// As for `tpp_attention_forward_train`; the gradients must hold their elements.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tpp_attention_backward(
+    desc: *const tpp_attention_desc,
+    q: *const c_void,
+    k: *const c_void,
+    v: *const c_void,
+    key_lengths: *const i64,
+    out: *const c_void,
+    stats: *const f32,
+    dout: *const c_void,
+    dq: *mut c_void,
+    dk: *mut c_void,
+    dv: *mut c_void,
+) -> tpp_status {
+    let call = AttentionCall {
+        q,
+        k,
+        v,
+        key_lengths,
+        out: out.cast_mut(),
+        stats: stats.cast_mut(),
+        grads: Some([dout.cast_mut(), dq, dk, dv]),
+    };
+    attention_entry(desc, call)
 }
