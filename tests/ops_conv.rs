@@ -443,6 +443,33 @@ fn conv_rejects_bad_problems() {
             "{o:?}: {e}"
         );
     }
+    // Sizes no memory can hold are errors, never wrapped arithmetic.
+    let huge = ConvShape {
+        n: 1 << 40,
+        c: 1 << 20,
+        ..s
+    };
+    assert!(Conv2d::<f32>::new(huge, ConvOptions::default()).is_err());
+    let wide = ConvOptions {
+        padding: (usize::MAX / 2, 0),
+        ..ConvOptions::default()
+    };
+    assert!(Conv2d::<f32>::new(s, wide).is_err());
+    let dilated = ConvOptions {
+        dilation: (usize::MAX, 1),
+        ..ConvOptions::default()
+    };
+    assert!(Conv2d::<f32>::new(s, dilated).is_err());
+    assert!(tpp::ops::Linear::<f32>::new(1 << 40, 1 << 30, 4, Default::default()).is_err());
+    assert!(
+        tpp::ops::Attention::<f32>::new(tpp::ops::AttentionOptions::new(
+            1 << 30,
+            1 << 20,
+            usize::MAX,
+            64
+        ))
+        .is_err()
+    );
     assert!(Conv2d::<bf16>::new(
         s,
         ConvOptions {

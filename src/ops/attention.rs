@@ -14,7 +14,7 @@
 //! (padding: keys at or beyond the length are ignored, never read).
 
 use super::loops::{spec_or, LoopNest, LoopSpec};
-use super::raw::{binary, check_len, reduce, unary, OpElem, Shared};
+use super::raw::{binary, check_len, fits, reduce, unary, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
@@ -135,6 +135,9 @@ impl<T: OpElem> Attention<T> {
             if v == 0 {
                 return Err(bad(f, 0, "at least 1"));
             }
+        }
+        for (what, seq) in [("q", o.seq_q), ("k", o.seq_kv.saturating_add(1))] {
+            fits("attention", what, &[o.batch, seq, o.heads, o.head_dim, 2])?;
         }
         if o.causal && o.seq_kv < o.seq_q {
             return Err(bad(

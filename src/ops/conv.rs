@@ -19,7 +19,7 @@
 
 use super::layout::{default_block, ActLayout, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
-use super::raw::{check_len, unary, OpElem, Shared};
+use super::raw::{check_len, fits, unary, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
@@ -160,11 +160,33 @@ impl<T: OpElem> Conv2d<T> {
                 format!("a divisor of c = {c} and k = {k}"),
             ));
         }
-        let (hp, wp) = (h + 2 * opts.padding.0, w + 2 * opts.padding.1);
-        let (eh, ew) = (
-            opts.dilation.0 * (r.max(1) - 1) + 1,
-            opts.dilation.1 * (s.max(1) - 1) + 1,
-        );
+        // Every size below is bounded first, so the index arithmetic cannot wrap.
+        let big = |what, v: Option<usize>| {
+            v.filter(|&x| x <= isize::MAX as usize / 8)
+                .ok_or_else(|| bad(what, "overflow", "sizes whose tensors fit in memory"))
+        };
+        let hp = big(
+            "padding",
+            opts.padding.0.checked_mul(2).and_then(|p| p.checked_add(h)),
+        )?;
+        let wp = big(
+            "padding",
+            opts.padding.1.checked_mul(2).and_then(|p| p.checked_add(w)),
+        )?;
+        let eh = big(
+            "dilation",
+            opts.dilation
+                .0
+                .checked_mul(r.max(1) - 1)
+                .and_then(|x| x.checked_add(1)),
+        )?;
+        let ew = big(
+            "dilation",
+            opts.dilation
+                .1
+                .checked_mul(s.max(1) - 1)
+                .and_then(|x| x.checked_add(1)),
+        )?;
         if r == 0 || s == 0 || hp < eh || wp < ew {
             return Err(bad(
                 "r/s",
@@ -185,6 +207,7 @@ impl<T: OpElem> Conv2d<T> {
             ));
         }
         let input = ActLayout::new(n, c, h, w, g, bc)?;
+        fits("conv2d", "padded input", &[n, input.cb(), hp, wp, bc])?;
         let output = ActLayout::new(n, k, p, q, g, bk)?;
         let weights = WeightLayout::new(k, c, (r, s), g, (bc, bk), T::VNNI2)?;
         let flat = r == 1 && s == 1 && opts.stride == (1, 1) && opts.padding == (0, 0);

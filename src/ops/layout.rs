@@ -11,7 +11,7 @@
 //!   fully-connected weight is the case `R = S = G = 1`: `[KB][CB][bc][bk]` from a row-major
 //!   `[out][in]` matrix. Padding lanes are zero, so they add nothing to any sum.
 
-use super::raw::{check_len, unary, OpElem, Shared};
+use super::raw::{check_len, fits, unary, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::isa::{DType, Layout, UnaryDesc, UnaryOp};
 use crate::UnaryKernel;
@@ -111,9 +111,12 @@ impl ActLayout {
             groups,
             bc,
         };
-        l.len()
-            .checked_mul(8)
-            .ok_or_else(|| bad("size", "overflow", "a tensor that fits memory"))?;
+        fits("layout", "size", &[n, c, h, w])?;
+        fits(
+            "layout",
+            "size",
+            &[n, groups, l.blocks_per_group(), h, w, bc],
+        )?;
         Ok(l)
     }
     /// Channels per group.
@@ -303,9 +306,8 @@ impl WeightLayout {
             bk,
             vnni2,
         };
-        l.len()
-            .checked_mul(8)
-            .ok_or_else(|| bad("size", "overflow", "a tensor that fits memory"))?;
+        fits("layout", "size", &[k, l.cg(), r, s])?;
+        fits("layout", "size", &[groups, l.kbg(), l.cbg(), r, s, bc, bk])?;
         Ok(l)
     }
     /// A fully-connected weight `[KB][CB][bc][bk]` from row-major `[k][c]` (`[out][in]`).

@@ -17,7 +17,7 @@
 
 use super::layout::{default_block, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
-use super::raw::{check_len, unary, unary_aux, OpElem, Shared};
+use super::raw::{check_len, fits, unary, unary_aux, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
@@ -223,6 +223,8 @@ impl<T: OpElem> Linear<T> {
                 return Err(bad(f, 0, "at least 1"));
             }
         }
+        fits("linear", "x", &[n, c])?;
+        fits("linear", "y", &[n, k])?;
         if opts.activation.writes_mask() {
             return Err(bad(
                 "activation",

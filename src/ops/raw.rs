@@ -135,3 +135,24 @@ pub(crate) fn check_len(operand: &'static str, have: usize, need: usize) -> crat
     }
     Ok(())
 }
+
+/// The product of `parts` when a tensor of that many elements (of at most 8 bytes) can exist:
+/// sizes from callers (the C API among them) must never wrap around in the index arithmetic.
+pub(crate) fn fits(
+    family: &'static str,
+    what: &'static str,
+    parts: &[usize],
+) -> crate::Result<usize> {
+    parts
+        .iter()
+        .try_fold(1usize, |acc, &p| acc.checked_mul(p))
+        .filter(|&n| n <= isize::MAX as usize / 8)
+        .ok_or_else(|| {
+            crate::Error::desc(
+                family,
+                what,
+                format!("{parts:?}"),
+                "a tensor that fits in memory",
+            )
+        })
+}
