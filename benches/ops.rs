@@ -4,7 +4,8 @@
 //! `vdpbf16ps` peaks measured in the same run. oneDNN runs with every tensor in the layout it
 //! prefers (format `any`), tpp on its blocked layouts: layout conversion is outside both
 //! timings. oneDNN uses OpenMP: the shim sets its thread count to tpp's rayon pool size per
-//! call. Attention has no oneDNN 2.6 primitive; it is reported against the FMA peak.
+//! call. Attention has no oneDNN 2.6 primitive, and the shim builds no backward primitive:
+//! those are reported against the FMA peak alone.
 //!
 //! `cargo bench --bench ops` (a filter such as `-- res3` or `-- bert` runs fewer cases;
 //! `TPP_BENCH_REPS=n` sets the timed repetitions, median reported).
@@ -242,6 +243,52 @@ fn attention_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
     }
 }
 
+/// The backward passes of a convolution layer (tpp only: the oneDNN shim has no backward
+/// primitives), against the FMA peak.
+fn conv_backward_rows(
+    name: &str,
+    (c, hw, k, rs, stride, pad): (usize, usize, usize, usize, usize, usize),
+    n: usize,
+    threads: usize,
+    peak: f64,
+) -> [Row; 2] {
+    let shape = ConvShape {
+        n,
+        c,
+        h: hw,
+        w: hw,
+        k,
+        r: rs,
+        s: rs,
+    };
+    let opts = ConvOptions {
+        stride: (stride, stride),
+        padding: (pad, pad),
+        bias: true,
+        ..ConvOptions::default()
+    };
+    let conv = Conv2d::<f32>::new(shape, opts).expect("a valid layer");
+    let x = vec![0.5f32; conv.input_layout().len()];
+    let w = vec![0.01f32; conv.weight_layout().len()];
+    let dy = vec![0.1f32; conv.output_layout().len()];
+    let mut dx = vec![0f32; conv.input_layout().len()];
+    let mut dw = vec![0f32; conv.weight_grad_layout().len()];
+    let mut db = vec![0f32; k];
+    let data = time(|| conv.backward_data(&dy, &w, &mut dx).unwrap());
+    let weights = time(|| {
+        conv.backward_weights(&x, &dy, &mut dw, Some(&mut db))
+            .unwrap()
+    });
+    let row = |what: &str, t: f64| Row {
+        label: format!("{name}/{what}/n{n}/f32/{threads}t"),
+        flops: conv.flops() as f64,
+        tpp: t,
+        dnnl: None,
+        peak,
+    };
+    [row("bwd_data", data), row("bwd_weights", weights)]
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -306,6 +353,28 @@ fn main() {
                         (r.iter().sum::<f64>() / r.len() as f64).exp(),
                         r.len()
                     );
+                }
+            }
+            header(&format!(
+                "Convolution backward passes (f32), {threads} thread(s)"
+            ));
+            for &(name, c, hw, k, rs, st, pad) in RESNET50 {
+                let picked = [
+                    "res2_branch2b",
+                    "res3a_branch2b",
+                    "res4_branch2c",
+                    "res5_branch2b",
+                ];
+                if picked.contains(&name) && wanted(&format!("{name}/bwd")) {
+                    for row in conv_backward_rows(
+                        name,
+                        (c, hw, k, rs, st, pad),
+                        threads.max(2),
+                        threads,
+                        pf,
+                    ) {
+                        row.print();
+                    }
                 }
             }
             header(&format!(
