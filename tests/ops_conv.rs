@@ -160,6 +160,8 @@ fn check<T: OpElem>(case: Case, seed: u64, relu: bool, blocks: Option<(usize, us
         },
         blocks,
         loop_spec: None,
+        // f32: 1 to 4 chunks of the channel reduction (bf16 ignores it).
+        channel_chunks: Some(1 + (seed % 4) as usize),
     };
     let conv = Conv2d::<T>::new(case.s, opts.clone()).unwrap();
     assert_eq!(conv.output_size(), case.out());
@@ -433,6 +435,10 @@ fn conv_rejects_bad_problems() {
         },
         ConvOptions {
             loop_spec: Some("abcz".into()),
+            ..ConvOptions::default()
+        },
+        ConvOptions {
+            loop_spec: Some("abcdE".into()),
             ..ConvOptions::default()
         },
     ];

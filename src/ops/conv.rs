@@ -68,10 +68,17 @@ pub struct ConvOptions {
     /// Channel blocks `(bc, bk)`; `None` picks [`default_block`] of the channels per group.
     pub blocks: Option<(usize, usize)>,
     /// The forward loop spec over `a` = image, `b` = output block, `c` = output row,
+    /// `e` = chunk of the channel reduction (never parallel),
     /// `d` = pixel block of a row (see [`crate::ops::loops`]; the loops are declared without
-    /// extra block sizes); `None` takes the default `"ABCd"` (`"ABDc"` for a 1×1 layer with
-    /// stride 1 and no padding, whose pixels form one flattened row).
+    /// extra block sizes); `None` takes the default `"ABCde"` (`"ABDce"` for a 1×1 layer with
+    /// stride 1 and no padding, whose pixels form one flattened row; `"ABecd"` when the
+    /// reduction is chunked).
     pub loop_spec: Option<String>,
+    /// f32 only: split the forward reduction over input-channel blocks into this many chunks
+    /// (loop `e`), so that a chunk's weights stay in L2 while every output row of a block
+    /// passes; `None` picks enough chunks for half the detected L2 (bf16: always 1, its
+    /// partial sums would be rounded in a bf16 output).
+    pub channel_chunks: Option<usize>,
 }
 
 impl Default for ConvOptions {
@@ -85,6 +92,7 @@ impl Default for ConvOptions {
             activation: Activation::None,
             blocks: None,
             loop_spec: None,
+            channel_chunks: None,
         }
     }
 }
@@ -110,7 +118,12 @@ pub struct Conv2d<T: OpElem> {
     output: ActLayout,
     weights: WeightLayout,
     nest: LoopNest,
-    fwd: (GemmKernel, Option<GemmKernel>),
+    /// Forward kernels (full pixel block, ragged one) of the first, middle and last chunk of
+    /// the channel reduction (one entry when it is not chunked).
+    fwd: Vec<(GemmKernel, Option<GemmKernel>)>,
+    /// Input-channel blocks per chunk, and chunks.
+    chunk: usize,
+    chunks: usize,
     /// Forward batch offsets of A (input) and B (weights) over (input block, r, s).
     a_off: Vec<u64>,
     b_off: Vec<u64>,
@@ -213,15 +226,42 @@ impl<T: OpElem> Conv2d<T> {
         let flat = r == 1 && s == 1 && opts.stride == (1, 1) && opts.padding == (0, 0);
         let (rows, cols) = if flat { (1, p * q) } else { (p, q) };
         let qb = cols.min(if flat { 64 } else { 56 });
+        let cbg = weights.cbg();
+        let chunks = if T::VNNI2 {
+            1
+        } else {
+            let kb_bytes = cbg * r * s * bc * bk * 4;
+            let l2 = crate::dispatch::caps::caches().l2.max(1 << 16);
+            opts.channel_chunks
+                .unwrap_or(kb_bytes.div_ceil(l2 / 2))
+                .clamp(1, cbg)
+        };
+        let chunk = cbg.div_ceil(chunks);
+        let chunks = cbg.div_ceil(chunk);
         let loops = [
             LoopSpec::new(0, n, 1),
             LoopSpec::new(0, output.cb(), 1),
             LoopSpec::new(0, rows, 1),
             LoopSpec::new(0, cols, qb),
+            LoopSpec::new(0, chunks, 1),
         ];
         // A flattened 1×1 layer has one "row": its pixel blocks are the parallel work instead.
-        let default = if flat { "ABDc" } else { "ABCd" };
-        let nest = LoopNest::new(&loops, spec_or(opts.loop_spec.as_deref(), default))?;
+        // A chunked reduction walks every row of a block under each chunk (weights reused).
+        let default = match (flat, chunks > 1) {
+            (true, false) => "ABDce",
+            (false, false) => "ABCde",
+            (true, true) => "ABecd",
+            (false, true) => "ABecd",
+        };
+        let spec = spec_or(opts.loop_spec.as_deref(), default);
+        if spec.contains('E') {
+            return Err(bad(
+                "loop_spec",
+                spec,
+                "the chunk loop `e` sequential (its partial sums accumulate in order)",
+            ));
+        }
+        let nest = LoopNest::new(&loops, spec)?;
         let mut conv = Conv2d {
             shape,
             opts,
@@ -235,21 +275,30 @@ impl<T: OpElem> Conv2d<T> {
             output,
             weights,
             nest,
-            fwd: (GemmDesc::new(1, 1, 1, DType::F32).dispatch()?, None),
+            fwd: vec![],
+            chunk,
+            chunks,
             a_off: vec![],
             b_off: vec![],
             _t: PhantomData,
         };
         let edge = cols % qb;
-        conv.fwd = (
-            conv.fwd_kernel(qb)?,
-            if edge > 0 {
-                Some(conv.fwd_kernel(edge)?)
+        // (beta, epilogue) of the first, middle and last chunk; one kernel pair unchunked.
+        let stages: &[(f64, bool)] = if chunks == 1 {
+            &[(0.0, true)]
+        } else {
+            &[(0.0, false), (1.0, false), (1.0, true)]
+        };
+        for &(beta, epi) in stages {
+            let full = conv.fwd_kernel(qb, beta, epi)?;
+            let ragged = if edge > 0 {
+                Some(conv.fwd_kernel(edge, beta, epi)?)
             } else {
                 None
-            },
-        );
-        let (cbg, plane) = (weights.cbg(), hp * wp * bc);
+            };
+            conv.fwd.push((full, ragged));
+        }
+        let plane = hp * wp * bc;
         for cb in 0..cbg {
             for ri in 0..r {
                 for si in 0..s {
@@ -301,15 +350,17 @@ impl<T: OpElem> Conv2d<T> {
         2 * (s.n * s.k * (s.c / self.opts.groups) * s.r * s.s * self.p * self.q) as u64
     }
 
-    fn fwd_kernel(&self, m: usize) -> Result<GemmKernel> {
+    fn fwd_kernel(&self, m: usize, beta: f64, epilogue: bool) -> Result<GemmKernel> {
         let (bc, bk) = (self.input.bc, self.output.bc);
         let mut d = GemmDesc::new(m, bk, bc, T::DTYPE)
             .ld(self.opts.stride.1 * bc, bk, bk)
             .output(T::DTYPE)
-            .beta(0.0)
-            .batch(BatchReduce::Offsets)
-            .activation(self.opts.activation);
-        if self.opts.bias {
+            .beta(beta)
+            .batch(BatchReduce::Offsets);
+        if epilogue {
+            d = d.activation(self.opts.activation);
+        }
+        if self.opts.bias && epilogue {
             d = d.bias(BiasBroadcast::Row, DType::F32);
         }
         if T::VNNI2 {
@@ -365,14 +416,23 @@ impl<T: OpElem> Conv2d<T> {
         let (kb_all, cb_all) = (self.output.cb(), self.input.cb());
         let cols = if self.flat { self.p * self.q } else { self.q };
         self.nest.run(|_, ind| {
-            let (n, gk, p, q0) = (ind[0], ind[1], ind[2], ind[3]);
+            let (n, gk, p, q0, e) = (ind[0], ind[1], ind[2], ind[3], ind[4]);
             let g = gk / kbg;
             let qn = self.qb.min(cols - q0);
-            let k = if qn == self.qb {
-                &self.fwd.0
-            } else {
-                self.fwd.1.as_ref().expect("edge kernel")
+            // The chunk's kernels (first: beta 0; last: the epilogue) and its batch members.
+            let stage = match (self.chunks, e) {
+                (1, _) | (_, 0) => 0,
+                (c, e) if e + 1 == c => 2,
+                _ => 1,
             };
+            let pair = &self.fwd[stage];
+            let k = if qn == self.qb {
+                &pair.0
+            } else {
+                pair.1.as_ref().expect("edge kernel")
+            };
+            let taps = self.shape.r * self.shape.s;
+            let members = e * self.chunk * taps..((e + 1) * self.chunk).min(cbg) * taps;
             let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * v * bc;
             let c = ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
             // SAFETY: every offset stays inside the padded input and the weights (built from
@@ -382,9 +442,9 @@ impl<T: OpElem> Conv2d<T> {
                     a: xs.at(a).cast_const().cast(),
                     b: ws.at(self.weights.block(gk, 0, 0, 0)).cast_const().cast(),
                     c: ys.at(c).cast(),
-                    a_offsets: self.a_off.as_ptr(),
-                    b_offsets: self.b_off.as_ptr(),
-                    batch: self.a_off.len() as u64,
+                    a_offsets: self.a_off[members.start..].as_ptr(),
+                    b_offsets: self.b_off[members.start..].as_ptr(),
+                    batch: members.len() as u64,
                     bias: bs.map_or(std::ptr::null(), |b| b.at(gk * bk).cast_const().cast()),
                     ..GemmArgs::default()
                 };
