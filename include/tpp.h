@@ -643,6 +643,81 @@ typedef struct tpp_matmul_desc {
   int32_t bf16_compute;
 } tpp_matmul_desc;
 
+// A 2D convolution for `tpp_conv2d_*` (see `tpp::ops::Conv2d`).
+typedef struct tpp_conv2d_desc {
+  // `TPP_DTYPE_F32` or `TPP_DTYPE_BF16` (activations and weights; bias and weight
+  // gradients are f32).
+  int32_t dtype;
+  // Batch, input channels, input height and width.
+  int64_t n;
+  // See `n`.
+  int64_t c;
+  // See `n`.
+  int64_t h;
+  // See `n`.
+  int64_t w;
+  // Output channels, filter height and width (weights are `[k][c/groups][r][s]`).
+  int64_t k;
+  // See `k`.
+  int64_t r;
+  // See `k`.
+  int64_t s;
+  // Strides (at least 1).
+  int64_t stride_h;
+  // See `stride_h`.
+  int64_t stride_w;
+  // Zero padding on each side.
+  int64_t pad_h;
+  // See `pad_h`.
+  int64_t pad_w;
+  // Dilations (at least 1).
+  int64_t dilation_h;
+  // See `dilation_h`.
+  int64_t dilation_w;
+  // Groups (1 for a plain convolution).
+  int64_t groups;
+  // `TPP_ACT_*` applied after the bias in the forward pass (not `TPP_ACT_RELU_MASK`).
+  int32_t activation;
+  // The slope / scale of `TPP_ACT_LEAKY_RELU` and `TPP_ACT_ELU`.
+  float activation_alpha;
+} tpp_conv2d_desc;
+
+// A fully connected layer for `tpp_linear_*` (see `tpp::ops::Linear`).
+typedef struct tpp_linear_desc {
+  // `TPP_DTYPE_F32` or `TPP_DTYPE_BF16` (bf16: even `c` and `k`).
+  int32_t dtype;
+  // Rows (batch × tokens), input features, output features.
+  int64_t n;
+  // See `n`.
+  int64_t c;
+  // See `n`.
+  int64_t k;
+  // `TPP_ACT_*` applied after the bias in the forward pass (not `TPP_ACT_RELU_MASK`).
+  int32_t activation;
+  // The slope / scale of `TPP_ACT_LEAKY_RELU` and `TPP_ACT_ELU`.
+  float activation_alpha;
+} tpp_linear_desc;
+
+// Scaled dot-product attention for `tpp_attention_forward` (see `tpp::ops::Attention`).
+typedef struct tpp_attention_desc {
+  // `TPP_DTYPE_F32` or `TPP_DTYPE_BF16` (bf16: even `head_dim`).
+  int32_t dtype;
+  // Batch, heads, query and key sequence lengths, head size.
+  int64_t batch;
+  // See `batch`.
+  int64_t heads;
+  // See `batch`.
+  int64_t seq_q;
+  // See `batch`.
+  int64_t seq_kv;
+  // See `batch`.
+  int64_t head_dim;
+  // 1: causal mask (query i sees keys j <= i + seq_kv - seq_q); 0: none.
+  int32_t causal;
+  // Scale of the scores; 0 means 1/sqrt(head_dim).
+  float scale;
+} tpp_attention_desc;
+
 // Success.
 #define TPP_OK 0
 
@@ -1133,6 +1208,114 @@ tpp_status tpp_equation_call(const struct tpp_kernel *k, const struct tpp_equati
 // `desc` must point to a `tpp_matmul_desc`; `a`, `b` and `c` must be valid for the elements
 // their operands span (A and B are not read when `k = 0` or `alpha = 0`).
 tpp_status tpp_matmul(const struct tpp_matmul_desc *desc, const void *a, const void *b, void *c);
+
+// `y = act(conv(x, w) + bias)`: `x` NCHW, `w` `[k][c/groups][r][s]`, `bias` `k` f32 values
+// or NULL, `y` `[n][k][p][q]` with `p = (h + 2·pad_h − dilation_h·(r − 1) − 1)/stride_h + 1`
+// (and `q` likewise).
+//
+// # Safety
+// `desc` must point to a `tpp_conv2d_desc`; the tensors must hold the elements their shapes
+// give, in the descriptor's dtype.
+tpp_status tpp_conv2d_forward(const struct tpp_conv2d_desc *desc,
+                              const void *x,
+                              const void *w,
+                              const float *bias,
+                              void *y);
+
+// `dx` (NCHW) from `dy` (`[n][k][p][q]`, the gradient before the activation) and `w`.
+//
+// # Safety
+// As for `tpp_conv2d_forward`.
+tpp_status tpp_conv2d_backward_data(const struct tpp_conv2d_desc *desc,
+                                    const void *dy,
+                                    const void *w,
+                                    void *dx);
+
+// `dw` (`[k][c/groups][r][s]`, f32) and, when `db` is not NULL, `db` (`k` f32 values) from `x`
+// and `dy`.
+//
+// # Safety
+// As for `tpp_conv2d_forward`.
+tpp_status tpp_conv2d_backward_weights(const struct tpp_conv2d_desc *desc,
+                                       const void *x,
+                                       const void *dy,
+                                       float *dw,
+                                       float *db);
+
+// `y = act(x·wᵀ + bias)`: `x` `[n][c]`, `w` `[k][c]`, `bias` `k` f32 values or NULL, `y`
+// `[n][k]`, all row-major.
+//
+// # Safety
+// `desc` must point to a `tpp_linear_desc`; the tensors must hold the elements their shapes
+// give, in the descriptor's dtype.
+tpp_status tpp_linear_forward(const struct tpp_linear_desc *desc,
+                              const void *x,
+                              const void *w,
+                              const float *bias,
+                              void *y);
+
+// `dx = dy·w` (`dy` `[n][k]`, the gradient before the activation; `dx` `[n][c]`).
+//
+// # Safety
+// As for `tpp_linear_forward`.
+tpp_status tpp_linear_backward_data(const struct tpp_linear_desc *desc,
+                                    const void *dy,
+                                    const void *w,
+                                    void *dx);
+
+// `dw = dyᵀ·x` (`[k][c]` f32) and, when `db` is not NULL, `db = Σ_rows dy` (`k` f32 values).
+//
+// # Safety
+// As for `tpp_linear_forward`.
+tpp_status tpp_linear_backward_weights(const struct tpp_linear_desc *desc,
+                                       const void *x,
+                                       const void *dy,
+                                       float *dw,
+                                       float *db);
+
+// `out = softmax(scale·q·kᵀ + mask)·v` per batch and head: `q`, `out` `[batch][seq_q][heads]
+// [head_dim]`, `k`, `v` `[batch][seq_kv][heads][head_dim]`; `key_lengths` (`batch` values in
+// 1..=seq_kv, or NULL) masks padded keys.
+//
+// # Safety
+// `desc` must point to a `tpp_attention_desc`; the tensors must hold the elements their shapes
+// give, in the descriptor's dtype.
+tpp_status tpp_attention_forward(const struct tpp_attention_desc *desc,
+                                 const void *q,
+                                 const void *k,
+                                 const void *v,
+                                 const int64_t *key_lengths,
+                                 void *out);
+
+// `tpp_attention_forward`, also writing the softmax statistics the backward pass needs to
+// `stats` (`2·batch·heads·seq_q` f32 values).
+//
+// # Safety
+// As for `tpp_attention_forward`; `stats` must hold its values.
+tpp_status tpp_attention_forward_train(const struct tpp_attention_desc *desc,
+                                       const void *q,
+                                       const void *k,
+                                       const void *v,
+                                       const int64_t *key_lengths,
+                                       void *out,
+                                       float *stats);
+
+// `dq`, `dk`, `dv` (shaped as `q`, `k`, `v`) from `dout` (shaped as `out`), given the
+// forward's inputs, its output and the statistics of `tpp_attention_forward_train`.
+//
+// # Safety
+// As for `tpp_attention_forward_train`; the gradients must hold their elements.
+tpp_status tpp_attention_backward(const struct tpp_attention_desc *desc,
+                                  const void *q,
+                                  const void *k,
+                                  const void *v,
+                                  const int64_t *key_lengths,
+                                  const void *out,
+                                  const float *stats,
+                                  const void *dout,
+                                  void *dq,
+                                  void *dk,
+                                  void *dv);
 
 #ifdef __cplusplus
 }  // extern "C"

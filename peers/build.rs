@@ -21,12 +21,14 @@ fn main() {
     if target != std::env::consts::ARCH {
         return;
     }
-    // oneDNN (libdnnl-dev): eltwise, binary, reduction, reorder and matmul peers.
+    // oneDNN (libdnnl-dev): eltwise, binary, reduction, reorder and matmul peers, and the
+    // convolution and inner product of the operator benches.
     if exists(&[
         "/usr/include/oneapi/dnnl/dnnl.h",
         "/usr/local/include/oneapi/dnnl/dnnl.h",
     ]) && cc::Build::new()
         .file("c/dnnl_shim.c")
+        .file("c/dnnl_ops_shim.c")
         .try_compile("tpp_dnnl_shim")
         .is_ok()
     {

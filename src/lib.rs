@@ -14,7 +14,8 @@
 //! Layers: [`isa`] (descriptors and their semantics) · [`dispatch`] (validation, cache,
 //! backend registry) · [`exec`] (kernel handles, `#[repr(C)]` ABIs, checked calls) ·
 //! [`backend`] (the reference oracle and the glue to JIT generators) · [`ops`] (operators
-//! built from kernel calls: the large GEMM).
+//! built from kernel calls: the large GEMM, convolution, fully connected layers and MLPs,
+//! attention, over the parallel loop layer and blocked layouts).
 //!
 //! ```
 //! use tpp::{DType, GemmDesc, UnaryDesc, UnaryOp};

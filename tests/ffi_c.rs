@@ -1,7 +1,8 @@
 //! The C ABI from C and from Python: builds the shared library (a nested `cargo build` of this
 //! package with the same profile and features), compiles the programs of `tests/c/` against
 //! `include/tpp.h` with the system C compiler and the flags of the generated `tpp.pc`, and runs
-//! them: `ffi_check.c` (the API against naive loops) and `ffi_bad_input.c` (bad input through
+//! them: `ffi_check.c` (the API against naive loops), `ffi_ops.c` (the operators against naive
+//! loops) and `ffi_bad_input.c` (bad input through
 //! every entry point), each plainly and again under AddressSanitizer, LeakSanitizer and
 //! UndefinedBehaviorSanitizer; then runs `examples/python/tpp_ctypes.py` (ctypes + numpy) when
 //! python3 has numpy.
@@ -51,6 +52,11 @@ fn c_program_checks_the_api() {
 #[test]
 fn c_program_builds_and_runs_equations() {
     run_checks(&compile("equation_check.c", "equation_check_c", &[]), &[]);
+}
+
+#[test]
+fn c_program_checks_the_operators() {
+    run_checks(&compile("ffi_ops.c", "ffi_ops_c", &[]), &[]);
 }
 
 #[test]
@@ -114,6 +120,7 @@ fn c_programs_pass_under_asan_and_ubsan() {
         ("ffi_check.c", "ffi_check_asan"),
         ("ffi_bad_input.c", "ffi_bad_input_asan"),
         ("equation_check.c", "equation_check_asan"),
+        ("ffi_ops.c", "ffi_ops_asan"),
     ] {
         let exe = compile(source, exe, SANITIZE);
         let stderr = run_checks(&exe, &env);

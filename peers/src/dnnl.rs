@@ -23,7 +23,7 @@ macro_rules! shim {
             ///
             /// # Safety
             /// Pointers must hold the shapes the primitive was built for (see `c/dnnl_shim.c`).
-            #[allow(unused_variables)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 #[cfg(tpp_dnnl)]
                 return sys::$name($($arg),*);
@@ -71,4 +71,15 @@ shim! {
     /// Runs a matmul from [`tpp_dnnl_matmul`] on `threads` threads.
     fn tpp_dnnl_matmul_run(mm: *mut c_void, a: *const c_void, c: *mut f32, threads: i32) -> i32 =
         -1;
+    /// A forward-inference convolution `y = relu?(conv(x, w) + b)` on NCHW sizes (square stride
+    /// and padding), every tensor in the layout oneDNN prefers (see `c/dnnl_ops_shim.c`).
+    fn tpp_dnnl_conv(bf16: i32, n: i64, c: i64, h: i64, w: i64, k: i64, r: i64, s: i64, stride: i64, pad: i64, relu: i32) -> *mut c_void =
+        std::ptr::null_mut();
+    /// A forward-inference inner product `y(n×k) = relu?(x·wᵀ + b)`.
+    fn tpp_dnnl_inner_product(bf16: i32, n: i64, c: i64, k: i64, relu: i32) -> *mut c_void =
+        std::ptr::null_mut();
+    /// Runs a primitive of the two above on `threads` OpenMP threads.
+    fn tpp_dnnl_fwd_run(f: *mut c_void, threads: i32) -> i32 = -1;
+    /// The implementation oneDNN picked for it (a NUL-terminated string it owns).
+    fn tpp_dnnl_fwd_impl(f: *const c_void) -> *const std::ffi::c_char = std::ptr::null();
 }

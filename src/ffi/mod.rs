@@ -19,12 +19,14 @@ mod desc;
 mod equation;
 mod handles;
 mod matmul;
+mod ops;
 
 pub use codes::*;
 pub use desc::*;
 pub use equation::*;
 pub use handles::tpp_kernel;
 pub use matmul::*;
+pub use ops::*;
 
 use crate::dispatch::{Binary, Gemm, Reduce, Ternary, Unary};
 use crate::exec::{BinaryArgs, Family, GemmArgs, Kernel, ReduceArgs, TernaryArgs, UnaryArgs};

@@ -1,0 +1,686 @@
+//! 2D convolution as batch-reduce GEMM loops (the TPP paper's direct convolution), on blocked
+//! tensors ([`ActLayout`], [`WeightLayout`]).
+//!
+//! - **Forward**: one BRGEMM per output tile `[qb pixels of a row][bk channels]`, reduced over
+//!   the input-channel blocks of the group and the `R×S` filter taps by offsets (the input is
+//!   read through a zero-padded copy, so every tap is a plain shifted view: rows `stride·bc`
+//!   apart). Bias and activation are the BRGEMM's fused epilogue. A 1×1 convolution with
+//!   stride 1 and no padding is a GEMM over the flattened `H·W` pixels.
+//! - **Backward data**: for each output row and tap, `dX_pad[rows at stride] += dY·Wᵀ`, a BRGEMM
+//!   over the output-channel blocks into an f32 padded gradient (strided C rows), which then
+//!   becomes `dX` (converted, padding dropped). Each task owns one `(image, input block)`
+//!   slab, so the accumulations never race.
+//! - **Backward weights**: each weight block `[bc][bk]` of each tap is one BRGEMM with a
+//!   transposed A (input pixels × channels), reduced over every `(image, output row)` by
+//!   offsets. The bias gradient is a column reduction of `dY`.
+//!
+//! The backward passes take the gradient of the convolution's output *before* the fused
+//! activation (apply the activation's backward unary op first).
+
+use super::layout::{default_block, ActLayout, WeightLayout};
+use super::loops::{spec_or, LoopNest, LoopSpec};
+use super::raw::{check_len, fits, unary, OpElem, Shared};
+use crate::error::{Error, Result};
+use crate::exec::GemmArgs;
+use crate::isa::{
+    Activation, BatchReduce, BiasBroadcast, DType, GemmDesc, ReduceAxis, ReduceDesc, ReduceOp,
+    UnaryDesc, UnaryOp,
+};
+use crate::GemmKernel;
+use rayon::prelude::*;
+use std::marker::PhantomData;
+
+/// The sizes of a convolution: `N` images of `C × H × W` convolved with `K` filters of
+/// `C/groups × R × S`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub k: usize,
+    /// Filter height.
+    pub r: usize,
+    /// Filter width.
+    pub s: usize,
+}
+
+/// How a convolution strides, pads, dilates, groups and fuses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvOptions {
+    /// Stride (vertical, horizontal).
+    pub stride: (usize, usize),
+    /// Zero padding on each side (vertical, horizontal).
+    pub padding: (usize, usize),
+    /// Dilation (vertical, horizontal).
+    pub dilation: (usize, usize),
+    /// Groups (`C` and `K` divisible by it; `groups = C = K` is depthwise).
+    pub groups: usize,
+    /// Whether the forward pass adds a per-output-channel f32 bias.
+    pub bias: bool,
+    /// The activation fused after the bias.
+    pub activation: Activation,
+    /// Channel blocks `(bc, bk)`; `None` picks [`default_block`] of the channels per group.
+    pub blocks: Option<(usize, usize)>,
+    /// The forward loop spec over `a` = image, `b` = output block, `c` = output row,
+    /// `e` = chunk of the channel reduction (never parallel),
+    /// `d` = pixel block of a row (see [`crate::ops::loops`]; the loops are declared without
+    /// extra block sizes); `None` takes the default `"ABCde"` (`"ABDce"` for a 1×1 layer with
+    /// stride 1 and no padding, whose pixels form one flattened row; `"ABecd"` when the
+    /// reduction is chunked).
+    pub loop_spec: Option<String>,
+    /// f32 only: split the forward reduction over input-channel blocks into this many chunks
+    /// (loop `e`), so that a chunk's weights stay in L2 while every output row of a block
+    /// passes; `None` picks enough chunks for half the detected L2 (bf16: always 1, its
+    /// partial sums would be rounded in a bf16 output).
+    pub channel_chunks: Option<usize>,
+}
+
+impl Default for ConvOptions {
+    fn default() -> Self {
+        ConvOptions {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+            bias: false,
+            activation: Activation::None,
+            blocks: None,
+            loop_spec: None,
+            channel_chunks: None,
+        }
+    }
+}
+
+/// A convolution plan: built once from shapes, dtypes and options (validated, kernels
+/// dispatched), then run many times on blocked slices. `T` is f32 or bf16 (f32 accumulation;
+/// the output has the input's type).
+#[derive(Debug)]
+pub struct Conv2d<T: OpElem> {
+    shape: ConvShape,
+    opts: ConvOptions,
+    /// Output height and width.
+    p: usize,
+    q: usize,
+    /// Padded input height and width.
+    hp: usize,
+    wp: usize,
+    /// Whether the pixels are one flattened row (1×1, stride 1, no padding).
+    flat: bool,
+    /// Pixels per GEMM tile.
+    qb: usize,
+    input: ActLayout,
+    output: ActLayout,
+    weights: WeightLayout,
+    nest: LoopNest,
+    /// Forward kernels (full pixel block, ragged one) of the first, middle and last chunk of
+    /// the channel reduction (one entry when it is not chunked).
+    fwd: Vec<(GemmKernel, Option<GemmKernel>)>,
+    /// Input-channel blocks per chunk, and chunks.
+    chunk: usize,
+    chunks: usize,
+    /// Forward batch offsets of A (input) and B (weights) over (input block, r, s).
+    a_off: Vec<u64>,
+    b_off: Vec<u64>,
+    _t: PhantomData<T>,
+}
+
+fn bad(field: &'static str, value: impl std::fmt::Display, allowed: impl Into<String>) -> Error {
+    Error::desc("conv2d", field, value, allowed)
+}
+
+impl<T: OpElem> Conv2d<T> {
+    /// Validates the problem and dispatches the forward kernels.
+    pub fn new(shape: ConvShape, opts: ConvOptions) -> Result<Conv2d<T>> {
+        if !matches!(T::DTYPE, DType::F32 | DType::BF16) {
+            return Err(bad("dtype", T::DTYPE, "f32 or bf16"));
+        }
+        let ConvShape {
+            n,
+            c,
+            h,
+            w,
+            k,
+            r,
+            s,
+        } = shape;
+        for (f, v) in [
+            ("stride", opts.stride.0.min(opts.stride.1)),
+            ("dilation", opts.dilation.0.min(opts.dilation.1)),
+            ("groups", opts.groups),
+        ] {
+            if v == 0 {
+                return Err(bad(f, 0, "at least 1"));
+            }
+        }
+        if opts.activation.writes_mask() {
+            return Err(bad(
+                "activation",
+                "Relu { mask: true }",
+                "an activation without a mask output",
+            ));
+        }
+        let g = opts.groups;
+        if !c.is_multiple_of(g) || !k.is_multiple_of(g) {
+            return Err(bad(
+                "groups",
+                g,
+                format!("a divisor of c = {c} and k = {k}"),
+            ));
+        }
+        // Every size below is bounded first, so the index arithmetic cannot wrap.
+        let big = |what, v: Option<usize>| {
+            v.filter(|&x| x <= isize::MAX as usize / 8)
+                .ok_or_else(|| bad(what, "overflow", "sizes whose tensors fit in memory"))
+        };
+        let hp = big(
+            "padding",
+            opts.padding.0.checked_mul(2).and_then(|p| p.checked_add(h)),
+        )?;
+        let wp = big(
+            "padding",
+            opts.padding.1.checked_mul(2).and_then(|p| p.checked_add(w)),
+        )?;
+        let eh = big(
+            "dilation",
+            opts.dilation
+                .0
+                .checked_mul(r.max(1) - 1)
+                .and_then(|x| x.checked_add(1)),
+        )?;
+        let ew = big(
+            "dilation",
+            opts.dilation
+                .1
+                .checked_mul(s.max(1) - 1)
+                .and_then(|x| x.checked_add(1)),
+        )?;
+        if r == 0 || s == 0 || hp < eh || wp < ew {
+            return Err(bad(
+                "r/s",
+                format!("{r}×{s} dilated to {eh}×{ew}"),
+                format!("non-zero and within the padded input {hp}×{wp}"),
+            ));
+        }
+        let (p, q) = ((hp - eh) / opts.stride.0 + 1, (wp - ew) / opts.stride.1 + 1);
+        let (bc, bk) = opts.blocks.unwrap_or((
+            default_block(c / g, T::DTYPE),
+            default_block(k / g, T::DTYPE),
+        ));
+        if T::VNNI2 && (!bc.is_multiple_of(2) || !bk.is_multiple_of(2)) {
+            return Err(bad(
+                "blocks",
+                format!("({bc}, {bk})"),
+                "even block sizes for bf16 (VNNI2 pairs)",
+            ));
+        }
+        let input = ActLayout::new(n, c, h, w, g, bc)?;
+        fits("conv2d", "padded input", &[n, input.cb(), hp, wp, bc])?;
+        let output = ActLayout::new(n, k, p, q, g, bk)?;
+        let weights = WeightLayout::new(k, c, (r, s), g, (bc, bk), T::VNNI2)?;
+        let flat = r == 1 && s == 1 && opts.stride == (1, 1) && opts.padding == (0, 0);
+        let (rows, cols) = if flat { (1, p * q) } else { (p, q) };
+        let qb = cols.min(if flat { 64 } else { 56 });
+        let cbg = weights.cbg();
+        let chunks = if T::VNNI2 {
+            1
+        } else {
+            let kb_bytes = cbg * r * s * bc * bk * 4;
+            let l2 = crate::dispatch::caps::caches().l2.max(1 << 16);
+            opts.channel_chunks
+                .unwrap_or(kb_bytes.div_ceil(l2 / 2))
+                .clamp(1, cbg)
+        };
+        let chunk = cbg.div_ceil(chunks);
+        let chunks = cbg.div_ceil(chunk);
+        let loops = [
+            LoopSpec::new(0, n, 1),
+            LoopSpec::new(0, output.cb(), 1),
+            LoopSpec::new(0, rows, 1),
+            LoopSpec::new(0, cols, qb),
+            LoopSpec::new(0, chunks, 1),
+        ];
+        // A flattened 1×1 layer has one "row": its pixel blocks are the parallel work instead.
+        // A chunked reduction walks every row of a block under each chunk (weights reused).
+        let default = match (flat, chunks > 1) {
+            (true, false) => "ABDce",
+            (false, false) => "ABCde",
+            (true, true) => "ABecd",
+            (false, true) => "ABecd",
+        };
+        let spec = spec_or(opts.loop_spec.as_deref(), default);
+        if spec.contains('E') {
+            return Err(bad(
+                "loop_spec",
+                spec,
+                "the chunk loop `e` sequential (its partial sums accumulate in order)",
+            ));
+        }
+        let nest = LoopNest::new(&loops, spec)?;
+        let mut conv = Conv2d {
+            shape,
+            opts,
+            p,
+            q,
+            hp,
+            wp,
+            flat,
+            qb,
+            input,
+            output,
+            weights,
+            nest,
+            fwd: vec![],
+            chunk,
+            chunks,
+            a_off: vec![],
+            b_off: vec![],
+            _t: PhantomData,
+        };
+        let edge = cols % qb;
+        // (beta, epilogue) of the first, middle and last chunk; one kernel pair unchunked.
+        let stages: &[(f64, bool)] = if chunks == 1 {
+            &[(0.0, true)]
+        } else {
+            &[(0.0, false), (1.0, false), (1.0, true)]
+        };
+        for &(beta, epi) in stages {
+            let full = conv.fwd_kernel(qb, beta, epi)?;
+            let ragged = if edge > 0 {
+                Some(conv.fwd_kernel(edge, beta, epi)?)
+            } else {
+                None
+            };
+            conv.fwd.push((full, ragged));
+        }
+        let plane = hp * wp * bc;
+        for cb in 0..cbg {
+            for ri in 0..r {
+                for si in 0..s {
+                    let a = cb * plane
+                        + ri * conv.opts.dilation.0 * wp * bc
+                        + si * conv.opts.dilation.1 * bc;
+                    conv.a_off.push(a as u64);
+                    conv.b_off.push(weights.block(0, cb, ri, si) as u64);
+                }
+            }
+        }
+        Ok(conv)
+    }
+
+    /// The layout of the input (and of its gradient).
+    pub fn input_layout(&self) -> ActLayout {
+        self.input
+    }
+    /// The layout of the output (and of its gradient).
+    pub fn output_layout(&self) -> ActLayout {
+        self.output
+    }
+    /// The layout of the weights the forward pass reads (VNNI2 for bf16).
+    pub fn weight_layout(&self) -> WeightLayout {
+        self.weights
+    }
+    /// The layout of the weight gradient: the same blocks, f32, never VNNI2.
+    pub fn weight_grad_layout(&self) -> WeightLayout {
+        WeightLayout {
+            vnni2: false,
+            ..self.weights
+        }
+    }
+    /// Output height and width.
+    pub fn output_size(&self) -> (usize, usize) {
+        (self.p, self.q)
+    }
+    /// The problem.
+    pub fn shape(&self) -> ConvShape {
+        self.shape
+    }
+    /// The options.
+    pub fn options(&self) -> &ConvOptions {
+        &self.opts
+    }
+    /// Nominal flops of one forward pass: `2·N·K·(C/G)·R·S·P·Q`.
+    pub fn flops(&self) -> u64 {
+        let s = self.shape;
+        2 * (s.n * s.k * (s.c / self.opts.groups) * s.r * s.s * self.p * self.q) as u64
+    }
+
+    fn fwd_kernel(&self, m: usize, beta: f64, epilogue: bool) -> Result<GemmKernel> {
+        let (bc, bk) = (self.input.bc, self.output.bc);
+        let mut d = GemmDesc::new(m, bk, bc, T::DTYPE)
+            .ld(self.opts.stride.1 * bc, bk, bk)
+            .output(T::DTYPE)
+            .beta(beta)
+            .batch(BatchReduce::Offsets);
+        if epilogue {
+            d = d.activation(self.opts.activation);
+        }
+        if self.opts.bias && epilogue {
+            d = d.bias(BiasBroadcast::Row, DType::F32);
+        }
+        if T::VNNI2 {
+            d = d.vnni_b();
+        }
+        d.dispatch()
+    }
+
+    /// The input with its zero border (borrowed as is when there is no padding).
+    fn padded<'a>(&self, x: &'a [T], keep: &'a mut Vec<T>) -> Result<&'a [T]> {
+        let (ph, pw) = self.opts.padding;
+        if (ph, pw) == (0, 0) {
+            return Ok(x);
+        }
+        let bc = self.input.bc;
+        let (h, w) = (self.shape.h, self.shape.w);
+        let plane = self.hp * self.wp * bc;
+        *keep = vec![T::default(); self.shape.n * self.input.cb() * plane];
+        let copy = UnaryDesc::new(UnaryOp::Identity, h, w * bc, T::DTYPE)
+            .ld(w * bc, self.wp * bc)
+            .dispatch()?;
+        let (s, d) = (Shared::of(x), Shared::of_mut(keep));
+        (0..self.shape.n * self.input.cb())
+            .into_par_iter()
+            .for_each(|i| {
+                // SAFETY: slab i of the input, copied inside the border of slab i of the copy.
+                unsafe {
+                    unary(
+                        &copy,
+                        s.at(i * self.input.block_len()),
+                        d.at(i * plane + (ph * self.wp + pw) * bc),
+                    )
+                };
+            });
+        Ok(keep)
+    }
+
+    /// `y = act(conv(x, w) + bias)` on blocked tensors (`bias`: `K` f32 values when the plan
+    /// has a bias).
+    pub fn forward(&self, x: &[T], w: &[T], bias: Option<&[f32]>, y: &mut [T]) -> Result<()> {
+        check_len("x", x.len(), self.input.len())?;
+        check_len("w", w.len(), self.weights.len())?;
+        check_len("y", y.len(), self.output.len())?;
+        let bias = self.blocked_bias(bias)?;
+        let mut keep = vec![];
+        let xp = self.padded(x, &mut keep)?;
+        let (bc, bk) = (self.input.bc, self.output.bc);
+        let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
+        let (u, v) = self.opts.stride;
+        let plane = self.hp * self.wp * bc;
+        let (xs, ws, ys) = (Shared::of(xp), Shared::of(w), Shared::of_mut(y));
+        let bs = bias.as_deref().map(Shared::of);
+        let (kb_all, cb_all) = (self.output.cb(), self.input.cb());
+        let cols = if self.flat { self.p * self.q } else { self.q };
+        self.nest.run(|_, ind| {
+            let (n, gk, p, q0, e) = (ind[0], ind[1], ind[2], ind[3], ind[4]);
+            let g = gk / kbg;
+            let qn = self.qb.min(cols - q0);
+            // The chunk's kernels (first: beta 0; last: the epilogue) and its batch members.
+            let stage = match (self.chunks, e) {
+                (1, _) | (_, 0) => 0,
+                (c, e) if e + 1 == c => 2,
+                _ => 1,
+            };
+            let pair = &self.fwd[stage];
+            let k = if qn == self.qb {
+                &pair.0
+            } else {
+                pair.1.as_ref().expect("edge kernel")
+            };
+            let taps = self.shape.r * self.shape.s;
+            let members = e * self.chunk * taps..((e + 1) * self.chunk).min(cbg) * taps;
+            let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * v * bc;
+            let c = ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
+            // SAFETY: every offset stays inside the padded input and the weights (built from
+            // their layouts); the output tile belongs to this point of the nest alone.
+            unsafe {
+                let args = GemmArgs {
+                    a: xs.at(a).cast_const().cast(),
+                    b: ws.at(self.weights.block(gk, 0, 0, 0)).cast_const().cast(),
+                    c: ys.at(c).cast(),
+                    a_offsets: self.a_off[members.start..].as_ptr(),
+                    b_offsets: self.b_off[members.start..].as_ptr(),
+                    batch: members.len() as u64,
+                    bias: bs.map_or(std::ptr::null(), |b| b.at(gk * bk).cast_const().cast()),
+                    ..GemmArgs::default()
+                };
+                k.call_raw(&args);
+            }
+        });
+        Ok(())
+    }
+
+    /// The caller's `K` bias values spread over the padded output blocks.
+    fn blocked_bias(&self, bias: Option<&[f32]>) -> Result<Option<Vec<f32>>> {
+        match (self.opts.bias, bias) {
+            (false, None) => Ok(None),
+            (true, Some(b)) => {
+                check_len("bias", b.len(), self.shape.k)?;
+                let mut out = vec![0.0; self.output.cb() * self.output.bc];
+                for blk in 0..self.output.cb() {
+                    let (c0, cnt) = self.output.channels(blk);
+                    out[blk * self.output.bc..][..cnt].copy_from_slice(&b[c0..c0 + cnt]);
+                }
+                Ok(Some(out))
+            }
+            (want, _) => Err(Error::operand(
+                "bias",
+                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
+            )),
+        }
+    }
+
+    /// `dx = ∂(conv)/∂x · dy` on blocked tensors (`dy` is the gradient before the activation).
+    pub fn backward_data(&self, dy: &[T], w: &[T], dx: &mut [T]) -> Result<()> {
+        check_len("dy", dy.len(), self.output.len())?;
+        check_len("w", w.len(), self.weights.len())?;
+        check_len("dx", dx.len(), self.input.len())?;
+        let tl = self.weights.transposed()?;
+        let mut wt = vec![T::default(); tl.len()];
+        self.weights.transpose_into(w, &mut wt)?;
+        let (bc, bk) = (self.input.bc, self.output.bc);
+        let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
+        let (u, v) = self.opts.stride;
+        let (dh, dw) = self.opts.dilation;
+        let (r, s) = (self.shape.r, self.shape.s);
+        let cols = if self.flat { self.p * self.q } else { self.q };
+        let rows = if self.flat { 1 } else { self.p };
+        let kernel = |m: usize| -> Result<GemmKernel> {
+            let mut d = GemmDesc::new(m, bc, bk, T::DTYPE)
+                .ld(bk, bc, v * bc)
+                .output(DType::F32)
+                .beta(1.0)
+                .batch(BatchReduce::Stride {
+                    a: self.output.block_len(),
+                    b: r * s * bk * bc,
+                });
+            if T::VNNI2 {
+                d = d.vnni_b();
+            }
+            d.dispatch()
+        };
+        let full = kernel(self.qb)?;
+        let edge = if cols % self.qb > 0 {
+            Some(kernel(cols % self.qb)?)
+        } else {
+            None
+        };
+        let plane = self.hp * self.wp * bc;
+        let mut acc = vec![0f32; self.shape.n * self.input.cb() * plane];
+        let (ys, ws, accs) = (Shared::of(dy), Shared::of(&wt), Shared::of_mut(&mut acc));
+        let (cb_all, kb_all) = (self.input.cb(), self.output.cb());
+        (0..self.shape.n * cb_all).into_par_iter().for_each(|slab| {
+            let (n, gc) = (slab / cb_all, slab % cb_all);
+            let g = gc / cbg;
+            for p in 0..rows {
+                for ri in 0..r {
+                    for si in 0..s {
+                        for q0 in (0..cols).step_by(self.qb) {
+                            let qn = self.qb.min(cols - q0);
+                            let k = if qn == self.qb {
+                                &full
+                            } else {
+                                edge.as_ref().expect("edge kernel")
+                            };
+                            let a = (n * kb_all + g * kbg) * self.output.block_len()
+                                + (p * self.q + q0) * bk;
+                            let c = slab * plane
+                                + (p * u + ri * dh) * self.wp * bc
+                                + (q0 * v + si * dw) * bc;
+                            // SAFETY: A walks this image's output blocks of the group, B the
+                            // transposed weights of input block `gc` and tap (ri, si); C rows
+                            // lie in this task's padded slab.
+                            unsafe {
+                                let args = GemmArgs {
+                                    a: ys.at(a).cast_const().cast(),
+                                    b: ws.at(tl.block(gc, 0, ri, si)).cast_const().cast(),
+                                    c: accs.at(c).cast(),
+                                    batch: kbg as u64,
+                                    ..GemmArgs::default()
+                                };
+                                k.call_raw(&args);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        // The interior of the padded f32 gradient, converted to T.
+        let (h, w) = (self.shape.h, self.shape.w);
+        let (ph, pw) = self.opts.padding;
+        let copy = UnaryDesc::new(UnaryOp::Identity, h, w * bc, DType::F32)
+            .dtypes(DType::F32, DType::F32, T::DTYPE)
+            .ld(self.wp * bc, w * bc)
+            .dispatch()?;
+        let (accs, xs) = (Shared::of(&acc), Shared::of_mut(dx));
+        (0..self.shape.n * cb_all).into_par_iter().for_each(|i| {
+            // SAFETY: slab i of the padded gradient and of dx.
+            unsafe {
+                unary(
+                    &copy,
+                    accs.at(i * plane + (ph * self.wp + pw) * bc),
+                    xs.at(i * self.input.block_len()),
+                )
+            };
+        });
+        Ok(())
+    }
+
+    /// `dw = ∂(conv)/∂w · dy` (f32, [`Self::weight_grad_layout`]) and, with a bias, `db`
+    /// (`K` f32 values).
+    pub fn backward_weights(
+        &self,
+        x: &[T],
+        dy: &[T],
+        dw: &mut [f32],
+        db: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let gl = self.weight_grad_layout();
+        check_len("x", x.len(), self.input.len())?;
+        check_len("dy", dy.len(), self.output.len())?;
+        check_len("dw", dw.len(), gl.len())?;
+        let mut keep = vec![];
+        let xp = self.padded(x, &mut keep)?;
+        let (bc, bk) = (self.input.bc, self.output.bc);
+        let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
+        let (u, v) = self.opts.stride;
+        let (dh, dwl) = self.opts.dilation;
+        let (r, s) = (self.shape.r, self.shape.s);
+        let (rows, cols) = if self.flat {
+            (1, self.p * self.q)
+        } else {
+            (self.p, self.q)
+        };
+        let plane = self.hp * self.wp * bc;
+        let (cb_all, kb_all) = (self.input.cb(), self.output.cb());
+        // One BRGEMM per weight block: Σ over (image, output row) of rowᵀ·dy_row.
+        let kernel = GemmDesc::new(bc, bk, cols, T::DTYPE)
+            .trans_a()
+            .ld(v * bc, bk, bk)
+            .output(DType::F32)
+            .beta(0.0)
+            .batch(BatchReduce::Offsets)
+            .dispatch()?;
+        let mut a_off = vec![];
+        let mut b_off = vec![];
+        for n in 0..self.shape.n {
+            for p in 0..rows {
+                a_off.push((n * cb_all * plane + p * u * self.wp * bc) as u64);
+                b_off.push((n * kb_all * self.output.block_len() + p * self.q * bk) as u64);
+            }
+        }
+        let (xs, ys, ws) = (Shared::of(xp), Shared::of(dy), Shared::of_mut(dw));
+        let taps = r * s;
+        (0..kb_all * cbg * taps).into_par_iter().for_each(|i| {
+            let (gk, rest) = (i / (cbg * taps), i % (cbg * taps));
+            let (cb, tap) = (rest / taps, rest % taps);
+            let (ri, si) = (tap / s, tap % s);
+            let g = gk / kbg;
+            let a = (g * cbg + cb) * plane + ri * dh * self.wp * bc + si * dwl * bc;
+            // SAFETY: the offsets walk this tap's rows of the padded input and the output rows
+            // of block gk; the weight block belongs to this task.
+            unsafe {
+                let args = GemmArgs {
+                    a: xs.at(a).cast_const().cast(),
+                    b: ys.at(gk * self.output.block_len()).cast_const().cast(),
+                    c: ws.at(gl.block(gk, cb, ri, si)).cast(),
+                    a_offsets: a_off.as_ptr(),
+                    b_offsets: b_off.as_ptr(),
+                    batch: a_off.len() as u64,
+                    ..GemmArgs::default()
+                };
+                kernel.call_raw(&args);
+            }
+        });
+        match (self.opts.bias, db) {
+            (true, Some(db)) => self.bias_grad(dy, db),
+            (false, None) => Ok(()),
+            (want, _) => Err(Error::operand(
+                "db",
+                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
+            )),
+        }
+    }
+
+    /// `db[k] = Σ dy[·][k][·][·]`: a column reduction of each `[P·Q][bk]` block, accumulated
+    /// over the images.
+    fn bias_grad(&self, dy: &[T], db: &mut [f32]) -> Result<()> {
+        check_len("db", db.len(), self.shape.k)?;
+        let bk = self.output.bc;
+        let pixels = self.output.h * self.output.w;
+        let mut sum = ReduceDesc::new(ReduceOp::Sum, ReduceAxis::PerCol, pixels, bk, T::DTYPE);
+        sum.out_dtype = DType::F32;
+        sum.compute_dtype = DType::F32;
+        let first = sum.dispatch()?;
+        let rest = ReduceDesc {
+            accumulate: true,
+            ..sum
+        }
+        .dispatch()?;
+        let kb_all = self.output.cb();
+        let mut blocks = vec![0f32; kb_all * bk];
+        let ys = Shared::of(dy);
+        blocks.par_chunks_mut(bk).enumerate().for_each(|(gk, out)| {
+            for n in 0..self.shape.n {
+                let k = if n == 0 { &first } else { &rest };
+                // SAFETY: block gk of image n, reduced into this task's bk sums.
+                unsafe {
+                    super::raw::reduce(
+                        k,
+                        ys.at((n * kb_all + gk) * self.output.block_len()),
+                        out.as_mut_ptr(),
+                    )
+                };
+            }
+        });
+        for blk in 0..kb_all {
+            let (c0, cnt) = self.output.channels(blk);
+            db[c0..c0 + cnt].copy_from_slice(&blocks[blk * bk..][..cnt]);
+        }
+        Ok(())
+    }
+}
