@@ -234,6 +234,7 @@ fn neon_kernels_disassemble() {
             mask_in: Some(mask(mask_ld.next_multiple_of(8))),
             mask_out: Some(mask(mask_ld.next_multiple_of(8))),
             seed_offset: Some(56),
+            extra: Default::default(),
         };
         if let Ok(bytes) = eltwise::generate(&spec, feats[i % 2]) {
             kernels.push((name.clone(), bytes));
@@ -350,5 +351,6 @@ fn kernels_arg(p: tpp::lower::Port) -> usize {
         Port::In2 => 2,
         Port::Aux => 3,
         Port::Out => 4,
+        Port::Buf(n) => 5 + n as usize,
     }
 }
