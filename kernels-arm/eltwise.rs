@@ -4,21 +4,29 @@
 //! stored element-exactly, so nothing past a row is touched). Outputs may alias inputs: each
 //! vector is loaded before it is stored.
 //!
-//! Registers: `v0..v25` hold the program (loop invariants first, then each unrolled copy's
-//! temporaries, predicates included: NEON has no predicate registers, a `K` is a vector of
-//! all-ones / all-zeros lanes), `v26`/`v27` hold spilled constants for one op, `v28..v31` are
-//! the emitter's scratch. The specification types are the backend-neutral ones the AVX-512
+//! Registers: `v0..v25` hold the program (loop invariants first, then the values kept for a
+//! whole row, then the row accumulators' copies, then each unrolled copy's temporaries,
+//! predicates included: NEON has no predicate registers, a `K` is a vector of all-ones /
+//! all-zeros lanes), `v26`/`v27` hold spilled constants for one op, `v28..v31` are the
+//! emitter's scratch. The specification types are the backend-neutral ones the AVX-512
 //! generator uses.
+//!
+//! Program kernels (equation passes) add a table of port pointers (ports beyond the free
+//! general-purpose registers keep their row pointer on the stack), a run-time row count (0
+//! allowed) and position base, per-row hoisting of what is constant along a row
+//! ([`Assignment::of_rows`]), and row accumulators (see `eltwise_rows.rs`).
 
 use super::asm::*;
 use super::convert::{self, Bf16Round};
 use super::scalef;
-use crate::isa::{Broadcast, CmpOp};
+#[path = "eltwise_rows.rs"]
+mod rows;
+use crate::isa::{Broadcast, CmpOp, DType};
 use crate::lower::regalloc::{invariant_def, reads, Assignment, Slot};
 use crate::lower::{BinOp, IntOp, MicroOp, Port, UnOp, K, V as VirtV};
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 
-pub use crate::kernels_x86::eltwise::{Declined, EltwiseSpec, MaskSpec, PortSpec};
+pub use crate::kernels_x86::eltwise::{Declined, EltwiseSpec, MaskSpec, PortSpec, ProgramExtras};
 
 /// f32 lanes of a q register.
 pub const LANES: usize = 4;
@@ -56,12 +64,13 @@ pub fn generate(spec: &EltwiseSpec, features: Features) -> Result<Vec<u8>, Decli
         .map_err(|e| Declined(format!("assembler: {e:?}")))
 }
 
-/// A port's registers: its row pointer, and the column cursor of ports read along a row.
+/// Where a port's pointers live: its row pointer, and the column cursor of ports read along a
+/// row, in registers; or (when the program has more operands than registers) its row pointer
+/// in a stack slot at this offset from `sp`, its elements addressed from the column counter.
 #[derive(Clone, Copy)]
-struct PortRegs {
-    spec: PortSpec,
-    row: X,
-    cursor: Option<X>,
+enum Loc {
+    Reg { row: X, cursor: Option<X> },
+    Stack(u32),
 }
 
 /// Where a loop-invariant value lives.
@@ -81,7 +90,11 @@ struct Gen<'a> {
     spill_override: Vec<(VirtV, V)>,
     pool: Vec<(DynamicLabel, u32)>,
     unroll: usize,
-    ports: [Option<PortRegs>; 5],
+    ports: Vec<(PortSpec, Loc)>,
+    /// Holds a stack-resident port's pointer while an op uses it.
+    port_tmp: X,
+    /// Bytes of stack reserved for the ports kept there (a multiple of 16).
+    stack: u32,
     mask_in: Option<(MaskSpec, X)>,
     mask_out: Option<(MaskSpec, X)>,
     rows: X,
@@ -91,17 +104,17 @@ struct Gen<'a> {
     frame: Frame,
     iota: DynamicLabel,
     lane_bits: DynamicLabel,
+    /// First register of the row accumulators (`unroll` copies of each).
+    acc_base: usize,
+    /// First register of the unrolled copies' temporaries.
+    temp_base: usize,
 }
 
-fn port_index(p: Port) -> usize {
-    match p {
-        Port::In0 => 0,
-        Port::In1 => 1,
-        Port::In2 => 2,
-        Port::Aux => 3,
-        Port::Out => 4,
-        Port::Buf(_) => unreachable!("Gen::new declines port tables"),
-    }
+/// Ports whose value is the same along a row (hoisted to the row's start).
+fn per_row(spec: &EltwiseSpec, port: Port) -> bool {
+    spec.ports
+        .iter()
+        .any(|p| p.port == port && matches!(p.broadcast, Broadcast::Col | Broadcast::Scalar))
 }
 
 fn err(what: &str) -> Declined {
@@ -110,39 +123,53 @@ fn err(what: &str) -> Declined {
 
 impl<'a> Gen<'a> {
     fn new(spec: &'a EltwiseSpec<'a>, features: Features) -> Result<Self, Declined> {
-        if spec.rows == 0 || spec.cols == 0 {
+        // A fixed space runs its row loop at least once; a program kernel's run-time row
+        // count may be 0, and its space may have no columns (a pass over rows only).
+        let run_time_rows = spec.extra.rows_offset.is_some();
+        if !run_time_rows && (spec.rows == 0 || spec.cols == 0) {
             return Err(err("an empty space (the row loop runs at least once)"));
         }
-        // Equation passes (port tables, row accumulators, run-time rows) are not generated
-        // for NEON yet: `Backend::program` is not implemented, so equations run on the
-        // reference here.
-        let program_pass = spec.ports.iter().any(|p| matches!(p.port, Port::Buf(_)))
-            || spec.extra.ptr_table.is_some()
-            || spec.extra.rows_offset.is_some()
-            || !spec.extra.accs.is_empty()
-            || !spec.extra.stream.is_empty()
-            || spec
-                .program
-                .ops
-                .iter()
-                .any(|o| matches!(o, MicroOp::Accumulate { .. }));
-        if program_pass {
-            return Err(err("equation passes are not generated for NEON"));
-        }
-        let asg = Assignment::of(spec.program);
+        let asg = Assignment::of_rows(spec.program, &|p| per_row(spec, p));
         let (inv, temps, ktemps) = (
             asg.invariants as usize,
             asg.temps as usize,
             asg.ktemps as usize,
         );
+        let accs = spec.extra.accs.len();
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            let stored_per_row = matches!(op, MicroOp::Store { port, .. } if per_row(spec, *port));
+            if stored_per_row && !asg.row_op[i] {
+                return Err(err(
+                    "a column vector stores a value that varies along the row",
+                ));
+            }
+            if let MicroOp::Accumulate { acc, .. } = *op {
+                if acc as usize >= accs {
+                    return Err(Declined(format!("accumulator {acc} is not declared")));
+                }
+            }
+        }
+        for &(_, port) in &spec.extra.accs {
+            let ok = spec
+                .ports
+                .iter()
+                .any(|p| p.port == port && p.dtype == DType::F32 && p.broadcast == Broadcast::Col);
+            if !ok {
+                return Err(err("an accumulator needs an f32 column-vector port"));
+            }
+        }
+        // Per-row values and predicates keep a register for the whole row (predicates are
+        // vectors here); each unrolled copy has its accumulators and temporaries.
+        let row_regs = asg.per_row as usize + asg.k_per_row as usize;
         let per_copy = temps + ktemps;
-        if per_copy > PROGRAM_VREGS {
+        if per_copy + row_regs + accs > PROGRAM_VREGS {
             return Err(Declined(format!(
-                "program needs {temps} vector and {ktemps} predicate temporaries"
+                "program needs {temps} vector, {ktemps} predicate, {row_regs} per-row and \
+                 {accs} accumulator registers"
             )));
         }
-        // Invariants: keep as many in registers as one copy's temporaries leave room for
-        // (most used first); load the other constants from a pool at each use.
+        // Invariants: keep as many in registers as the rest leaves room for (most used
+        // first); load the other constants from a pool at each use.
         let mut uses = vec![0usize; inv];
         let mut constant = vec![false; inv];
         for op in &spec.program.ops {
@@ -159,7 +186,7 @@ impl<'a> Gen<'a> {
                 }
             }
         }
-        let room = PROGRAM_VREGS - per_copy;
+        let room = PROGRAM_VREGS - per_copy - row_regs - accs;
         let mut order: Vec<usize> = (0..inv).collect();
         order.sort_by_key(|&n| (constant[n], std::cmp::Reverse(uses[n])));
         let mut invariant_home = vec![Home::Pool(0); inv];
@@ -194,8 +221,8 @@ impl<'a> Gen<'a> {
                 return Err(err("an op reads three spilled constants"));
             }
         }
-        let unroll = (PROGRAM_VREGS - kept)
-            .checked_div(per_copy)
+        let unroll = (PROGRAM_VREGS - kept - row_regs)
+            .checked_div(per_copy + accs)
             .unwrap_or(4)
             .clamp(1, 4);
 
@@ -206,19 +233,6 @@ impl<'a> Gen<'a> {
         };
         let (rows, col, pos_row) = (take()?, take()?, take()?);
         let tmp = [take()?, take()?, take()?];
-        let mut ports = [None; 5];
-        for p in &spec.ports {
-            let row = take()?;
-            let cursor = match p.broadcast {
-                Broadcast::None | Broadcast::Row => Some(take()?),
-                Broadcast::Col | Broadcast::Scalar => None,
-            };
-            ports[port_index(p.port)] = Some(PortRegs {
-                spec: *p,
-                row,
-                cursor,
-            });
-        }
         let used = |f: fn(&MicroOp) -> bool| spec.program.ops.iter().any(f);
         let mask_in = match (
             spec.mask_in,
@@ -241,11 +255,47 @@ impl<'a> Gen<'a> {
                 return Err(err("mask rows must start on a byte"));
             }
         }
+        // Ports take the registers left (a row pointer, and a cursor for those read along
+        // the row); with more ports than that, one register is kept to hold a stack-resident
+        // port's pointer while an op uses it.
+        let need = |p: &PortSpec| match p.broadcast {
+            Broadcast::None | Broadcast::Row => 2,
+            Broadcast::Col | Broadcast::Scalar => 1,
+        };
+        let mut left = SCRATCH.len() + SAVED.len()
+            - 6
+            - usize::from(mask_in.is_some())
+            - usize::from(mask_out.is_some());
+        if spec.ports.iter().map(need).sum::<usize>() > left {
+            left -= 1;
+        }
+        let mut ports = Vec::new();
+        let mut stack = 0u32;
+        for p in &spec.ports {
+            if need(p) <= left {
+                left -= need(p);
+                let row = take()?;
+                let cursor = match need(p) {
+                    2 => Some(take()?),
+                    _ => None,
+                };
+                ports.push((*p, Loc::Reg { row, cursor }));
+            } else {
+                ports.push((*p, Loc::Stack(stack)));
+                stack += 8;
+            }
+        }
+        let port_tmp = if stack > 0 { take()? } else { tmp[0] };
+        let stack = stack.next_multiple_of(16);
+        if stack > 4095 {
+            return Err(err("too many ports for the stack frame"));
+        }
         let frame = Frame {
             gprs: gprs.saved.clone(),
             vectors: true,
         };
         let (iota, lane_bits) = (a.new_dynamic_label(), a.new_dynamic_label());
+        let acc_base = kept + row_regs;
         Ok(Gen {
             a,
             spec,
@@ -257,6 +307,8 @@ impl<'a> Gen<'a> {
             pool,
             unroll,
             ports,
+            port_tmp,
+            stack,
             mask_in,
             mask_out,
             rows,
@@ -266,6 +318,8 @@ impl<'a> Gen<'a> {
             frame,
             iota,
             lane_bits,
+            acc_base,
+            temp_base: acc_base + unroll * accs,
         })
     }
 
@@ -280,20 +334,55 @@ impl<'a> Gen<'a> {
                 Home::Reg(r) => V(r),
                 Home::Pool(_) => unreachable!("spilled constants are loaded into SPILL first"),
             },
-            Slot::Temp(n) => V((self.kept + copy * per_copy + n as usize) as u8),
-            Slot::PerRow(_) => unreachable!("Assignment::of hoists nothing per row"),
+            Slot::Temp(n) => V((self.temp_base + copy * per_copy + n as usize) as u8),
+            Slot::PerRow(n) => V((self.kept + n as usize) as u8),
         }
     }
 
     fn kreg(&self, k: K, copy: usize) -> V {
+        if let Some(n) = self.asg.k_row[k.0 as usize] {
+            return V((self.kept + self.asg.per_row as usize + n as usize) as u8);
+        }
         let per_copy = (self.asg.temps + self.asg.ktemps) as usize;
         let n = self.asg.temps as usize + self.asg.k[k.0 as usize] as usize;
-        V((self.kept + copy * per_copy + n) as u8)
+        V((self.temp_base + copy * per_copy + n) as u8)
     }
 
-    fn port(&self, p: Port) -> Result<PortRegs, Declined> {
-        self.ports[port_index(p)]
+    /// Register of copy `copy` of row accumulator `n`.
+    fn acc(&self, n: u16, copy: usize) -> V {
+        V((self.acc_base + copy * self.spec.extra.accs.len() + n as usize) as u8)
+    }
+
+    /// The port's spec and where its pointers live.
+    fn port_loc(&self, p: Port) -> Result<(PortSpec, Loc), Declined> {
+        self.ports
+            .iter()
+            .find(|(s, _)| s.port == p)
+            .copied()
             .ok_or_else(|| Declined(format!("program uses {p:?}, which the spec lacks")))
+    }
+
+    /// The port's spec and a register holding the address of its current element (the
+    /// column cursor, or the element itself for a broadcast port); elements `e` further are
+    /// `e * size` bytes on. A stack-resident port's address is computed in `port_tmp`.
+    fn port(&mut self, p: Port) -> Result<(PortSpec, X), Declined> {
+        let (spec, loc) = self.port_loc(p)?;
+        let reg = match loc {
+            Loc::Reg { row, cursor } => cursor.unwrap_or(row),
+            Loc::Stack(off) => {
+                let (t, col) = (self.port_tmp.0, self.col.0);
+                dynasm!(self.a ; .arch aarch64 ; ldr X(t), [sp, #off]);
+                if matches!(spec.broadcast, Broadcast::None | Broadcast::Row) {
+                    match spec.dtype.size() {
+                        2 => dynasm!(self.a ; .arch aarch64 ; add X(t), X(t), X(col), lsl #1),
+                        4 => dynasm!(self.a ; .arch aarch64 ; add X(t), X(t), X(col), lsl #2),
+                        _ => return Err(err("ports are 2- or 4-byte dtypes")),
+                    }
+                }
+                self.port_tmp
+            }
+        };
+        Ok((spec, reg))
     }
 
     /// Loads the spilled constants `op` reads into the SPILL registers.
@@ -319,9 +408,28 @@ impl<'a> Gen<'a> {
         let spec = self.spec;
         let t0 = self.tmp[0];
         self.frame.prologue(&mut self.a);
-        for p in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
-            let off = p.spec.arg_offset as u32;
-            dynasm!(self.a ; .arch aarch64 ; ldr X(p.row.0), [X(ARG0.0), #off]);
+        if self.stack > 0 {
+            let s = self.stack;
+            dynasm!(self.a ; .arch aarch64 ; sub sp, sp, #s);
+        }
+        let table = match spec.extra.ptr_table {
+            Some(off) => {
+                let (t, off) = (self.tmp[1], off as u32);
+                dynasm!(self.a ; .arch aarch64 ; ldr X(t.0), [X(ARG0.0), #off]);
+                t
+            }
+            None => ARG0,
+        };
+        for (p, loc) in self.ports.clone() {
+            let off = p.arg_offset as u32;
+            match loc {
+                Loc::Reg { row, .. } => {
+                    dynasm!(self.a ; .arch aarch64 ; ldr X(row.0), [X(table.0), #off])
+                }
+                Loc::Stack(slot) => dynasm!(self.a ; .arch aarch64
+                    ; ldr X(t0.0), [X(table.0), #off]
+                    ; str X(t0.0), [sp, #slot]),
+            }
         }
         for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
             let off = m.arg_offset as u32;
@@ -356,17 +464,38 @@ impl<'a> Gen<'a> {
                 _ => unreachable!("invariant_def covers only constants and seeds"),
             }
         }
-        mov_imm(&mut self.a, self.rows, spec.rows as u64);
-        dynasm!(self.a ; .arch aarch64 ; movz X(self.pos_row.0), #0);
+        let done = self.a.new_dynamic_label();
+        let (rows, pos_row) = (self.rows.0, self.pos_row.0);
+        match spec.extra.rows_offset {
+            Some(off) => {
+                let off = off as u32;
+                dynasm!(self.a ; .arch aarch64
+                    ; ldr X(rows), [X(ARG0.0), #off]
+                    ; cbz X(rows), =>done);
+            }
+            None => mov_imm(&mut self.a, self.rows, spec.rows as u64),
+        }
+        match spec.extra.position_offset {
+            Some(off) => {
+                let off = off as u32;
+                dynasm!(self.a ; .arch aarch64 ; ldr X(pos_row), [X(ARG0.0), #off]);
+            }
+            None => dynasm!(self.a ; .arch aarch64 ; movz X(pos_row), #0),
+        }
 
         // Rows.
         let row_top = self.a.new_dynamic_label();
         dynasm!(self.a ; .arch aarch64 ; =>row_top ; movz X(self.col.0), #0);
-        for p in self.ports.iter().flatten() {
-            if let Some(c) = p.cursor {
-                dynasm!(self.a ; .arch aarch64 ; mov X(c.0), X(p.row.0));
+        for (_, loc) in &self.ports {
+            if let Loc::Reg {
+                row,
+                cursor: Some(c),
+            } = *loc
+            {
+                dynasm!(self.a ; .arch aarch64 ; mov X(c.0), X(row.0));
             }
         }
+        self.row_start()?;
         let full = spec.cols / LANES;
         let iters = full / self.unroll;
         if iters > 0 {
@@ -391,23 +520,37 @@ impl<'a> Gen<'a> {
         if rem != 0 {
             self.step(0, left * LANES, rem)?;
         }
+        self.row_end()?;
         // Next row.
-        for p in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
-            let step = match p.spec.broadcast {
-                Broadcast::None => p.spec.ld * p.spec.dtype.size(),
-                Broadcast::Col => p.spec.dtype.size(),
+        for (p, loc) in self.ports.clone() {
+            let step = match p.broadcast {
+                Broadcast::None => p.ld * p.dtype.size(),
+                Broadcast::Col => p.dtype.size(),
                 Broadcast::Row | Broadcast::Scalar => 0,
             };
-            add_imm(&mut self.a, p.row, p.row, step, t0);
+            match loc {
+                Loc::Reg { row, .. } => add_imm(&mut self.a, row, row, step, t0),
+                Loc::Stack(slot) if step > 0 => {
+                    let t1 = self.tmp[1];
+                    dynasm!(self.a ; .arch aarch64 ; ldr X(t1.0), [sp, #slot]);
+                    add_imm(&mut self.a, t1, t1, step, t0);
+                    dynasm!(self.a ; .arch aarch64 ; str X(t1.0), [sp, #slot]);
+                }
+                Loc::Stack(_) => {}
+            }
         }
         for (m, reg) in [self.mask_in, self.mask_out].into_iter().flatten() {
             add_imm(&mut self.a, reg, reg, m.ld_bits / 8, t0);
         }
         add_imm(&mut self.a, self.pos_row, self.pos_row, spec.cols, t0);
-        let rows = self.rows;
         dynasm!(self.a ; .arch aarch64
-            ; subs X(rows.0), XSP(rows.0), #1
-            ; b.ne =>row_top);
+            ; subs X(rows), XSP(rows), #1
+            ; b.ne =>row_top
+            ; =>done);
+        if self.stack > 0 {
+            let s = self.stack;
+            dynasm!(self.a ; .arch aarch64 ; add sp, sp, #s);
+        }
         self.frame.epilogue(&mut self.a);
 
         // Constant pool: 16-byte vectors for `ldr q` (literal loads need no alignment, but
@@ -425,23 +568,38 @@ impl<'a> Gen<'a> {
     }
 
     fn advance_cursors(&mut self, elems: usize) {
-        for p in self.ports.iter().flatten().copied().collect::<Vec<_>>() {
-            if let Some(c) = p.cursor {
-                add_imm(&mut self.a, c, c, elems * p.spec.dtype.size(), self.tmp[0]);
+        for (p, loc) in self.ports.clone() {
+            if let Loc::Reg {
+                cursor: Some(c), ..
+            } = loc
+            {
+                add_imm(&mut self.a, c, c, elems * p.dtype.size(), self.tmp[0]);
             }
         }
     }
 
     /// One vector of the program: lanes `col + e ..` (`lanes` of them active), unrolled copy
-    /// `copy`.
+    /// `copy` (the ops a row's start runs are skipped).
     fn step(&mut self, copy: usize, e: usize, lanes: usize) -> Result<(), Declined> {
-        for op in &self.spec.program.ops {
-            if invariant_def(op).is_some() {
+        let spec = self.spec;
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            if invariant_def(op).is_some() || self.asg.row_op[i] {
                 continue;
             }
+            self.op(op, copy, e, lanes)?;
+        }
+        Ok(())
+    }
+
+    /// One op of one vector (see [`Gen::step`]).
+    fn op(&mut self, op: &MicroOp, copy: usize, e: usize, lanes: usize) -> Result<(), Declined> {
+        {
             self.load_spilled(op);
             match *op {
-                MicroOp::Accumulate { .. } => unreachable!("Gen::new declines accumulators"),
+                MicroOp::Accumulate { src, acc } => {
+                    let (fold, _) = self.spec.extra.accs[acc as usize];
+                    self.accumulate(fold, self.acc(acc, copy), self.vreg(src, copy), lanes)
+                }
                 MicroOp::Load { dst, port } => self.load(self.vreg(dst, copy), port, e, lanes)?,
                 MicroOp::Store { src, port } => self.store(self.vreg(src, copy), port, e, lanes)?,
                 MicroOp::LoadMask { dst } => self.load_mask(self.kreg(dst, copy), e),
@@ -574,29 +732,31 @@ impl<'a> Gen<'a> {
     }
 
     fn load(&mut self, d: V, port: Port, e: usize, lanes: usize) -> Result<(), Declined> {
-        let p = self.port(port)?;
-        match p.cursor {
-            Some(c) => {
-                let off = (e * p.spec.dtype.size()) as u32;
-                convert::load(&mut self.a, d, p.spec.dtype, c, off, lanes, self.tmp[0])
+        let (p, base) = self.port(port)?;
+        match p.broadcast {
+            Broadcast::None | Broadcast::Row => {
+                let off = (e * p.dtype.size()) as u32;
+                convert::load(&mut self.a, d, p.dtype, base, off, lanes, self.tmp[0])
             }
-            None => convert::broadcast(&mut self.a, d, p.spec.dtype, p.row),
+            Broadcast::Col | Broadcast::Scalar => convert::broadcast(&mut self.a, d, p.dtype, base),
         }
         Ok(())
     }
 
+    /// Stores lanes `col + e ..` of `s` (`lanes` active); a column vector or scalar port
+    /// (stored once per row, at its start) takes lane 0 as the row's element.
     fn store(&mut self, s: V, port: Port, e: usize, lanes: usize) -> Result<(), Declined> {
-        let p = self.port(port)?;
-        let c = p
-            .cursor
-            .ok_or_else(|| err("a broadcast port cannot be stored"))?;
-        let off = (e * p.spec.dtype.size()) as u32;
+        let (p, base) = self.port(port)?;
+        let (off, lanes) = match p.broadcast {
+            Broadcast::None | Broadcast::Row => ((e * p.dtype.size()) as u32, lanes),
+            Broadcast::Col | Broadcast::Scalar => (0, 1),
+        };
         let scratch = [S[0], S[1], S[2]];
         convert::store(
             &mut self.a,
             s,
-            p.spec.dtype,
-            c,
+            p.dtype,
+            base,
             off,
             lanes,
             self.tmp[0],

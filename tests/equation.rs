@@ -24,10 +24,11 @@ fn kernels(eq: &Equation) -> Vec<EquationKernel> {
     ks
 }
 
-/// True where the AVX-512 backend must generate every pass of `eq` (it declines only on CPUs
-/// without AVX-512, or without AVX512-BF16 for bf16 stores).
+/// The JIT backend that must generate every pass of `eq` here, if any: `avx512` (it declines
+/// only on CPUs without AVX-512, or without AVX512-BF16 for bf16 stores), or `neon` on
+/// aarch64 (bf16 stores round with integer instructions where FEAT_BF16 is missing).
 #[cfg(target_arch = "x86_64")]
-fn avx512_must_take(eq: &Equation) -> bool {
+fn jit_must_take(eq: &Equation) -> Option<&'static str> {
     let c = tpp::dispatch::caps::x86();
     let bf16_out = eq.outputs().iter().any(|o| {
         matches!(
@@ -38,18 +39,22 @@ fn avx512_must_take(eq: &Equation) -> bool {
             }
         )
     });
-    c.avx512 && (c.avx512_bf16 || !bf16_out)
+    (c.avx512 && (c.avx512_bf16 || !bf16_out)).then_some("avx512")
 }
-#[cfg(not(target_arch = "x86_64"))]
-fn avx512_must_take(_: &Equation) -> bool {
-    false
+#[cfg(target_arch = "aarch64")]
+fn jit_must_take(_: &Equation) -> Option<&'static str> {
+    tpp::dispatch::caps::arm().asimd.then_some("neon")
+}
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn jit_must_take(_: &Equation) -> Option<&'static str> {
+    None
 }
 
 fn check_all(eq: &Equation, seed: u64, lo: f64, hi: f64) -> std::result::Result<usize, String> {
     let ops = operands(eq, seed, lo, hi);
-    if avx512_must_take(eq) {
-        if let Err(e) = eq.dispatch_on("avx512") {
-            return Err(format!("avx512 declined: {e}"));
+    if let Some(b) = jit_must_take(eq) {
+        if let Err(e) = eq.dispatch_on(b) {
+            return Err(format!("{b} declined: {e}"));
         }
     }
     let ks = kernels(eq);
@@ -534,10 +539,10 @@ fn register_pressure_spills_to_scratch() {
     let z = eq.mul(sum, prod);
     eq.output(z, DType::F32);
     let n = check_all(&eq, 5, -1.0, 1.0).unwrap();
-    if avx512_must_take(&eq) {
+    if let Some(b) = jit_must_take(&eq) {
         assert_eq!(n, 1);
         assert!(
-            eq.dispatch_on("avx512").unwrap().passes() > 1,
+            eq.dispatch_on(b).unwrap().passes() > 1,
             "expected a spill pass"
         );
     }

@@ -5,9 +5,13 @@
 
 use super::Backend;
 use crate::dispatch::{caps, log_decline};
-use crate::exec::{arena, BinaryArgs, Exec, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
-use crate::isa::{BinaryDesc, Broadcast, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc};
-use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec};
+use crate::exec::{
+    arena, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
+};
+use crate::isa::{
+    BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc,
+};
+use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec, ProgramExtras};
 use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
 use crate::lower::{self, MicroOp, Port, Program};
 use std::marker::PhantomData;
@@ -265,5 +269,59 @@ impl Backend for Neon {
             extra: Default::default(),
         };
         generate(d.kernel_name(self.name()), spec)
+    }
+
+    fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
+        if !caps::arm().asimd {
+            return None;
+        }
+        // Streaming stores are not generated: the driver then runs the ordinary kernel for
+        // large outputs too.
+        if spec.stream {
+            return None;
+        }
+        let pass = spec.pass;
+        let storable = |d: DType| matches!(d, DType::F32 | DType::BF16 | DType::F16);
+        if !pass.ports.iter().all(|p| storable(p.dtype)) {
+            return None;
+        }
+        let ports = pass
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(n, p)| port(Port::Buf(n as u16), p.dtype, p.shape, p.ld, 8 * n))
+            .collect();
+        let mask = |bits: Option<usize>, arg_offset| {
+            bits.map(|ld_bits| MaskSpec {
+                arg_offset,
+                ld_bits,
+            })
+        };
+        let eltwise = EltwiseSpec {
+            program: &pass.program,
+            rows: 1,
+            cols: spec.cols,
+            ports,
+            mask_in: mask(pass.mask_in, offset_of!(ProgramArgs, mask_in)),
+            mask_out: mask(pass.mask_out, offset_of!(ProgramArgs, mask_out)),
+            seed_offset: Some(offset_of!(ProgramArgs, seed)),
+            extra: ProgramExtras {
+                ptr_table: Some(offset_of!(ProgramArgs, ports)),
+                rows_offset: Some(offset_of!(ProgramArgs, rows)),
+                position_offset: Some(offset_of!(ProgramArgs, position)),
+                accs: pass
+                    .accs
+                    .iter()
+                    .map(|&(fold, port)| (fold, Port::Buf(port)))
+                    .collect(),
+                stream: Vec::new(),
+            },
+        };
+        let name = format!(
+            "equation_pass_neon_{}cols_{}ops",
+            spec.cols,
+            pass.program.ops.len()
+        );
+        generate(name, eltwise)
     }
 }
