@@ -84,6 +84,9 @@ pub struct ProgramExtras {
     /// large for the caches, whose rows the caller guarantees 64-byte aligned): no read for
     /// ownership, so the output costs its bytes once.
     pub stream: Vec<Port>,
+    /// Full-matrix ports that are only prefetched into L2 (the next row block of an input a
+    /// later pass reads from memory), one prefetch per 64 bytes of their rows.
+    pub prefetch: Vec<Port>,
 }
 
 /// Why a program could not be generated (the backend then declines the descriptor).
@@ -161,6 +164,8 @@ enum Home {
 const PROGRAM_VREGS: usize = 28;
 const SPILL: [Zmm; 2] = [Zmm(28), Zmm(29)];
 
+#[path = "eltwise_prefetch.rs"]
+mod prefetch;
 #[path = "eltwise_rows.rs"]
 mod rows;
 
@@ -644,6 +649,9 @@ impl<'a> Gen<'a> {
     fn step(&mut self, copy: usize, e: usize, tail: Option<usize>) -> Result<(), Declined> {
         let k = tail.map(|_| TAIL);
         let spec = self.spec;
+        if tail.is_none() {
+            self.prefetch(e)?;
+        }
         for (i, op) in spec.program.ops.iter().enumerate() {
             if invariant_def(op).is_some() || self.asg.row_op[i] {
                 continue;
@@ -852,7 +860,7 @@ impl<'a> Gen<'a> {
             BinOp::Mul => self.a.vmulps(dz, xz, yz)?,
             BinOp::Div => self.a.vdivps(dz, xz, yz)?,
             BinOp::Max | BinOp::Min => {
-                max_min_nan(&mut self.a, d, x, y, op == BinOp::Max, SCRATCH_A, KSCRATCH)?
+                max_min_nan(&mut self.a, d, x, y, op == BinOp::Max, KSCRATCH)?
             }
             BinOp::Scalef => self.a.vscalefps(dz, xz, yz)?,
             BinOp::CopySign => {

@@ -89,6 +89,28 @@ fn dispatch_corpus(backend: &str) {
         &ReduceDesc::new(ReduceOp::Sum, ReduceAxis::PerCol, 64, 8192, DType::F32),
         backend,
     );
+    // Equation passes, with their streaming-store variants (every output counts as large)
+    // and the next-block prefetch (blocks of 4 rows).
+    std::env::set_var("TPP_STREAM_BYTES", "0");
+    std::env::set_var("TPP_EQ_BLOCK_ROWS", "4");
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let (r, c) = (19, 77);
+        for eq in [
+            equations::layer_norm(r, c, dt, 1e-5),
+            equations::layer_norm_backward(r, c, dt),
+            equations::rms_norm_backward(r, c, dt),
+            equations::softmax(r, c, dt),
+            equations::softmax_backward(r, c, dt),
+            equations::bias_activation(r, c, dt, UnaryOp::Gelu),
+            equations::dropout_residual(r, c, dt, 0.1),
+            equations::silu_gate(r, c, dt),
+            equations::adamw(r, c, dt),
+        ] {
+            let _ = eq.dispatch_on(backend);
+        }
+    }
+    std::env::remove_var("TPP_STREAM_BYTES");
+    std::env::remove_var("TPP_EQ_BLOCK_ROWS");
 }
 
 #[test]

@@ -315,6 +315,8 @@ impl Backend for Neon {
                     .map(|&(fold, port)| (fold, Port::Buf(port)))
                     .collect(),
                 stream: Vec::new(),
+                // Ignored: the next block's pointers in the table are not read.
+                prefetch: Vec::new(),
             },
         };
         let name = format!(

@@ -350,9 +350,12 @@ impl Backend for Avx512 {
         if !pass.ports.iter().all(|p| can_store(p.dtype)) {
             return None;
         }
+        // The prefetched inputs follow the pass's ports in the table (and take registers
+        // last, so that they are the ones left on the stack, unprefetched, under pressure).
         let ports = pass
             .ports
             .iter()
+            .chain(spec.prefetch)
             .enumerate()
             .map(|(n, p)| PortSpec {
                 port: Port::Buf(n as u16),
@@ -361,6 +364,9 @@ impl Backend for Avx512 {
                 ld: p.ld,
                 arg_offset: 8 * n,
             })
+            .collect();
+        let prefetch = (pass.ports.len()..pass.ports.len() + spec.prefetch.len())
+            .map(|n| Port::Buf(n as u16))
             .collect();
         let mask = |bits: Option<usize>, arg_offset| {
             bits.map(|ld_bits| MaskSpec {
@@ -392,6 +398,7 @@ impl Backend for Avx512 {
                     .filter(|(_, p)| spec.stream && p.streams())
                     .map(|(n, _)| Port::Buf(n as u16))
                     .collect(),
+                prefetch,
             },
         };
         let name = format!(

@@ -6,7 +6,7 @@ use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, In, KernelInfo, Out};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
-use crate::lower::equation::{plan, Buf, Pass, Plan, Space};
+use crate::lower::equation::{plan, Buf, Pass, PassPort, Plan, Space};
 use crate::lower::Fold;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
@@ -43,6 +43,11 @@ pub struct ProgramSpec<'a> {
     /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
     /// guarantees their rows are 64-byte aligned).
     pub stream: bool,
+    /// Full-matrix inputs to prefetch while the pass runs: the next row block's, so that
+    /// their reads from memory overlap this pass's computation. Their pointers follow the
+    /// pass's ports in the table, at the row one block below the pass's first row; a backend
+    /// may ignore them.
+    pub prefetch: &'a [PassPort],
 }
 
 /// The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
@@ -69,6 +74,8 @@ enum Runner {
         /// For outputs larger than the caches: each pass that writes a full-matrix output
         /// again, with streaming stores (used when the output rows are 64-byte aligned).
         streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
+        /// Per pass, the inputs whose next row block it prefetches (see [`prefetches`]).
+        prefetch: Vec<Vec<PassPort>>,
         /// Which outputs are full matrices (the ones streaming stores write).
         full: Vec<bool>,
         block_rows: usize,
@@ -179,9 +186,15 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
     } else {
         let plan = plan(eq)?;
         let big = full_output_bytes(eq) > stream_threshold();
+        let block_rows = block_rows(eq, &plan);
+        let prefetch = if block_rows < eq.rows() && prefetch_enabled() {
+            prefetches(&plan)
+        } else {
+            vec![Vec::new(); plan.passes.len()]
+        };
         let mut kernels = Vec::new();
         let mut streaming = Vec::new();
-        for pass in &plan.passes {
+        for (pass, prefetch) in plan.passes.iter().zip(&prefetch) {
             let cols = if pass.space == Space::Rows {
                 0
             } else {
@@ -191,6 +204,7 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
                 pass,
                 cols,
                 stream: false,
+                prefetch,
             };
             kernels.push(backend.program(&spec)?);
             let streams = big && pass.ports.iter().any(|p| p.streams());
@@ -203,11 +217,11 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
                 None
             });
         }
-        let block_rows = block_rows(eq, &plan);
         Runner::Passes {
             plan,
             kernels,
             streaming,
+            prefetch,
             full: full_outputs(eq),
             block_rows,
         }
@@ -243,6 +257,11 @@ fn stream_threshold() -> usize {
     })
 }
 
+/// `TPP_EQ_PREFETCH=0` turns the next-block prefetch off (to measure what it brings).
+fn prefetch_enabled() -> bool {
+    std::env::var("TPP_EQ_PREFETCH").map_or(true, |v| v.trim() != "0")
+}
+
 /// Which outputs are full matrices.
 fn full_outputs(eq: &Equation) -> Vec<bool> {
     eq.outputs()
@@ -271,8 +290,15 @@ fn full_output_bytes(eq: &Equation) -> usize {
 }
 
 /// Rows per block: the full-matrix bytes a row touches in any group, times the block, fit
-/// half of L2.
+/// half of L2 (the other half takes the next block's prefetched inputs and the rest).
+/// `TPP_EQ_BLOCK_ROWS` sets it instead (tests use it to run many blocks on small shapes).
 fn block_rows(eq: &Equation, plan: &Plan) -> usize {
+    if let Some(n) = std::env::var("TPP_EQ_BLOCK_ROWS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, eq.rows().max(1));
+    }
     let mut per_row = 0usize;
     let groups = plan.passes.iter().map(|p| p.group).max().unwrap_or(0) + 1;
     for g in 0..groups {
@@ -288,6 +314,37 @@ fn block_rows(eq: &Equation, plan: &Plan) -> usize {
     }
     let budget = caps::caches().l2 / 2;
     (budget / per_row.max(1)).clamp(1, eq.rows())
+}
+
+/// Which pass prefetches what: in each group of several passes over rows, the group's first
+/// pass reads its full-matrix inputs from memory and the later ones work on the block in L2,
+/// leaving the memory idle; the later pass with the most micro-ops (the one with the most
+/// computation to hide the reads behind) prefetches the next block of those inputs.
+fn prefetches(plan: &Plan) -> Vec<Vec<PassPort>> {
+    let mut out = vec![Vec::new(); plan.passes.len()];
+    let mut p = 0;
+    while p < plan.passes.len() {
+        let group = plan.passes[p].group;
+        let end = p + plan.passes[p..]
+            .iter()
+            .take_while(|q| q.group == group)
+            .count();
+        let heaviest = (p + 1..end)
+            .filter(|&q| plan.passes[q].space == Space::Full)
+            .max_by_key(|&q| plan.passes[q].program.ops.len());
+        if let (Some(q), false) = (heaviest, plan.passes[p].space == Space::Cols) {
+            let mut inputs: Vec<PassPort> = Vec::new();
+            for port in &plan.passes[p].ports {
+                let streamed = matches!(port.buf, Buf::Input(_)) && port.shape == Broadcast::None;
+                if streamed && !inputs.iter().any(|i| i.buf == port.buf) {
+                    inputs.push(*port);
+                }
+            }
+            out[q] = inputs;
+        }
+        p = end;
+    }
+    out
 }
 
 thread_local! {
@@ -326,6 +383,15 @@ impl EquationKernel {
         match &self.inner.runner {
             Runner::Reference => 0,
             Runner::Passes { plan, .. } => plan.passes.len(),
+        }
+    }
+
+    /// Number of passes that prefetch the next row block's inputs while they compute (0 when
+    /// the equation fits one block, has one pass per group, or `TPP_EQ_PREFETCH=0`).
+    pub fn prefetching_passes(&self) -> usize {
+        match &self.inner.runner {
+            Runner::Reference => 0,
+            Runner::Passes { prefetch, .. } => prefetch.iter().filter(|p| !p.is_empty()).count(),
         }
     }
 
@@ -484,6 +550,7 @@ impl EquationKernel {
                 plan,
                 kernels,
                 streaming,
+                prefetch,
                 full,
                 block_rows,
             } => {
@@ -510,6 +577,7 @@ impl EquationKernel {
                     plan,
                     kernels,
                     streaming: if aligned { streaming.as_slice() } else { &[] },
+                    prefetch,
                     block: *block_rows,
                     inputs,
                     outputs,
@@ -533,6 +601,7 @@ struct Run<'a> {
     plan: &'a Plan,
     kernels: &'a [Box<dyn Exec<ProgramArgs>>],
     streaming: &'a [Option<Box<dyn Exec<ProgramArgs>>>],
+    prefetch: &'a [Vec<PassPort>],
     block: usize,
     inputs: &'a [*const c_void],
     outputs: &'a [*mut c_void],
@@ -625,6 +694,20 @@ impl Run<'_> {
                 Broadcast::Row | Broadcast::Scalar => 0,
             };
             ptrs.push(ptr.add(off * port.dtype.size()).cast());
+        }
+        // The next block's first row; the last block touches itself again (no row past the
+        // matrix is ever named; a block shorter than this one is prefetched past its end,
+        // which prefetch instructions allow: they never fault).
+        let next = if row0 + n < self.eq.rows() {
+            row0 + n
+        } else {
+            row0
+        };
+        for port in &self.prefetch[q] {
+            if let Buf::Input(i) = port.buf {
+                let at = next * port.ld * port.dtype.size();
+                ptrs.push(self.inputs[i as usize].cast::<u8>().add(at) as *mut c_void);
+            }
         }
         let mask_at = |bits: Option<usize>| bits.map_or(0, |b| row0 * b / 8);
         let args = ProgramArgs {
