@@ -13,6 +13,7 @@ use crate::isa::{
 };
 use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec, ProgramExtras};
 use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
+use crate::lower::equation::RegisterBudget;
 use crate::lower::{self, MicroOp, Port, Program};
 use std::marker::PhantomData;
 use std::mem::offset_of;
@@ -269,6 +270,15 @@ impl Backend for Neon {
             extra: Default::default(),
         };
         generate(d.kernel_name(self.name()), spec)
+    }
+
+    /// The program generator's vector registers, predicates included (a NEON predicate is
+    /// a vector of all-ones / all-zeros lanes).
+    fn program_registers(&self) -> RegisterBudget {
+        RegisterBudget {
+            vregs: eltwise::PROGRAM_VREGS as u16,
+            kregs: None,
+        }
     }
 
     fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {

@@ -6,7 +6,7 @@ use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, In, KernelInfo, Out};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
-use crate::lower::equation::{plan, Buf, Pass, Plan, Space};
+use crate::lower::equation::{plan_within, Buf, Pass, Plan, Space};
 use crate::lower::Fold;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
@@ -177,7 +177,7 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
     let runner = if backend.is_reference() {
         Runner::Reference
     } else {
-        let plan = plan(eq)?;
+        let plan = plan_within(eq, backend.program_registers())?;
         let big = full_output_bytes(eq) > stream_threshold();
         let mut kernels = Vec::new();
         let mut streaming = Vec::new();
