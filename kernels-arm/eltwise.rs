@@ -554,6 +554,10 @@ impl<'a> Gen<'a> {
             let s = self.stack;
             dynasm!(self.a ; .arch aarch64 ; add sp, sp, #s);
         }
+        if !spec.extra.stream.is_empty() {
+            // Order the non-temporal stores before the caller reads the output.
+            dynasm!(self.a ; .arch aarch64 ; dmb ish);
+        }
         self.frame.epilogue(&mut self.a);
 
         // Constant pool: 16-byte vectors for `ldr q` (literal loads need no alignment, but

@@ -180,6 +180,22 @@ impl Gen<'_> {
             Broadcast::Col | Broadcast::Scalar => (0, 1),
         };
         let scratch = [S[0], S[1], S[2]];
+        // Whole vectors of a streamed full matrix (within `stnp`'s offset range, which the
+        // unrolled step's offsets always are).
+        let whole = p.broadcast == Broadcast::None && lanes == LANES && off < 256;
+        if whole && self.spec.extra.stream.contains(&port) {
+            convert::store_nontemporal(
+                &mut self.a,
+                s,
+                p.dtype,
+                base,
+                off,
+                self.tmp[0],
+                scratch,
+                self.bf16,
+            );
+            return Ok(());
+        }
         convert::store(
             &mut self.a,
             s,

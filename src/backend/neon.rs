@@ -285,11 +285,6 @@ impl Backend for Neon {
         if !caps::arm().asimd {
             return None;
         }
-        // Streaming stores are not generated: the driver then runs the ordinary kernel for
-        // large outputs too.
-        if spec.stream {
-            return None;
-        }
         let pass = spec.pass;
         let storable = |d: DType| matches!(d, DType::F32 | DType::BF16 | DType::F16);
         if !pass.ports.iter().all(|p| storable(p.dtype)) {
@@ -324,13 +319,20 @@ impl Backend for Neon {
                     .iter()
                     .map(|&(fold, port)| (fold, Port::Buf(port)))
                     .collect(),
-                stream: Vec::new(),
+                stream: pass
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| spec.stream && p.streams())
+                    .map(|(n, _)| Port::Buf(n as u16))
+                    .collect(),
             },
         };
         let name = format!(
-            "equation_pass_neon_{}cols_{}ops",
+            "equation_pass_neon_{}cols_{}ops{}",
             spec.cols,
-            pass.program.ops.len()
+            pass.program.ops.len(),
+            if spec.stream { "_stream" } else { "" }
         );
         generate(name, eltwise)
     }
