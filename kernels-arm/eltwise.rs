@@ -14,7 +14,8 @@
 //! Program kernels (equation passes) add a table of port pointers (ports beyond the free
 //! general-purpose registers keep their row pointer on the stack), a run-time row count (0
 //! allowed) and position base, per-row hoisting of what is constant along a row
-//! ([`Assignment::of_rows`]), and row accumulators (see `eltwise_rows.rs`).
+//! ([`Assignment::of_rows`]), and row accumulators (see `eltwise_rows.rs`). Each micro-op's
+//! instructions and the operand accesses of one vector are in `eltwise_ops.rs`.
 
 use super::asm::*;
 use super::convert::Bf16Round;
