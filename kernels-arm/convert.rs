@@ -128,6 +128,7 @@ fn narrow(a: &mut Ops, s: V, dtype: DType, tmp: X, scratch: StoreScratch, bf16: 
 /// non-temporal pair store (`stnp`: the line is not read for ownership nor kept in the
 /// caches), its two halves split through `scratch[1]`. `off` is a multiple of 8 (f32) or
 /// 4 (bf16, f16) below 256. The caller orders these stores before returning (`dmb`).
+#[allow(clippy::too_many_arguments)]
 pub fn store_nontemporal(
     a: &mut Ops,
     s: V,

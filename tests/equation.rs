@@ -621,7 +621,7 @@ fn register_budget_is_the_backends() {
             assert!(need.iter().all(|&(v, k)| RegisterBudget::COMMON.fits(v, k)));
             need.iter()
                 .any(|&(v, k)| !neon.fits(v, k))
-                .then(|| (eq, common, need))
+                .then_some((eq, common, need))
         });
     let (eq, common, need) = over.expect("an equation over NEON's budget in the common plan");
     eprintln!("common plan: {need:?}");

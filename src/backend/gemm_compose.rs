@@ -56,14 +56,19 @@ fn room(v: &mut Vec<u64>, bytes: usize) -> *mut u8 {
     v.as_mut_ptr().cast()
 }
 
+/// A backend's GEMM generator.
+type MakeGemm<'a> = dyn Fn(&GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> + 'a;
+/// A backend's unary generator.
+type MakeUnary<'a> = dyn Fn(&UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> + 'a;
+
 /// What a backend composes GEMMs from.
 pub(super) struct Parts<'a> {
     /// Whether the microkernels take this (canonical) descriptor.
     pub takes: &'a dyn Fn(&GemmDesc) -> bool,
     /// The microkernel of a descriptor they take.
-    pub gemm: &'a dyn Fn(&GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>>,
+    pub gemm: &'a MakeGemm<'a>,
     /// The backend's layout kernels (transpose, VNNI pack and unpack).
-    pub unary: &'a dyn Fn(&UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>>,
+    pub unary: &'a MakeUnary<'a>,
     /// Whether the microkernels read a bf16 VNNI2 B (else it is unpacked to row-major).
     pub bf16_vnni2: bool,
 }
