@@ -123,8 +123,8 @@ fn gemm_claims_follow_the_cpu_and_fall_back_detectably() {
 
 /// The MMLA tiles (`bfmmla`, `smmla`, `ummla`, `usmmla` both ways round) against the
 /// reference: tile heights on both sides of the MMLA cut-over and odd ones (a row pair with
-/// one row), narrow and partial column vectors, k with a leftover half group, padded leading
-/// dimensions, every batch form, alpha/beta and the fused epilogue. Without FEAT_BF16 /
+/// one row), narrow and partial column vectors, k with a leftover half group, padded and far
+/// apart leading dimensions, every batch form, alpha/beta and the fused epilogue. Without FEAT_BF16 /
 /// FEAT_I8MM (`-cpu neoverse-n1`) the same descriptors run the dot products or fall back,
 /// never SIGILL.
 #[test]
@@ -161,6 +161,13 @@ fn mmla_tiles_match_the_reference() {
             );
             descs.push(d.batch([BatchReduce::Offsets, BatchReduce::Addresses][i % 2]));
         }
+    }
+    // B rows too far apart for the post-incremented pair loads (the pointers step by adds,
+    // one of them beyond an add's immediate).
+    for ldb in [300, 1100] {
+        descs.push(GemmDesc::new(6, 16, 12, DType::BF16).vnni_b().ld(12, ldb, 16));
+        let d = GemmDesc::new(12, 32, 24, DType::U8).inputs(DType::U8, DType::U8);
+        descs.push(d.vnni_b().ld(24, ldb, 32));
     }
     let caps = *tpp::dispatch::caps::arm();
     for (i, d) in descs.iter().enumerate() {
