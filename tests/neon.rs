@@ -165,7 +165,11 @@ fn mmla_tiles_match_the_reference() {
     // B rows too far apart for the post-incremented pair loads (the pointers step by adds,
     // one of them beyond an add's immediate).
     for ldb in [300, 1100] {
-        descs.push(GemmDesc::new(6, 16, 12, DType::BF16).vnni_b().ld(12, ldb, 16));
+        descs.push(
+            GemmDesc::new(6, 16, 12, DType::BF16)
+                .vnni_b()
+                .ld(12, ldb, 16),
+        );
         let d = GemmDesc::new(12, 32, 24, DType::U8).inputs(DType::U8, DType::U8);
         descs.push(d.vnni_b().ld(24, ldb, 32));
     }
