@@ -277,20 +277,31 @@ fn neon_kernels_disassemble() {
             let d = GemmDesc::new(m, n, k, dt)
                 .alpha(if dt.size() == 1 { 1.0 } else { 0.5 })
                 .batch(BatchReduce::Offsets);
-            let epilogues = gemm::tiles(m, n, arith.tile_cols())
+            let epilogues: Vec<((usize, usize), u64)> = gemm::tiles(m, n, arith.tile_cols())
                 .into_iter()
                 .map(|t| (t, 0x1234_5678))
                 .collect();
-            for epilogues in [vec![], epilogues] {
-                let spec = gemm::GemmSpec {
-                    d: &d,
-                    arith,
-                    epilogues,
-                };
-                kernels.push((
-                    format!("{arith:?} {m}x{n}x{k}"),
-                    gemm::generate(&spec).unwrap(),
-                ));
+            // The dot products also with their MMLA tiles (6- and 13-row shapes use them).
+            let mmla = gemm::Mmla::of(arith).map(|kind| gemm::MmlaUse {
+                kind,
+                min_rows: gemm::MMLA_MIN_ROWS,
+            });
+            let mmlas = [None, mmla]
+                .into_iter()
+                .take(1 + usize::from(mmla.is_some()));
+            for mmla in mmlas {
+                for epilogues in [vec![], epilogues.clone()] {
+                    let spec = gemm::GemmSpec {
+                        d: &d,
+                        arith,
+                        epilogues,
+                        mmla,
+                    };
+                    kernels.push((
+                        format!("{arith:?} {mmla:?} {m}x{n}x{k}"),
+                        gemm::generate(&spec).unwrap(),
+                    ));
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, In, KernelInfo, Out};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
-use crate::lower::equation::{plan, Buf, Pass, PassPort, Plan, Space};
+use crate::lower::equation::{plan_within, Buf, Pass, PassPort, Plan, Space};
 use crate::lower::Fold;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
@@ -184,7 +184,7 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
     let runner = if backend.is_reference() {
         Runner::Reference
     } else {
-        let plan = plan(eq)?;
+        let plan = plan_within(eq, backend.program_registers())?;
         let big = full_output_bytes(eq) > stream_threshold();
         let block_rows = block_rows(eq, &plan);
         let prefetch = if block_rows < eq.rows() && prefetch_enabled() {
