@@ -282,7 +282,8 @@ impl Backend for Neon {
     }
 
     fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
-        if !caps::arm().asimd {
+        // No peeled (unaligned-row) streaming variant: the driver then asks for the aligned one.
+        if !caps::arm().asimd || spec.peel {
             return None;
         }
         let pass = spec.pass;
@@ -328,6 +329,7 @@ impl Backend for Neon {
                     .collect(),
                 // Ignored: the next block's pointers in the table are not read.
                 prefetch: Vec::new(),
+                peel: None,
             },
         };
         let name = format!(
