@@ -118,7 +118,8 @@ fn reference(c: &Case, x: &[f64], p: &Params) -> Vec<f64> {
         let Some(masks) = c.masks else { return a };
         let m = if which == 0 { masks.0 } else { masks.1 };
         let ld = bitmask::default_ld(h);
-        let keep = (1.0 / (1.0 - o.dropout)) as f32 as f64;
+        // The kept scale 1/(1 − p) rounded to f32, as the dropout op documents.
+        let keep = f64::from(1.0 / (1.0 - o.dropout));
         (0..a.len())
             .map(|e| {
                 let kept = bitmask::get(m, e / h, e % h, ld);
