@@ -10,6 +10,11 @@
 //! The whole BERT-base encoder layer (`bert_layer`) runs against the same layer composed from
 //! oneDNN primitives (no dropout: oneDNN 2.6 has none), the two timed interleaved.
 //!
+//! Run the 2-thread rows with `OMP_WAIT_POLICY=passive`: by default libgomp's idle worker
+//! spins after each oneDNN call (it reads the variable at load, so the bench cannot set it),
+//! taking the second core from the rayon thread that runs tpp next (measured: the BERT layer
+//! at sequence 128 on 2 threads ran 0.50× oneDNN with spinning, 0.89× without).
+//!
 //! `cargo bench --bench ops` (a filter such as `-- res3` or `-- bert` runs fewer cases;
 //! `TPP_BENCH_REPS=n` sets the timed repetitions, median reported).
 
@@ -382,6 +387,8 @@ fn main() {
     }
     if !tpp_peers::HAVE_DNNL {
         println!("oneDNN not found at build time (apt-get install libdnnl-dev): tpp alone");
+    } else if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        println!("note: OMP_WAIT_POLICY unset: oneDNN's idle OpenMP thread spins and slows the 2-thread tpp rows (set it to passive)");
     }
     let fma = peak(Peak::Fma32);
     let dot = if Peak::DotBf16.available() {
