@@ -388,3 +388,12 @@ fn typed_errors() {
     layer.run(&x, Some(&[8, 1]), &mut y).unwrap();
     assert!(y.iter().all(|v| v.is_finite()));
 }
+
+/// A plan moves to and is shared with other threads (`run` takes `&mut self`, so sharing
+/// gives read-only access: options, masks).
+#[test]
+fn plan_is_send_and_sync() {
+    fn both<S: Send + Sync>() {}
+    both::<BertLayer<f32>>();
+    both::<BertLayer<bf16>>();
+}
