@@ -267,6 +267,8 @@ fn ready_made_equations_match_the_reference() {
                 equations::silu_gate(rows, cols, dt),
                 equations::adamw(rows, cols, dt),
                 equations::sgd_momentum(rows, cols, dt),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.0, 1e-5),
             ];
             for (n, eq) in eqs.iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
