@@ -92,8 +92,6 @@ const SPILL: [Zmm; 2] = [Zmm(28), Zmm(29)];
 
 #[path = "eltwise_access.rs"]
 mod access;
-#[path = "eltwise_peel.rs"]
-mod peel;
 #[path = "eltwise_prefetch.rs"]
 mod prefetch;
 #[path = "eltwise_rows.rs"]
@@ -236,11 +234,6 @@ impl<'a> Gen<'a> {
             (None, true) => return Err(Declined("program writes a mask the spec lacks".into())),
             _ => None,
         };
-        if spec.extra.peel.is_some() && (mask_in.is_some() || mask_out.is_some()) {
-            return Err(Declined(
-                "a peeled column loop cannot step a bitmask by bytes".into(),
-            ));
-        }
         let mask_byte = if mask_in.is_some() || mask_out.is_some() {
             take()?
         } else {
@@ -488,29 +481,25 @@ impl<'a> Gen<'a> {
         self.row_start()?;
         let full = spec.cols / LANES;
         let iters = full / self.unroll;
-        if let Some(port) = spec.extra.peel {
-            self.peeled_columns(port)?;
-        } else {
-            if iters > 0 {
-                let mut col_top = self.a.create_label();
-                self.a.set_label(&mut col_top)?;
-                for u in 0..self.unroll {
-                    self.step(u, u * LANES, None)?;
-                }
-                self.add_imm(self.col, self.unroll * LANES)?;
-                if self.mask_byte != self.tmp {
-                    self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
-                }
-                self.a
-                    .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
-                self.a.jb(col_top)?;
+        if iters > 0 {
+            let mut col_top = self.a.create_label();
+            self.a.set_label(&mut col_top)?;
+            for u in 0..self.unroll {
+                self.step(u, u * LANES, None)?;
             }
-            for v in 0..full % self.unroll {
-                self.step(v, v * LANES, None)?;
+            self.add_imm(self.col, self.unroll * LANES)?;
+            if self.mask_byte != self.tmp {
+                self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
             }
-            if rem != 0 {
-                self.step(0, (full % self.unroll) * LANES, Some(rem))?;
-            }
+            self.a
+                .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
+            self.a.jb(col_top)?;
+        }
+        for v in 0..full % self.unroll {
+            self.step(v, v * LANES, None)?;
+        }
+        if rem != 0 {
+            self.step(0, (full % self.unroll) * LANES, Some(rem))?;
         }
         self.row_end()?;
         // Next row.

@@ -1,6 +1,6 @@
 //! What the eltwise generator is given: the program, its operands (ports, bitmasks, seed)
 //! and, for equation passes, the extras (port table, run-time rows, accumulators, streaming,
-//! prefetch, peeling); and why it may decline.
+//! prefetch); and why it may decline.
 
 use crate::isa::{Broadcast, DType};
 use crate::lower::{Fold, Port, Program};
@@ -70,10 +70,6 @@ pub struct ProgramExtras {
     /// Full-matrix ports that are only prefetched into L2 (the next row block of an input a
     /// later pass reads from memory), one prefetch per 64 bytes of their rows.
     pub prefetch: Vec<Port>,
-    /// The streamed port whose rows need not be aligned: each row's column loop starts with a
-    /// masked head up to that port's next vector boundary (`eltwise_peel.rs`). Programs
-    /// with bitmask operands are declined (their bytes need columns in steps of 8).
-    pub peel: Option<Port>,
 }
 
 /// Why a program could not be generated (the backend then declines the descriptor).

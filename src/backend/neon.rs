@@ -282,8 +282,7 @@ impl Backend for Neon {
     }
 
     fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
-        // No peeled (unaligned-row) streaming variant: the driver then asks for the aligned one.
-        if !caps::arm().asimd || spec.peel {
+        if !caps::arm().asimd {
             return None;
         }
         let pass = spec.pass;
@@ -329,7 +328,6 @@ impl Backend for Neon {
                     .collect(),
                 // Ignored: the next block's pointers in the table are not read.
                 prefetch: Vec::new(),
-                peel: None,
             },
         };
         let name = format!(

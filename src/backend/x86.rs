@@ -350,10 +350,6 @@ impl Backend for Avx512 {
         if !pass.ports.iter().all(|p| can_store(p.dtype)) {
             return None;
         }
-        // A peeled column loop steps by single elements, which bitmask bytes cannot follow.
-        if spec.peel && (pass.mask_in.is_some() || pass.mask_out.is_some()) {
-            return None;
-        }
         // The prefetched inputs follow the pass's ports in the table (and take registers
         // last, so that they are the ones left on the stack, unprefetched, under pressure).
         let ports = pass
@@ -403,11 +399,6 @@ impl Backend for Avx512 {
                     .map(|(n, _)| Port::Buf(n as u16))
                     .collect(),
                 prefetch,
-                peel: pass
-                    .ports
-                    .iter()
-                    .position(|p| spec.stream && spec.peel && p.streams())
-                    .map(|n| Port::Buf(n as u16)),
             },
         };
         let name = format!(

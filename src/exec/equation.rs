@@ -41,12 +41,8 @@ pub struct ProgramSpec<'a> {
     /// Columns of its space (0 for a pass over rows only).
     pub cols: usize,
     /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
-    /// guarantees their rows are 64-byte aligned, unless `peel`).
+    /// guarantees their rows are 64-byte aligned).
     pub stream: bool,
-    /// With `stream`: the streamed outputs' rows may start anywhere (element-aligned, all at
-    /// the same element phase); the kernel peels a masked head off each row to reach the
-    /// vector boundary. A backend that cannot returns `None` for this spec.
-    pub peel: bool,
     /// Full-matrix inputs to prefetch while the pass runs: the next row block's, so that
     /// their reads from memory overlap this pass's computation. Their pointers follow the
     /// pass's ports in the table, at the row one block below the pass's first row; a backend
@@ -68,13 +64,6 @@ pub struct EquationArgs {
     pub seed: u64,
 }
 
-/// A pass's streaming-store variant.
-struct Streaming {
-    kernel: Box<dyn Exec<ProgramArgs>>,
-    /// It peels a head off each row, so rows at any one element phase suit it.
-    peels: bool,
-}
-
 enum Runner {
     /// The reference backend's node-by-node evaluation.
     Reference,
@@ -83,9 +72,8 @@ enum Runner {
         plan: Plan,
         kernels: Vec<Box<dyn Exec<ProgramArgs>>>,
         /// For outputs larger than the caches: each pass that writes a full-matrix output
-        /// again, with streaming stores: used when the output rows are 64-byte aligned, or
-        /// by any rows at one phase when the kernel peels (the flag).
-        streaming: Vec<Option<Streaming>>,
+        /// again, with streaming stores (used when the output rows are 64-byte aligned).
+        streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
         /// Per pass, the inputs whose next row block it prefetches (see [`prefetches`]).
         prefetch: Vec<Vec<PassPort>>,
         /// Which outputs are full matrices (the ones streaming stores write).
@@ -216,25 +204,15 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
                 pass,
                 cols,
                 stream: false,
-                peel: false,
                 prefetch,
             };
             kernels.push(backend.program(&spec)?);
             let streams = big && pass.ports.iter().any(|p| p.streams());
-            // The peeling variant where the backend has one, else the aligned-only one.
-            let variant = |peel| {
-                let spec = ProgramSpec {
-                    stream: true,
-                    peel,
-                    ..spec
-                };
-                backend.program(&spec).map(|kernel| Streaming {
-                    kernel,
-                    peels: peel,
-                })
-            };
             streaming.push(if streams {
-                variant(true).or_else(|| variant(false))
+                backend.program(&ProgramSpec {
+                    stream: true,
+                    ..spec
+                })
             } else {
                 None
             });
@@ -281,43 +259,18 @@ fn prefetch_enabled() -> bool {
     std::env::var("TPP_EQ_PREFETCH").map_or(true, |v| v.trim() != "0")
 }
 
-/// Where the rows of a call's full-matrix outputs start, as streaming stores see them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum StreamRows {
-    /// Every row of every one 64-byte aligned: any streaming variant.
-    Aligned,
-    /// Element-aligned, every row of every output at the same element phase modulo a vector
-    /// (16 elements): the peeling variants.
-    Phased,
-    /// Neither: ordinary stores.
-    Anywhere,
-}
-
-fn stream_rows(eq: &Equation, outputs: &[*mut c_void], full: &[bool]) -> StreamRows {
-    let mut aligned = true;
-    let mut phase: Option<(usize, usize)> = None;
-    for ((o, &p), &f) in eq.outputs().iter().zip(outputs).zip(full) {
-        let EqOutputKind::Value { dtype, ld } = o.kind else {
-            continue;
-        };
-        if !f {
-            continue;
-        }
-        let (p, size) = (p as usize, dtype.size());
-        aligned &= p.is_multiple_of(64) && (ld * size).is_multiple_of(64);
-        if !p.is_multiple_of(size) {
-            return StreamRows::Anywhere;
-        }
-        let this = ((p / size) % 16, ld % 16);
-        if *phase.get_or_insert(this) != this {
-            return StreamRows::Anywhere;
-        }
-    }
-    match (aligned, phase) {
-        (true, _) => StreamRows::Aligned,
-        (false, Some(_)) => StreamRows::Phased,
-        (false, None) => StreamRows::Anywhere,
-    }
+/// Streaming stores need every row of every full-matrix output 64-byte aligned.
+fn rows_aligned(eq: &Equation, outputs: &[*mut c_void], full: &[bool]) -> bool {
+    eq.outputs()
+        .iter()
+        .zip(outputs)
+        .zip(full)
+        .all(|((o, &p), &f)| match o.kind {
+            EqOutputKind::Value { dtype, ld } if f => {
+                (p as usize).is_multiple_of(64) && (ld * dtype.size()).is_multiple_of(64)
+            }
+            _ => true,
+        })
 }
 
 /// Which outputs are full matrices.
@@ -445,16 +398,18 @@ impl EquationKernel {
     }
 
     /// True when every pass that stores a full-matrix output has a streaming-store variant
-    /// (outputs larger than `TPP_STREAM_BYTES`, default half the L3) that takes rows at any
-    /// element alignment, not only 64-byte aligned ones.
-    pub fn streams_unaligned_rows(&self) -> bool {
+    /// (for outputs larger than `TPP_STREAM_BYTES`, default half the L3, whose rows are
+    /// 64-byte aligned).
+    pub fn streams(&self) -> bool {
         match &self.inner.runner {
             Runner::Reference => false,
             Runner::Passes {
                 plan, streaming, ..
-            } => plan.passes.iter().zip(streaming).all(|(pass, s)| {
-                !pass.ports.iter().any(|p| p.streams()) || matches!(s, Some(v) if v.peels)
-            }),
+            } => plan
+                .passes
+                .iter()
+                .zip(streaming)
+                .all(|(pass, s)| !pass.ports.iter().any(|p| p.streams()) || s.is_some()),
         }
     }
 
@@ -626,7 +581,7 @@ impl EquationKernel {
                 full,
                 block_rows,
             } => {
-                let rows = stream_rows(eq, outputs, full);
+                let aligned = rows_aligned(eq, outputs, full);
                 let mask_out = eq
                     .outputs()
                     .iter()
@@ -636,8 +591,7 @@ impl EquationKernel {
                     eq,
                     plan,
                     kernels,
-                    streaming,
-                    rows,
+                    streaming: if aligned { streaming.as_slice() } else { &[] },
                     prefetch,
                     block: *block_rows,
                     inputs,
@@ -661,9 +615,7 @@ struct Run<'a> {
     eq: &'a Equation,
     plan: &'a Plan,
     kernels: &'a [Box<dyn Exec<ProgramArgs>>],
-    streaming: &'a [Option<Streaming>],
-    /// Which streaming variants the outputs' rows allow.
-    rows: StreamRows,
+    streaming: &'a [Option<Box<dyn Exec<ProgramArgs>>>],
     prefetch: &'a [Vec<PassPort>],
     block: usize,
     inputs: &'a [*const c_void],
@@ -789,9 +741,8 @@ impl Run<'_> {
                 self.mask_out.add(mask_at(pass.mask_out))
             },
         };
-        match (self.streaming.get(q), self.rows) {
-            (Some(Some(v)), StreamRows::Aligned) => v.kernel.run(&args),
-            (Some(Some(v)), StreamRows::Phased) if v.peels => v.kernel.run(&args),
+        match self.streaming.get(q) {
+            Some(Some(k)) => k.run(&args),
             _ => self.kernels[q].run(&args),
         }
     }

@@ -440,16 +440,7 @@ fn equation_passes() -> Vec<X86> {
             a.vmovdqu16(ymmword_ptr(r13 + rcx * 2), ymm31)
         }),
         c("sfence", |a| a.sfence()),
-        // The peeled column loop: the head length from a pointer, top-lane masks, loop
-        // bounds, and the EVEX form of the 256-bit streaming store (ymm16..31).
-        c("neg rdx", |a| a.neg(rdx)),
-        c("and edx, 0x1f", |a| a.and(edx, 0x1f)),
-        c("shr edx, 1", |a| a.shr(edx, 1u32)),
-        c("shr edx, 2", |a| a.shr(edx, 2u32)),
-        c("cmp edx, ecx", |a| a.cmp(edx, ecx)),
-        c("cmovb ecx, edx", |a| a.cmovb(ecx, edx)),
-        c("test ecx, ecx", |a| a.test(ecx, ecx)),
-        c("shrx edx, edx, ecx", |a| a.shrx(edx, edx, ecx)),
+        // The 256-bit streaming store of bf16/f16 rows from ymm16..31 (EVEX only).
         c("vcvtps2ph ymm31, zmm31, 0", |a| {
             a.vcvtps2ph(ymm31, zmm31, 0)
         }),
@@ -459,31 +450,7 @@ fn equation_passes() -> Vec<X86> {
         c("vmovntdq ymmword ptr [r9+rcx*2+0x20], ymm31", |a| {
             a.evex().vmovntdq(ymmword_ptr(r9 + rcx * 2 + 0x20), ymm31)
         }),
-        c("%top: inc rax\nja %top", |a| {
-            let mut top = a.create_label();
-            a.set_label(&mut top)?;
-            a.inc(rax)?;
-            a.ja(top)
-        }),
-        c("ja %done\n.fill 300, 1, 0x90\n%done: ret", |a| {
-            let mut done = a.create_label();
-            a.ja(done)?;
-            a.db(&[0x90; 300])?;
-            a.set_label(&mut done)?;
-            a.ret()
-        }),
-        c("%top: inc rax\njmp %top", |a| {
-            let mut top = a.create_label();
-            a.set_label(&mut top)?;
-            a.inc(rax)?;
-            a.jmp(top)
-        }),
-        c("%top: .fill 300, 1, 0x90\njmp %top", |a| {
-            let mut top = a.create_label();
-            a.set_label(&mut top)?;
-            a.db(&[0x90; 300])?;
-            a.jmp(top)
-        }),
+        // The next-block prefetch, at each displacement size and base register kind.
         c("prefetcht1 byte ptr [r11+rcx*2]", |a| {
             a.prefetcht1(byte_ptr(r11 + rcx * 2))
         }),
