@@ -22,6 +22,12 @@ pub trait Ports {
     fn position(&mut self, k: &mut KernelBuilder) -> Result<R32, Declined>;
     /// The low or high half of the run-time seed.
     fn seed(&mut self, k: &mut KernelBuilder, high: bool) -> Result<R32, Declined>;
+    /// Folds `src` into row accumulator `acc` (only equation passes have accumulators).
+    fn accumulate(&mut self, _k: &mut KernelBuilder, acc: u16, _src: R32) -> Result<(), Declined> {
+        Err(Declined(format!(
+            "row accumulator {acc}: this kernel has no row accumulators"
+        )))
+    }
 }
 
 /// Emits `program` for one element.
@@ -30,15 +36,49 @@ pub fn emit(
     program: &Program,
     ports: &mut dyn Ports,
 ) -> Result<(), Declined> {
-    let mut v: Vec<Option<R32>> = vec![None; program.vregs as usize];
-    let mut p: Vec<Option<Pred>> = vec![None; program.kregs as usize];
+    let mut regs = Registers::for_program(program);
+    emit_selected(k, program, ports, &mut regs, &|_| true)
+}
+
+/// The PTX register of each virtual register of one program, kept across the phases of
+/// [`emit_selected`] (a value computed once per row is read by the code of every element).
+#[derive(Clone, Debug)]
+pub struct Registers {
+    v: Vec<Option<R32>>,
+    p: Vec<Option<Pred>>,
+}
+
+impl Registers {
+    /// No register written yet.
+    pub fn for_program(program: &Program) -> Self {
+        Registers {
+            v: vec![None; program.vregs as usize],
+            p: vec![None; program.kregs as usize],
+        }
+    }
+}
+
+/// Emits the ops of `program` whose index `select` accepts, in order, reading and writing the
+/// registers of `regs` (so a caller can emit the loop-invariant ops once, the per-row ops at
+/// each row's start and the rest for every element).
+pub fn emit_selected(
+    k: &mut KernelBuilder,
+    program: &Program,
+    ports: &mut dyn Ports,
+    regs: &mut Registers,
+    select: &dyn Fn(usize) -> bool,
+) -> Result<(), Declined> {
+    let Registers { v, p } = regs;
     let get = |v: &[Option<R32>], x: crate::lower::V| {
         v[x.0 as usize].ok_or_else(|| Declined(format!("program reads {x:?} before writing it")))
     };
     let getk = |p: &[Option<Pred>], x: crate::lower::K| {
         p[x.0 as usize].ok_or_else(|| Declined(format!("program reads {x:?} before writing it")))
     };
-    for op in &program.ops {
+    for (index, op) in program.ops.iter().enumerate() {
+        if !select(index) {
+            continue;
+        }
         match *op {
             MicroOp::Load { dst, port } => {
                 let r = k.r32();
@@ -46,13 +86,7 @@ pub fn emit(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::Store { src, port } => ports.store(k, port, get(&v, src)?)?,
-            // Row accumulators belong to equation passes, which this backend does not
-            // generate yet (the device API has no equation kernels).
-            MicroOp::Accumulate { .. } => {
-                return Err(Declined(
-                    "row accumulators (equation passes) are not lowered to PTX".into(),
-                ))
-            }
+            MicroOp::Accumulate { src, acc } => ports.accumulate(k, acc, get(v, src)?)?,
             MicroOp::LoadMask { dst } => {
                 let q = k.pred();
                 ports.load_mask(k, q)?;

@@ -6,11 +6,14 @@
 //! Layout: [`ptx`] (registers, kernel builder, targets) · [`atoms`] (`mma`, `ldmatrix`,
 //! `cp.async`, ...) · [`microops`] (the shared micro-op programs as PTX) · [`eltwise`],
 //! [`reduce`], [`transform`] (the elementwise, reduction and data-movement kernels) ·
+//! [`equation`], [`equation_rows`] (equations: one kernel per pass of their plan) ·
 //! [`gemm_tiling`], [`gemm_load`], [`gemm`], [`gemm_simt`] (GEMM/BRGEMM) · [`families`]
 //! (descriptor → kernel).
 
 pub mod atoms;
 pub mod eltwise;
+pub mod equation;
+pub mod equation_rows;
 pub mod families;
 pub mod gemm;
 pub mod gemm_epilogue;
@@ -26,5 +29,6 @@ pub mod transform;
 pub use families::{
     backend_name, binary, gemm as gemm_kernel, reduce as reduce_kernel, ternary, unary,
 };
+pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use gemm::GemmOptions;
 pub use ptx::{Declined, Launch, PtxKernel, Target};

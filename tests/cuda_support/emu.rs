@@ -403,7 +403,7 @@ fn step(
             t.state = State::Barrier;
             return;
         }
-        "ldmatrix" | "mma" | "shfl" => {
+        "ldmatrix" | "mma" | "shfl" | "vote" => {
             t.state = State::Collective(t.pc);
             return;
         }
@@ -599,6 +599,45 @@ fn step(
                 }
             }
         }
+        // Atomics: the interpreter runs one thread at a time, so a read-modify-write is atomic.
+        "red" | "atom" => {
+            let space = i.parts[1].as_str();
+            let (at, first) = if op == "red" {
+                (addr(0, t), 1)
+            } else {
+                (addr(1, t), 2)
+            };
+            let read = |mem: &Memory, smem: &[u8]| -> u32 {
+                let b = match space {
+                    "shared" => smem[at as usize..at as usize + 4].to_vec(),
+                    _ => mem.read(at, 4).to_vec(),
+                };
+                u32::from_le_bytes(b.try_into().unwrap())
+            };
+            let old = read(mem, smem);
+            let new = match (i.parts[2].as_str(), ty) {
+                ("add", "f32") => fb(f32::from_bits(old) + f(a(first, t))) as u32,
+                ("cas", "b32") => {
+                    if old as u64 == mask(a(first, t), 32) {
+                        a(first + 1, t) as u32
+                    } else {
+                        old
+                    }
+                }
+                c => panic!("no emulation of {op} {c:?}"),
+            };
+            let bytes = new.to_le_bytes();
+            match space {
+                "shared" => smem[at as usize..at as usize + 4].copy_from_slice(&bytes),
+                _ => {
+                    let o = (at - BASE) as usize;
+                    mem.bytes[o..o + 4].copy_from_slice(&bytes);
+                }
+            }
+            if op == "atom" {
+                set(t, &dst(0), old as u64);
+            }
+        }
         "cp" if i.parts[1] == "async" && i.parts.len() > 3 => {
             let (s, g) = (addr(0, t) as usize, addr(1, t));
             let n = a(3, t) as usize;
@@ -638,6 +677,20 @@ fn collective(i: &Inst, lanes: &mut [Thread], smem: &[u8]) {
             let vals: Vec<u64> = lanes.iter().map(|t| t.regs[s.0][s.1]).collect();
             for (l, t) in lanes.iter_mut().enumerate() {
                 t.regs[d.0][d.1] = vals[l ^ *m as usize];
+            }
+        }
+        "vote" => {
+            // vote.sync.ballot.b32 d, p, membermask: bit l of d = p of lane l.
+            let (d, q) = match (&i.args[0], &i.args[1]) {
+                (Arg::Op(d), Arg::Op(q)) => (reg(d), reg(q)),
+                _ => panic!(),
+            };
+            let ballot = lanes
+                .iter()
+                .enumerate()
+                .fold(0u64, |b, (l, t)| b | ((t.regs[q.0][q.1] != 0) as u64) << l);
+            for t in lanes.iter_mut() {
+                t.regs[d.0][d.1] = ballot;
             }
         }
         "ldmatrix" => {
