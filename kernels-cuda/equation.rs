@@ -278,10 +278,20 @@ mod tests {
 
     #[test]
     fn folds_take_the_row_driver_and_the_rest_the_elementwise_one() {
-        let ln = generate(&equations::layer_norm(8, 40, DType::F32, 1e-5), Target::Sm80).unwrap();
-        assert!(ln.launches.iter().any(|l| l.kernel.launch.block == (32, 8, 1)));
-        let bwd = generate(&equations::layer_norm_backward(8, 40, DType::BF16), Target::Sm80)
-            .unwrap();
+        let ln = generate(
+            &equations::layer_norm(8, 40, DType::F32, 1e-5),
+            Target::Sm80,
+        )
+        .unwrap();
+        assert!(ln
+            .launches
+            .iter()
+            .any(|l| l.kernel.launch.block == (32, 8, 1)));
+        let bwd = generate(
+            &equations::layer_norm_backward(8, 40, DType::BF16),
+            Target::Sm80,
+        )
+        .unwrap();
         assert!(bwd.launches[0].kernel.name.ends_with("_init"));
         let bias = generate(
             &equations::bias_activation(8, 40, DType::F32, crate::isa::UnaryOp::Gelu),

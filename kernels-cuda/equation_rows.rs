@@ -21,7 +21,9 @@
 use super::eltwise::{MaskSpec, PortSpec};
 use super::equation::identity;
 use super::microops::{self, load_f32, store_f32, Ports, Registers};
-use super::ptx::{f32_imm, module, Declined, KernelBuilder, Launch, Pred, PtxKernel, Target, R32, R64};
+use super::ptx::{
+    f32_imm, module, Declined, KernelBuilder, Launch, Pred, PtxKernel, Target, R32, R64,
+};
 use crate::isa::{Broadcast, DType};
 use crate::lower::regalloc::{invariant_def, Assignment};
 use crate::lower::{Fold, Port, Program};
@@ -99,7 +101,9 @@ fn atomic_fold(k: &mut KernelBuilder, space: &str, fold: Fold, addr: R64, v: R32
     let top = k.label();
     k.place(top);
     k.inst(format!("{op}.NaN.f32 {new}, {old}, {v}"));
-    k.inst(format!("atom.{space}.cas.b32 {seen}, [{addr}], {old}, {new}"));
+    k.inst(format!(
+        "atom.{space}.cas.b32 {seen}, [{addr}], {old}, {new}"
+    ));
     k.inst(format!("setp.ne.b32 {again}, {seen}, {old}"));
     k.inst(format!("mov.b32 {old}, {seen}"));
     k.branch_if(again, false, top);
@@ -148,13 +152,14 @@ struct Rows<'s> {
 impl Rows<'_> {
     fn operand(&self, port: Port) -> Result<(usize, PortSpec), Declined> {
         let Port::Buf(n) = port else {
-            return Err(Declined(format!("equation passes use Port::Buf, not {port:?}")));
+            return Err(Declined(format!(
+                "equation passes use Port::Buf, not {port:?}"
+            )));
         };
-        let spec = self
-            .spec
-            .ports
-            .get(n as usize)
-            .ok_or_else(|| Declined(format!("program uses operand {n}, which the pass lacks")))?;
+        let spec =
+            self.spec.ports.get(n as usize).ok_or_else(|| {
+                Declined(format!("program uses operand {n}, which the pass lacks"))
+            })?;
         Ok((n as usize, *spec))
     }
 
@@ -162,8 +167,9 @@ impl Rows<'_> {
         let size = p.dtype.size() as u32;
         match (p.broadcast, self.phase) {
             (Broadcast::Scalar, _) => Ok(self.bases[n]),
-            (Broadcast::Col, _) => self.row_addr[n]
-                .ok_or_else(|| Declined(format!("operand {n} has no row address"))),
+            (Broadcast::Col, _) => {
+                self.row_addr[n].ok_or_else(|| Declined(format!("operand {n} has no row address")))
+            }
             (Broadcast::Row, Phase::Element) => Ok(k.address(self.bases[n], self.col, size)),
             (Broadcast::None, Phase::Element) => {
                 let base = self.row_addr[n]
@@ -202,13 +208,19 @@ impl Ports for Rows<'_> {
         let (n, p) = self.operand(port)?;
         if let Some((i, fold)) = self.colred(n) {
             if self.phase != Phase::Element || p.dtype != DType::F32 {
-                return Err(Declined(format!("column reduction {n} outside the columns")));
+                return Err(Declined(format!(
+                    "column reduction {n} outside the columns"
+                )));
             }
             match self.staging {
                 Some(smem) => {
                     // smem + (i·cols + col)·4
                     let at = k.r32();
-                    k.inst(format!("add.u32 {at}, {}, {}", self.col, i * self.spec.cols));
+                    k.inst(format!(
+                        "add.u32 {at}, {}, {}",
+                        self.col,
+                        i * self.spec.cols
+                    ));
                     let a = k.address(smem, at, 4);
                     atomic_fold(k, "shared", fold, a, src);
                 }
@@ -247,7 +259,11 @@ impl Ports for Rows<'_> {
         let (byte, bit) = (k.r32(), k.r32());
         k.inst(format!("shr.u32 {byte}, {}, 3", self.col));
         let idx = k.r64();
-        k.inst(format!("mul.wide.u32 {idx}, {}, {}", self.row, m.ld_bits / 8));
+        k.inst(format!(
+            "mul.wide.u32 {idx}, {}, {}",
+            self.row,
+            m.ld_bits / 8
+        ));
         let a = k.address(base, byte, 1);
         k.inst(format!("add.u64 {a}, {a}, {idx}"));
         let v = k.r32();
@@ -512,7 +528,12 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
 }
 
 /// `body(j)` for `j = tid, tid + THREADS, ... < n`.
-fn strided(k: &mut KernelBuilder, tid: R32, n: usize, mut body: impl FnMut(&mut KernelBuilder, R32)) {
+fn strided(
+    k: &mut KernelBuilder,
+    tid: R32,
+    n: usize,
+    mut body: impl FnMut(&mut KernelBuilder, R32),
+) {
     let j = k.r32();
     k.inst(format!("mov.u32 {j}, {tid}"));
     let (top, end) = (k.label(), k.label());

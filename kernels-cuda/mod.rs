@@ -26,9 +26,9 @@ pub mod ptx;
 pub mod reduce;
 pub mod transform;
 
+pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use families::{
     backend_name, binary, gemm as gemm_kernel, reduce as reduce_kernel, ternary, unary,
 };
-pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use gemm::GemmOptions;
 pub use ptx::{Declined, Launch, PtxKernel, Target};

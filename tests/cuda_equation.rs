@@ -112,7 +112,10 @@ fn wide_rows_fold_columns_in_global_memory() {
     check(&eq, 5, -3.0, 3.0).unwrap();
     let eq = equations::rms_norm_backward(5, 300, DType::F32);
     let k = tpp::kernels_cuda::equation_kernels(&eq, Target::Sm80).unwrap();
-    assert!(k.launches.iter().any(|l| l.kernel.launch.smem_bytes == 300 * 4));
+    assert!(k
+        .launches
+        .iter()
+        .any(|l| l.kernel.launch.smem_bytes == 300 * 4));
     check(&eq, 6, -3.0, 3.0).unwrap();
 }
 

@@ -1,9 +1,10 @@
 //! Every kernel family the CUDA generator emits, assembled by `ptxas` for sm_80 (the portable
 //! `mma.sync` path, `.version 7.0`) and sm_90a (`.version 8.0`): the test fails on any ptxas
-//! error and on any register spill in a GEMM. No GPU is needed. `ptxas` comes from the
+//! error and on any register spill in a GEMM or an equation pass. No GPU is needed. `ptxas` comes from the
 //! `nvidia-cuda-nvcc` wheel (`.ci/run` installs it); without it the test says so and skips,
 //! unless `TPP_REQUIRE_PTXAS=1` (set by CI once the wheel is installed) makes that a failure.
 
+mod common;
 mod cuda_support;
 
 use cuda_support::{catalogue, ptxas};
@@ -56,11 +57,29 @@ fn generate_all(target: Target) -> Vec<Job> {
             format!("{c:?}"),
         );
     }
+    // Equations: one kernel per pass (and the column folds' init), ready-made and random.
+    let random = (0..48u64).map(|seed| {
+        common::eq_harness::random_equation(
+            1 + seed as usize % 9,
+            1 + (seed as usize * 37) % 130,
+            seed,
+        )
+    });
+    for eq in catalogue::equations().into_iter().chain(random) {
+        eq.validate().unwrap_or_else(|e| panic!("{eq:?}: {e}"));
+        match kernels_cuda::equation_kernels(&eq, target) {
+            Ok(k) => jobs.extend(k.launches.into_iter().map(|l| Job {
+                family: "equation",
+                kernel: l.kernel,
+            })),
+            Err(e) => panic!("{eq:?}: the generator declined: {e}"),
+        }
+    }
     jobs
 }
 
 #[test]
-fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_spills() {
+fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spills() {
     let Some(ptxas) = ptxas::find() else {
         let required = std::env::var("TPP_REQUIRE_PTXAS").is_ok_and(|v| v == "1");
         assert!(!required, "TPP_REQUIRE_PTXAS=1 but no ptxas was found (TPP_PTXAS, PATH, the nvidia-cuda-nvcc wheel)");
@@ -90,7 +109,7 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_spills() {
                 let arch = target.sm();
                 match ptxas::assemble(&ptxas, &dir, &k.name, &k.ptx, arch) {
                     Ok(r) => {
-                        if job.family == "gemm" && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
+                        if matches!(job.family, "gemm" | "equation") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
                             failures.lock().unwrap().push(format!(
                                 "{} ({arch}): {} registers, {} bytes spill stores, {} bytes spill loads, {} bytes stack",
                                 k.name, r.registers, r.spill_stores, r.spill_loads, r.stack

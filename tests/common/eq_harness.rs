@@ -82,13 +82,18 @@ pub fn check(
     ops: &Operands,
     seed: u64,
 ) -> std::result::Result<(), String> {
-    check_run(kernel.equation(), ops, seed, &mut |ins, mask, outs, seed| {
-        let ins: Vec<In> = ins.iter().map(|b| b.input()).collect();
-        let mut outs: Vec<Out> = outs.iter_mut().map(|b| b.output()).collect();
-        kernel
-            .call_with(&ins, mask, &mut outs, seed)
-            .map_err(|e| format!("call failed: {e}"))
-    })
+    check_run(
+        kernel.equation(),
+        ops,
+        seed,
+        &mut |ins, mask, outs, seed| {
+            let ins: Vec<In> = ins.iter().map(|b| b.input()).collect();
+            let mut outs: Vec<Out> = outs.iter_mut().map(|b| b.output()).collect();
+            kernel
+                .call_with(&ins, mask, &mut outs, seed)
+                .map_err(|e| format!("call failed: {e}"))
+        },
+    )
 }
 
 /// How a backend runs an equation: inputs, mask input, poisoned outputs, seed.

@@ -291,3 +291,30 @@ pub fn gemms() -> Vec<GemmCase> {
     }
     v
 }
+
+/// Every ready-made equation in each dtype on a ragged shape, and the norm backward passes on
+/// rows too wide for the shared-memory copy of their column reductions.
+pub fn equations() -> Vec<tpp::Equation> {
+    use tpp::equations as e;
+    let mut v = vec![];
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let (rows, cols) = (7, 100);
+        v.extend([
+            e::layer_norm(rows, cols, dt, 1e-5),
+            e::layer_norm_backward(rows, cols, dt),
+            e::rms_norm(rows, cols, dt, 1e-6),
+            e::rms_norm_backward(rows, cols, dt),
+            e::softmax(rows, cols, dt),
+            e::softmax_backward(rows, cols, dt),
+            e::bias_activation(rows, cols, dt, UnaryOp::Gelu),
+            e::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
+            e::dropout_residual(rows, cols, dt, 0.1),
+            e::silu_gate(rows, cols, dt),
+            e::adamw(rows, cols, dt),
+            e::sgd_momentum(rows, cols, dt),
+        ]);
+    }
+    v.push(e::layer_norm_backward(3, 7000, DType::BF16));
+    v.push(e::rms_norm_backward(3, 20_000, DType::F32));
+    v
+}
