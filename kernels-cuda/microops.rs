@@ -85,14 +85,14 @@ pub fn emit_selected(
                 ports.load(k, port, r)?;
                 v[dst.0 as usize] = Some(r);
             }
-            MicroOp::Store { src, port } => ports.store(k, port, get(&v, src)?)?,
+            MicroOp::Store { src, port } => ports.store(k, port, get(v, src)?)?,
             MicroOp::Accumulate { src, acc } => ports.accumulate(k, acc, get(v, src)?)?,
             MicroOp::LoadMask { dst } => {
                 let q = k.pred();
                 ports.load_mask(k, q)?;
                 p[dst.0 as usize] = Some(q);
             }
-            MicroOp::StoreMask { src } => ports.store_mask(k, getk(&p, src)?)?,
+            MicroOp::StoreMask { src } => ports.store_mask(k, getk(p, src)?)?,
             MicroOp::Const { dst, value } => {
                 let r = k.r32();
                 k.inst(format!("mov.b32 {r}, {}", f32_imm(value)));
@@ -102,7 +102,7 @@ pub fn emit_selected(
                 v[dst.0 as usize] = Some(k.imm32(bits));
             }
             MicroOp::Un { dst, op, a } => {
-                let (r, a) = (k.r32(), get(&v, a)?);
+                let (r, a) = (k.r32(), get(v, a)?);
                 k.inst(match op {
                     // Bit operations, so that NaN payloads pass unchanged.
                     UnOp::Neg => format!("xor.b32 {r}, {a}, 0x80000000"),
@@ -113,7 +113,7 @@ pub fn emit_selected(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::Bin { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let r = binary(k, op, a, b);
                 v[dst.0 as usize] = Some(r);
             }
@@ -124,7 +124,7 @@ pub fn emit_selected(
                 c,
                 negate,
             } => {
-                let (mut a, b, c) = (get(&v, a)?, get(&v, b)?, get(&v, c)?);
+                let (mut a, b, c) = (get(v, a)?, get(v, b)?, get(v, c)?);
                 if negate {
                     // c − a·b = fma(−a, b, c): the sign flip is exact, the rounding single.
                     let n = k.r32();
@@ -136,7 +136,7 @@ pub fn emit_selected(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::Cmp { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let q = k.pred();
                 // Ordered comparisons are false on NaN; `Ne` is the unordered one (NaN ≠ x).
                 let c = match op {
@@ -151,7 +151,7 @@ pub fn emit_selected(
                 p[dst.0 as usize] = Some(q);
             }
             MicroOp::Select { dst, k: c, a, b } => {
-                let (c, a, b) = (getk(&p, c)?, get(&v, a)?, get(&v, b)?);
+                let (c, a, b) = (getk(p, c)?, get(v, a)?, get(v, b)?);
                 let r = k.r32();
                 k.inst(format!("selp.b32 {r}, {a}, {b}, {c}"));
                 v[dst.0 as usize] = Some(r);
@@ -159,7 +159,7 @@ pub fn emit_selected(
             MicroOp::Position { dst } => v[dst.0 as usize] = Some(ports.position(k)?),
             MicroOp::Seed { dst, high } => v[dst.0 as usize] = Some(ports.seed(k, high)?),
             MicroOp::Int { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let r = k.r32();
                 k.inst(match op {
                     IntOp::Mul => format!("mul.lo.u32 {r}, {a}, {b}"),
@@ -168,12 +168,12 @@ pub fn emit_selected(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::ShrImm { dst, a, shift } => {
-                let (a, r) = (get(&v, a)?, k.r32());
+                let (a, r) = (get(v, a)?, k.r32());
                 k.inst(format!("shr.u32 {r}, {a}, {shift}"));
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::UGe { dst, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let q = k.pred();
                 k.inst(format!("setp.ge.u32 {q}, {a}, {b}"));
                 p[dst.0 as usize] = Some(q);

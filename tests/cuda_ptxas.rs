@@ -1,7 +1,7 @@
 //! Every kernel family the CUDA generator emits, assembled by `ptxas` for sm_80 (the portable
 //! `mma.sync` path, `.version 7.0`) and sm_90a (`.version 8.0`): the test fails on any ptxas
-//! error and on any register spill in a GEMM or an equation pass. No GPU is needed. `ptxas` comes from the
-//! `nvidia-cuda-nvcc` wheel (`.ci/run` installs it); without it the test says so and skips,
+//! error and on any register spill in a GEMM or an equation pass. No GPU is needed. `ptxas`
+//! comes from the `nvidia-cuda-nvcc` wheel (`.ci/run` installs it); without it the test says so and skips,
 //! unless `TPP_REQUIRE_PTXAS=1` (set by CI once the wheel is installed) makes that a failure.
 
 mod common;
