@@ -25,6 +25,7 @@ pub mod microops;
 pub mod ptx;
 pub mod reduce;
 pub mod transform;
+pub mod vector;
 
 pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use families::{

@@ -85,6 +85,10 @@ pub fn unaries() -> Vec<UnaryDesc> {
         v.push(UnaryDesc::new(op, 7, 64, DType::BF16).dtypes(DType::BF16, DType::F32, DType::BF16));
     }
     v.push(UnaryDesc::new(UnaryOp::Gelu, 9, 20, DType::F16));
+    // Vector loads and stores (rows a whole number of vectors apart), each dtype.
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        v.push(UnaryDesc::new(UnaryOp::Exp, 9, 37, dt).ld(40, 44));
+    }
     for b in [Broadcast::Row, Broadcast::Col, Broadcast::Scalar] {
         v.push(UnaryDesc::new(UnaryOp::Exp, 9, 20, DType::F32).broadcast(b));
         v.push(UnaryDesc::new(UnaryOp::Identity, 9, 20, DType::F32).broadcast(b));

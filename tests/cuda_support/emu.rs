@@ -551,6 +551,15 @@ fn step(
                 ("u64", "u32") => mask(x, 32),
                 ("u32", "u64") => mask(x, 32),
                 ("bf16", "f32") => f32_to_bf16(f(x)) as u64,
+                // d.hi = cvt(a), d.lo = cvt(b).
+                ("bf16x2", "f32") => {
+                    (f32_to_bf16(f(x)) as u64) << 16 | f32_to_bf16(f(a(2, t))) as u64
+                }
+                ("f16x2", "f32") => {
+                    (half::f16::from_f32(f(x)).to_bits() as u64) << 16
+                        | half::f16::from_f32(f(a(2, t))).to_bits() as u64
+                }
+                ("u16", "u32") => mask(x, 16),
                 ("f16", "f32") => half::f16::from_f32(f(x)).to_bits() as u64,
                 ("f32", "f16") => fb(half::f16::from_bits(x as u16).to_f32()),
                 ("tf32", "f32") => {
@@ -572,6 +581,16 @@ fn step(
                     _ => mem.read(at, len).to_vec(),
                 }
             };
+            // Like the hardware, refuse an access not aligned to its size.
+            let size = match &i.args[0] {
+                Arg::List(regs) => 4 * regs.len() as u64,
+                _ => (width(ty) / 8) as u64,
+            };
+            assert!(
+                space == "param" || at % size == 0,
+                "misaligned {size}-byte load at {at:#x}: {:?}",
+                i.parts
+            );
             if let Arg::List(regs) = &i.args[0] {
                 let bytes = read(4 * regs.len(), smem);
                 for (n, r) in regs.iter().enumerate() {
@@ -590,12 +609,26 @@ fn step(
             let space = i.parts[1].as_str();
             let at = addr(0, t);
             let len = (width(ty) / 8) as usize;
-            let v = a(1, t).to_le_bytes();
-            match space {
-                "shared" => smem[at as usize..at as usize + len].copy_from_slice(&v[..len]),
-                _ => {
-                    let o = (at - BASE) as usize;
-                    mem.bytes[o..o + len].copy_from_slice(&v[..len]);
+            // One value, or a vector `{a, b, ...}` of consecutive ones.
+            let vals: Vec<u64> = match &i.args[1] {
+                Arg::List(regs) => regs.iter().map(|r| get(t, r, ctaid, grid, bx)).collect(),
+                _ => vec![a(1, t)],
+            };
+            let size = (len * vals.len()) as u64;
+            assert!(
+                at % size == 0,
+                "misaligned {size}-byte store at {at:#x}: {:?}",
+                i.parts
+            );
+            for (n, v) in vals.iter().enumerate() {
+                let v = v.to_le_bytes();
+                let at = at as usize + n * len;
+                match space {
+                    "shared" => smem[at..at + len].copy_from_slice(&v[..len]),
+                    _ => {
+                        let o = at - BASE as usize;
+                        mem.bytes[o..o + len].copy_from_slice(&v[..len]);
+                    }
                 }
             }
         }
