@@ -1,9 +1,12 @@
 //! The row-wise driver of equation passes that fold: one warp per row (8 warps a block, a grid
-//! stride over rows). The lanes of a warp walk the row 32 columns at a time (consecutive
-//! lanes, consecutive columns: coalesced), so the column loop and the row loop are the same
-//! for every lane of a warp and warp-wide instructions are safe in them.
+//! stride over rows), running every pass of a group on its row in turn. The lanes of a warp
+//! walk the row 32 columns at a time (consecutive lanes, consecutive columns: coalesced), so
+//! the column loop and the row loop are the same for every lane of a warp and warp-wide
+//! instructions are safe in them. An element is computed by the same lane in every pass, so
+//! what a pass stores per element the next one reads back without synchronisation; what lane
+//! 0 stores per row is published to the warp by `bar.warp.sync` between passes.
 //!
-//! - **Once per kernel:** the program's constants and seed halves.
+//! - **Once per kernel:** the programs' constants and seed halves.
 //! - **Once per row:** the ops [`Assignment::of_rows`] hoists (loads of column vectors and
 //!   scalars, what is computed from them, the stores of per-row outputs — by lane 0 only).
 //! - **Every element:** the rest. Lanes past the row's end skip it.
@@ -36,18 +39,13 @@ const MAX_BLOCKS: usize = 4096;
 /// Largest shared-memory copy of the column reductions (bytes): more needs an opt-in.
 const MAX_STAGING: usize = 48 * 1024;
 
-/// What the row-wise driver needs besides the program.
+/// One pass of a row-wise kernel.
 #[derive(Clone, Debug)]
-pub struct RowPassSpec<'a> {
-    /// The kernel's name.
-    pub name: String,
+pub struct RowPass<'a> {
     /// The pass's program.
     pub program: &'a Program,
-    /// Rows of the space.
-    pub rows: usize,
-    /// Columns of the space.
-    pub cols: usize,
-    /// The operands (`Port::Buf(n)` is `ports[n]`).
+    /// Its operands (`Port::Buf(n)` is `ports[n]`; their argument offsets name the kernel's
+    /// operand table, which the passes of one kernel share).
     pub ports: Vec<PortSpec>,
     /// Row accumulators: fold and operand (an f32 column vector) of each.
     pub accs: Vec<(Fold, u16)>,
@@ -58,15 +56,35 @@ pub struct RowPassSpec<'a> {
     pub mask_in: Option<MaskSpec>,
     /// The bitmask the program writes.
     pub mask_out: Option<MaskSpec>,
+}
+
+/// A row-wise kernel: passes that every warp runs in turn on its row (a group of the plan:
+/// a pass reads only what earlier passes computed for the same row).
+#[derive(Clone, Debug)]
+pub struct RowKernelSpec<'a> {
+    /// The kernel's name.
+    pub name: String,
+    /// Rows of the space.
+    pub rows: usize,
+    /// Columns of the space.
+    pub cols: usize,
+    /// The passes, in order.
+    pub passes: Vec<RowPass<'a>>,
     /// Byte offset of the u64 seed in the argument struct.
     pub seed_offset: usize,
     /// Size of the argument struct.
     pub arg_bytes: usize,
 }
 
+impl RowKernelSpec<'_> {
+    fn colreds(&self) -> usize {
+        self.passes.iter().map(|p| p.colred.len()).sum()
+    }
+}
+
 /// Bytes of the shared-memory copy of the column reductions (0: they fold into global memory).
-pub fn staging_bytes(spec: &RowPassSpec) -> usize {
-    let bytes = spec.colred.len() * spec.cols * 4;
+pub fn staging_bytes(spec: &RowKernelSpec) -> usize {
+    let bytes = spec.colreds() * spec.cols * 4;
     if bytes <= MAX_STAGING {
         bytes
     } else {
@@ -75,7 +93,7 @@ pub fn staging_bytes(spec: &RowPassSpec) -> usize {
 }
 
 /// The launch geometry: one warp per row, at most [`MAX_BLOCKS`] blocks.
-pub fn launch(spec: &RowPassSpec) -> Launch {
+pub fn launch(spec: &RowKernelSpec) -> Launch {
     Launch {
         grid: (
             spec.rows.div_ceil(WARPS as usize).clamp(1, MAX_BLOCKS) as u32,
@@ -131,7 +149,10 @@ enum Phase {
 
 /// The per-row state and the element being computed, as the program's ports see them.
 struct Rows<'s> {
-    spec: &'s RowPassSpec<'s>,
+    spec: &'s RowPass<'s>,
+    cols: usize,
+    /// Index of the pass's first column reduction among the kernel's.
+    colred_base: usize,
     phase: Phase,
     /// Each operand's base address.
     bases: Vec<R64>,
@@ -187,7 +208,7 @@ impl Rows<'_> {
             .colred
             .iter()
             .position(|&(m, _)| m as usize == n)
-            .map(|i| (i, self.spec.colred[i].1))
+            .map(|i| (self.colred_base + i, self.spec.colred[i].1))
     }
 }
 
@@ -216,11 +237,7 @@ impl Ports for Rows<'_> {
                 Some(smem) => {
                     // smem + (i·cols + col)·4
                     let at = k.r32();
-                    k.inst(format!(
-                        "add.u32 {at}, {}, {}",
-                        self.col,
-                        i * self.spec.cols
-                    ));
+                    k.inst(format!("add.u32 {at}, {}, {}", self.col, i * self.cols));
                     let a = k.address(smem, at, 4);
                     atomic_fold(k, "shared", fold, a, src);
                 }
@@ -287,7 +304,7 @@ impl Ports for Rows<'_> {
         let r = k.r32();
         k.inst(format!(
             "mad.lo.u32 {r}, {}, {}, {}",
-            self.row, self.spec.cols as u32, self.col
+            self.row, self.cols as u32, self.col
         ));
         Ok(r)
     }
@@ -307,23 +324,17 @@ impl Ports for Rows<'_> {
     }
 }
 
-/// Generates the pass kernel.
-pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Declined> {
-    let program = spec.program;
-    let per_row = |p: Port| match p {
-        Port::Buf(n) => spec
-            .ports
-            .get(n as usize)
-            .is_some_and(|q| matches!(q.broadcast, Broadcast::Col | Broadcast::Scalar)),
-        _ => false,
-    };
-    let asg = Assignment::of_rows(program, &per_row);
-    let uses = |f: fn(&crate::lower::MicroOp) -> bool| program.ops.iter().any(f);
-    use crate::lower::MicroOp as M;
-    let reads_mask = uses(|o| matches!(o, M::LoadMask { .. }));
-    let writes_mask = uses(|o| matches!(o, M::StoreMask { .. }));
-    let reads_seed = uses(|o| matches!(o, M::Seed { .. }));
+/// A pass's state in the kernel: its ports' registers, its program's registers and hoisting.
+struct PassState<'s> {
+    rows: Rows<'s>,
+    regs: Registers,
+    asg: Assignment,
+    mask_out: Option<(MaskSpec, R64)>,
+}
 
+/// Generates the kernel.
+pub fn generate(spec: &RowKernelSpec, target: Target) -> Result<PtxKernel, Declined> {
+    use crate::lower::MicroOp as M;
     let mut k = KernelBuilder::new(&spec.name, spec.arg_bytes, THREADS);
     let staging = staging_bytes(spec);
     if staging > 0 {
@@ -339,17 +350,10 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
     k.inst(format!("mad.lo.u32 {tid}, {warp}, 32, {lane}"));
     let lane0 = k.pred();
     k.inst(format!("setp.eq.u32 {lane0}, {lane}, 0"));
-    let bases: Vec<R64> = spec.ports.iter().map(|p| k.arg_u64(p.arg_offset)).collect();
-    let mask_in = match (spec.mask_in, reads_mask) {
-        (Some(m), true) => Some(k.arg_u64(m.arg_offset)),
-        (None, true) => return Err(Declined("program reads a mask the pass lacks".into())),
-        _ => None,
-    };
-    let mask_out = match (spec.mask_out, writes_mask) {
-        (Some(m), true) => Some((m, k.arg_u64(m.arg_offset))),
-        (None, true) => return Err(Declined("program writes a mask the pass lacks".into())),
-        _ => None,
-    };
+    let reads_seed = spec
+        .passes
+        .iter()
+        .any(|p| p.program.ops.iter().any(|o| matches!(o, M::Seed { .. })));
     let seeds = if reads_seed {
         [
             Some(k.arg_u32(spec.seed_offset)),
@@ -360,10 +364,15 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
     };
 
     // The shared copy of the column reductions starts at the identities.
+    let colred_folds: Vec<Fold> = spec
+        .passes
+        .iter()
+        .flat_map(|p| p.colred.iter().map(|c| c.1))
+        .collect();
     let smem = if staging > 0 {
         let s = k.r64();
         k.inst(format!("mov.u64 {s}, smem"));
-        for (i, &(_, fold)) in spec.colred.iter().enumerate() {
+        for (i, &fold) in colred_folds.iter().enumerate() {
             strided(&mut k, tid, spec.cols, |k, j| {
                 let at = k.r32();
                 k.inst(format!("add.u32 {at}, {j}, {}", i * spec.cols));
@@ -377,24 +386,61 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
         None
     };
 
+    // Each pass's operands and loop-invariant values, once.
     let (row, col) = (k.r32(), k.r32());
-    let mut rows = Rows {
-        spec,
-        phase: Phase::Kernel,
-        bases: bases.clone(),
-        row_addr: vec![None; spec.ports.len()],
-        row,
-        col,
-        lane0,
-        accs: Vec::new(),
-        staging: smem,
-        mask_in,
-        mask_bit: mask_out.map(|_| k.r32()),
-        seeds,
-    };
-    let mut regs = Registers::for_program(program);
-    let invariant = |i: usize| invariant_def(&program.ops[i]).is_some();
-    microops::emit_selected(&mut k, program, &mut rows, &mut regs, &invariant)?;
+    let mut states = Vec::with_capacity(spec.passes.len());
+    let mut colred_base = 0;
+    for pass in &spec.passes {
+        let program = pass.program;
+        let uses = |f: fn(&M) -> bool| program.ops.iter().any(f);
+        let reads_mask = uses(|o| matches!(o, M::LoadMask { .. }));
+        let writes_mask = uses(|o| matches!(o, M::StoreMask { .. }));
+        let per_row = |p: Port| match p {
+            Port::Buf(n) => pass
+                .ports
+                .get(n as usize)
+                .is_some_and(|q| matches!(q.broadcast, Broadcast::Col | Broadcast::Scalar)),
+            _ => false,
+        };
+        let asg = Assignment::of_rows(program, &per_row);
+        let bases: Vec<R64> = pass.ports.iter().map(|p| k.arg_u64(p.arg_offset)).collect();
+        let mask_in = match (pass.mask_in, reads_mask) {
+            (Some(m), true) => Some(k.arg_u64(m.arg_offset)),
+            (None, true) => return Err(Declined("program reads a mask the pass lacks".into())),
+            _ => None,
+        };
+        let mask_out = match (pass.mask_out, writes_mask) {
+            (Some(m), true) => Some((m, k.arg_u64(m.arg_offset))),
+            (None, true) => return Err(Declined("program writes a mask the pass lacks".into())),
+            _ => None,
+        };
+        let mut rows = Rows {
+            spec: pass,
+            cols: spec.cols,
+            colred_base,
+            phase: Phase::Kernel,
+            bases,
+            row_addr: vec![None; pass.ports.len()],
+            row,
+            col,
+            lane0,
+            accs: Vec::new(),
+            staging: smem,
+            mask_in,
+            mask_bit: mask_out.map(|_| k.r32()),
+            seeds,
+        };
+        colred_base += pass.colred.len();
+        let mut regs = Registers::for_program(program);
+        let invariant = |i: usize| invariant_def(&program.ops[i]).is_some();
+        microops::emit_selected(&mut k, program, &mut rows, &mut regs, &invariant)?;
+        states.push(PassState {
+            rows,
+            regs,
+            asg,
+            mask_out,
+        });
+    }
 
     k.inst(format!("mad.lo.u32 {row}, {cta}, {WARPS}, {warp}"));
     let row_step = k.r32();
@@ -404,23 +450,73 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
     let done = k.pred();
     k.inst(format!("setp.ge.u32 {done}, {row}, {}", spec.rows));
     k.branch_if(done, false, rows_done);
+    for (q, st) in states.iter_mut().enumerate() {
+        if q > 0 {
+            // Lane 0 stored the row's folds of the passes before: make them visible to the
+            // warp (bar.warp.sync orders memory among the lanes it synchronises).
+            k.inst("bar.warp.sync 0xffffffff");
+        }
+        row_body(&mut k, spec, st, lane)?;
+    }
+    k.inst(format!("add.u32 {row}, {row}, {row_step}"));
+    k.branch(row_top);
+    k.place(rows_done);
 
-    // The row's start: operand addresses, accumulators, hoisted ops.
-    for (n, p) in spec.ports.iter().enumerate() {
+    // The block's column folds into the scratch rows.
+    if let Some(s) = smem {
+        k.inst("bar.sync 0");
+        let targets = spec.passes.iter().zip(&states).flat_map(|(p, st)| {
+            p.colred
+                .iter()
+                .map(move |&(n, fold)| (st.rows.bases[n as usize], fold))
+        });
+        for (i, (base, fold)) in targets.enumerate() {
+            strided(&mut k, tid, spec.cols, |k, j| {
+                let at = k.r32();
+                k.inst(format!("add.u32 {at}, {j}, {}", i * spec.cols));
+                let a = k.address(s, at, 4);
+                let v = k.r32();
+                k.inst(format!("ld.shared.b32 {v}, [{a}]"));
+                let g = k.address(base, j, 4);
+                atomic_fold(k, "global", fold, g, v);
+            });
+        }
+    }
+    let launch = launch(spec);
+    Ok(PtxKernel {
+        name: spec.name.clone(),
+        ptx: module(target, k.finish()),
+        launch,
+        target,
+    })
+}
+
+/// One pass on the warp's row: operand addresses, accumulators and hoisted ops at the row's
+/// start, the columns 32 at a time, then the row's folds.
+fn row_body(
+    k: &mut KernelBuilder,
+    spec: &RowKernelSpec,
+    st: &mut PassState,
+    lane: R32,
+) -> Result<(), Declined> {
+    let pass = st.rows.spec;
+    let program = pass.program;
+    let (row, col, lane0) = (st.rows.row, st.rows.col, st.rows.lane0);
+    for (n, p) in pass.ports.iter().enumerate() {
         let size = p.dtype.size() as u64;
-        rows.row_addr[n] = match p.broadcast {
+        st.rows.row_addr[n] = match p.broadcast {
             Broadcast::None => {
                 let off = k.r64();
                 k.inst(format!("mul.wide.u32 {off}, {row}, {}", p.ld as u64 * size));
                 let a = k.r64();
-                k.inst(format!("add.u64 {a}, {}, {off}", bases[n]));
+                k.inst(format!("add.u64 {a}, {}, {off}", st.rows.bases[n]));
                 Some(a)
             }
-            Broadcast::Col => Some(k.address(bases[n], row, size as u32)),
+            Broadcast::Col => Some(k.address(st.rows.bases[n], row, size as u32)),
             _ => None,
         };
     }
-    rows.accs = spec
+    st.rows.accs = pass
         .accs
         .iter()
         .map(|&(fold, _)| {
@@ -429,11 +525,16 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
             r
         })
         .collect();
-    rows.phase = Phase::Row;
+    st.rows.phase = Phase::Row;
+    let asg = &st.asg;
     let row_op = |i: usize| asg.row_op[i];
-    microops::emit_selected(&mut k, program, &mut rows, &mut regs, &row_op)?;
+    microops::emit_selected(k, program, &mut st.rows, &mut st.regs, &row_op)?;
 
-    // The columns, 32 at a time.
+    // The columns, 32 at a time (a pass over rows only has nothing to do there).
+    let element = |i: usize| !asg.row_op[i] && invariant_def(&program.ops[i]).is_none();
+    if !(0..program.ops.len()).any(element) {
+        return Ok(());
+    }
     let j0 = k.r32();
     k.inst(format!("mov.u32 {j0}, 0"));
     let (col_top, cols_done) = (k.label(), k.label());
@@ -444,16 +545,15 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
     k.inst(format!("add.u32 {col}, {j0}, {lane}"));
     let inactive = k.pred();
     k.inst(format!("setp.ge.u32 {inactive}, {col}, {}", spec.cols));
-    if let Some(bit) = rows.mask_bit {
+    if let Some(bit) = st.rows.mask_bit {
         k.inst(format!("mov.u32 {bit}, 0"));
     }
     let skip = k.label();
     k.branch_if(inactive, false, skip);
-    rows.phase = Phase::Element;
-    let element = |i: usize| !asg.row_op[i] && !invariant(i);
-    microops::emit_selected(&mut k, program, &mut rows, &mut regs, &element)?;
+    st.rows.phase = Phase::Element;
+    microops::emit_selected(k, program, &mut st.rows, &mut st.regs, &element)?;
     k.place(skip);
-    if let (Some((m, base)), Some(bit)) = (mask_out, rows.mask_bit) {
+    if let (Some((m, base)), Some(bit)) = (st.mask_out, st.rows.mask_bit) {
         // The warp's 32 bits, then whole bytes from the lanes at multiples of 8.
         let (q, ballot) = (k.pred(), k.r32());
         k.inst(format!("setp.ne.u32 {q}, {bit}, 0"));
@@ -480,51 +580,25 @@ pub fn generate(spec: &RowPassSpec, target: Target) -> Result<PtxKernel, Decline
     k.place(cols_done);
 
     // The row's folds: the warp's lanes, then lane 0 stores.
-    for (n, (&(fold, port), &acc)) in spec.accs.iter().zip(&rows.accs).enumerate() {
+    for (n, (&(fold, port), &acc)) in pass.accs.iter().zip(&st.rows.accs).enumerate() {
         for m in [16, 8, 4, 2, 1] {
             let o = k.r32();
             k.shfl_sync_bfly_b32(o, acc, m);
-            combine(&mut k, fold, acc, o);
+            combine(k, fold, acc, o);
         }
-        let p = spec
+        let p = pass
             .ports
             .get(port as usize)
             .ok_or_else(|| Declined(format!("accumulator {n} stores to a missing operand")))?;
-        let a = rows.row_addr[port as usize]
+        let a = st.rows.row_addr[port as usize]
             .filter(|_| p.broadcast == Broadcast::Col)
             .ok_or_else(|| Declined(format!("accumulator {n} needs a column vector")))?;
         let skip = k.label();
         k.branch_if(lane0, true, skip);
-        store_f32(&mut k, p.dtype, a, acc)?;
+        store_f32(k, p.dtype, a, acc)?;
         k.place(skip);
     }
-    k.inst(format!("add.u32 {row}, {row}, {row_step}"));
-    k.branch(row_top);
-    k.place(rows_done);
-
-    // The block's column folds into the scratch rows.
-    if let Some(s) = smem {
-        k.inst("bar.sync 0");
-        for (i, &(n, fold)) in spec.colred.iter().enumerate() {
-            let base = bases[n as usize];
-            strided(&mut k, tid, spec.cols, |k, j| {
-                let at = k.r32();
-                k.inst(format!("add.u32 {at}, {j}, {}", i * spec.cols));
-                let a = k.address(s, at, 4);
-                let v = k.r32();
-                k.inst(format!("ld.shared.b32 {v}, [{a}]"));
-                let g = k.address(base, j, 4);
-                atomic_fold(k, "global", fold, g, v);
-            });
-        }
-    }
-    let launch = launch(spec);
-    Ok(PtxKernel {
-        name: spec.name.clone(),
-        ptx: module(target, k.finish()),
-        launch,
-        target,
-    })
+    Ok(())
 }
 
 /// `body(j)` for `j = tid, tid + THREADS, ... < n`.

@@ -399,6 +399,11 @@ fn step(
             t.pc = p.labels[l];
             return;
         }
+        // bar.warp.sync waits for the warp's lanes; bar.sync for the block's threads.
+        "bar" if i.parts[1] == "warp" => {
+            t.state = State::Collective(t.pc);
+            return;
+        }
         "bar" => {
             t.state = State::Barrier;
             return;
@@ -712,6 +717,7 @@ fn collective(i: &Inst, lanes: &mut [Thread], smem: &[u8]) {
                 t.regs[d.0][d.1] = vals[l ^ *m as usize];
             }
         }
+        "bar" => {}
         "vote" => {
             // vote.sync.ballot.b32 d, p, membermask: bit l of d = p of lane l.
             let (d, q) = match (&i.args[0], &i.args[1]) {
