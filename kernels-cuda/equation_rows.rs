@@ -506,11 +506,10 @@ fn row_body(
         let size = p.dtype.size() as u64;
         st.rows.row_addr[n] = match p.broadcast {
             Broadcast::None => {
-                let off = k.r64();
-                k.inst(format!("mul.wide.u32 {off}, {row}, {}", p.ld as u64 * size));
-                let a = k.r64();
-                k.inst(format!("add.u64 {a}, {}, {off}", st.rows.bases[n]));
-                Some(a)
+                // row·ld elements (both below 2³¹), then bytes in 64 bits.
+                let idx = k.r64();
+                k.inst(format!("mul.wide.u32 {idx}, {row}, {}", p.ld));
+                Some(k.address64(st.rows.bases[n], idx, size))
             }
             Broadcast::Col => Some(k.address(st.rows.bases[n], row, size as u32)),
             _ => None,
