@@ -1,9 +1,11 @@
-//! A small interpreter for the PTX subset the GEMM generator emits, so that the tensor-core
-//! kernels run (slowly) on a machine without a GPU: threads run one by one until a barrier or
-//! a warp-collective instruction (`ldmatrix`, `mma`, `shfl`), which executes once every live
-//! lane of the warp has reached it. `cp.async` copies at once (its wait is then a no-op). It
-//! models the documented instruction semantics, including the mma and ldmatrix fragment
-//! layouts, so a layout mistake in the generator shows up as a wrong product.
+//! A small interpreter for the PTX subset the generators emit, so that the tensor-core and
+//! equation kernels run (slowly) on a machine without a GPU: threads run one by one, highest
+//! first, until a barrier or a warp-collective instruction (`ldmatrix`, `mma`, `shfl`, `vote`,
+//! `bar.warp.sync`), which executes once every live lane of the warp has reached it. Atomics
+//! are trivially atomic; loads and stores must be aligned to their size, as on the hardware.
+//! `cp.async` copies at once (its wait is then a no-op). It models the documented instruction
+//! semantics, including the mma and ldmatrix fragment layouts, so a layout mistake in the
+//! generator shows up as a wrong product.
 
 use std::collections::HashMap;
 
@@ -261,7 +263,9 @@ pub fn run_block2(
         })
         .collect();
     loop {
-        for t in ts.iter_mut() {
+        // Highest thread first: a lane that reads what lane 0 writes without waiting for it
+        // (a missing `bar.warp.sync` or `bar.sync`) reads the old value and the test fails.
+        for t in ts.iter_mut().rev() {
             while t.state == State::Run {
                 step(p, t, mem, &mut smem, params, bx, ctaid, grid);
             }
