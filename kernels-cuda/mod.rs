@@ -26,6 +26,7 @@ pub mod ptx;
 pub mod reduce;
 pub mod transform;
 pub mod vector;
+pub mod wgmma;
 
 pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use families::{

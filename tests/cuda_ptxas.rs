@@ -10,6 +10,7 @@ mod cuda_support;
 use cuda_support::{catalogue, ptxas};
 use std::sync::Mutex;
 use tpp::kernels_cuda::{self, GemmOptions, PtxKernel, Target};
+use tpp::DType;
 
 struct Job {
     family: &'static str,
@@ -57,6 +58,21 @@ fn generate_all(target: Target) -> Vec<Job> {
             format!("{c:?}"),
         );
     }
+    // The sm_90a warpgroup MMA tiles (wgmma exists only there).
+    if target == Target::Sm90a {
+        for (dt, n, k) in [
+            (DType::BF16, 8, 16),
+            (DType::BF16, 64, 64),
+            (DType::F16, 128, 32),
+            (DType::BF16, 256, 16),
+        ] {
+            push(
+                "wgmma",
+                kernels_cuda::wgmma::tile_kernel(dt, n, k),
+                format!("wgmma tile {dt} n{n} k{k}"),
+            );
+        }
+    }
     // Equations: one kernel per pass (and the column folds' init), ready-made and random.
     let random = (0..48u64).map(|seed| {
         common::eq_harness::random_equation(
@@ -93,7 +109,9 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spi
         jobs.extend(generate_all(target).into_iter().map(|j| (target, j)));
     }
     let total = jobs.len();
-    let queue = Mutex::new(jobs);
+    // Numbered: kernels of equal names (an equation's name omits its dtypes) get files of
+    // their own.
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let failures = Mutex::new(Vec::<String>::new());
     let worst = Mutex::new(std::collections::BTreeMap::<(&str, &str), (u32, String)>::new());
     let threads = std::thread::available_parallelism()
@@ -102,14 +120,14 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spi
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                let Some((target, job)) = queue.lock().unwrap().pop() else {
+                let Some((n, (target, job))) = queue.lock().unwrap().pop() else {
                     break;
                 };
                 let k = &job.kernel;
                 let arch = target.sm();
-                match ptxas::assemble(&ptxas, &dir, &k.name, &k.ptx, arch) {
+                match ptxas::assemble(&ptxas, &dir, &format!("{n}_{}", k.name), &k.ptx, arch) {
                     Ok(r) => {
-                        if matches!(job.family, "gemm" | "equation") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
+                        if matches!(job.family, "gemm" | "equation" | "wgmma") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
                             failures.lock().unwrap().push(format!(
                                 "{} ({arch}): {} registers, {} bytes spill stores, {} bytes spill loads, {} bytes stack",
                                 k.name, r.registers, r.spill_stores, r.spill_loads, r.stack
