@@ -654,3 +654,45 @@ mod vector_eltwise {
         }
     }
 }
+
+/// The sm_90a warpgroup MMA tile (`kernels_cuda::wgmma`) on the interpreter's reading of the
+/// wgmma descriptor, core-matrix layout and accumulator fragment: exact products of small
+/// multiples of 1/8.
+#[test]
+fn wgmma_tiles_match_an_f64_product() {
+    for (dt, n, k) in [
+        (DType::BF16, 8, 16),
+        (DType::BF16, 64, 64),
+        (DType::F16, 128, 32),
+        (DType::BF16, 256, 16),
+    ] {
+        let kernel = kernels_cuda::wgmma::tile_kernel(dt, n, k).unwrap();
+        let prog = emu::Program::parse(&kernel.ptx);
+        let m = 64;
+        let a: Vec<f64> = (0..m * k).map(|i| value(i, 3)).collect();
+        let b: Vec<f64> = (0..n * k).map(|i| value(i, 4)).collect();
+        let bytes = |v: &[f64]| v.iter().flat_map(|&x| encode(dt, x)).collect::<Vec<u8>>();
+        let mut mem = Memory::new();
+        let args = kernels_cuda::wgmma::WgmmaTileArgs {
+            a: mem.alloc(&bytes(&a)),
+            b: mem.alloc(&bytes(&b)),
+            c: mem.alloc(&vec![0xFF; m * n * 4]),
+        };
+        // SAFETY: a plain `#[repr(C)]` struct of integers.
+        let params = unsafe {
+            std::slice::from_raw_parts(
+                (&args as *const kernels_cuda::wgmma::WgmmaTileArgs).cast::<u8>(),
+                std::mem::size_of_val(&args),
+            )
+        };
+        emu::run_launch(&prog, &mut mem, params, &kernel.launch);
+        let c = mem.read(args.c, m * n * 4);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|kk| a[i * k + kk] * b[j * k + kk]).sum();
+                let got = decode(DType::F32, &c[4 * (i * n + j)..]);
+                assert_eq!(got, want, "{dt} 64x{n}x{k}: C({i}, {j})");
+            }
+        }
+    }
+}

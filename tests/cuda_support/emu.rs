@@ -277,6 +277,24 @@ pub fn run_block2(
             return;
         }
         let mut progressed = false;
+        let is_wgmma = |pc: usize| p.insts[pc].parts[0] == "wgmma";
+        for g in 0..(threads / 128) as usize {
+            let group = g * 128..g * 128 + 128;
+            if let State::Collective(pc) = ts[group.start].state {
+                if is_wgmma(pc)
+                    && ts[group.clone()]
+                        .iter()
+                        .all(|t| t.state == State::Collective(pc))
+                {
+                    wgmma(&p.insts[pc], &mut ts[group.clone()], &smem);
+                    for t in &mut ts[group] {
+                        t.pc += 1;
+                        t.state = State::Run;
+                    }
+                    progressed = true;
+                }
+            }
+        }
         for w in 0..threads.div_ceil(32) as usize {
             let lanes: Vec<usize> = (w * 32..(w * 32 + 32).min(ts.len()))
                 .filter(|&i| ts[i].state != State::Done)
@@ -285,7 +303,7 @@ pub fn run_block2(
                 continue;
             }
             if let State::Collective(pc) = ts[lanes[0]].state {
-                if lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
+                if !is_wgmma(pc) && lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
                     assert_eq!(lanes.len(), 32, "a collective with exited lanes");
                     collective(&p.insts[pc], &mut ts[w * 32..w * 32 + 32], &smem);
                     for t in &mut ts[w * 32..w * 32 + 32] {
@@ -412,6 +430,13 @@ fn step(
             t.state = State::Barrier;
             return;
         }
+        // The warpgroup MMA runs once all 128 threads of the warpgroup reached it; its
+        // fence, commit and wait have nothing to order in a sequential interpreter.
+        "wgmma" if i.parts[1] == "mma_async" => {
+            t.state = State::Collective(t.pc);
+            return;
+        }
+        "wgmma" | "fence" => {}
         "ldmatrix" | "mma" | "shfl" | "vote" => {
             t.state = State::Collective(t.pc);
             return;
@@ -842,5 +867,90 @@ fn conv(ty: &str, v: u64) -> f64 {
         "s8" => v as u8 as i8 as f64,
         "u8" => v as u8 as f64,
         t => panic!("mma type {t}"),
+    }
+}
+
+/// `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` with both operands in shared memory,
+/// K-major, no swizzle, on the 128 threads of a warpgroup. The PTX ISA's reading
+/// ("Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions": "Matrix Descriptor
+/// Format", "Shared Memory Matrix Layout", the `.m64nNk16` register fragments):
+/// - descriptor bits 0–13: start address >> 4; 16–29: LBO >> 4 (between core matrices
+///   adjacent in K); 32–45: SBO >> 4 (adjacent in M or N); 49–51 base offset; 62–63 swizzle;
+/// - a core matrix is 8 rows of 16 contiguous bytes; element (r, c) of an operand lives at
+///   start + (r/8)·SBO + (c/8)·LBO + (r%8)·16 + (c%8)·2;
+/// - D register v of thread t (warp w, lane l): row 16w + l/4 + 8·((v/2) mod 2), column
+///   8·(v/4) + 2·(l mod 4) + (v mod 2).
+fn wgmma(i: &Inst, group: &mut [Thread], smem: &[u8]) {
+    let reg = |o: &Opnd| match o {
+        Opnd::Reg(k, n) => (*k, *n),
+        o => panic!("{o:?}"),
+    };
+    let shape = i.parts[4].as_str();
+    let n: usize = shape[shape.find('n').unwrap() + 1..shape.find('k').unwrap()]
+        .parse()
+        .unwrap();
+    assert!(
+        shape.starts_with("m64") && shape.ends_with("k16"),
+        "wgmma shape {shape}"
+    );
+    assert_eq!(i.parts[5], "f32", "wgmma accumulator");
+    let ty = i.parts[6].clone();
+    let Arg::List(d) = &i.args[0] else { panic!() };
+    let d: Vec<(usize, usize)> = d.iter().map(reg).collect();
+    assert_eq!(d.len(), n / 2, "wgmma m64n{n}: n/2 accumulators");
+    let op = |a: &Arg| match a {
+        Arg::Op(o) => o.clone(),
+        a => panic!("{a:?}"),
+    };
+    let (da, db, sd) = (
+        reg(&op(&i.args[1])),
+        reg(&op(&i.args[2])),
+        reg(&op(&i.args[3])),
+    );
+    // imm-scale-a, imm-scale-b: 1; imm-trans-a, imm-trans-b: 0 (both operands K-major).
+    for (n, a) in i.args[4..8].iter().enumerate() {
+        let Arg::Op(Opnd::Imm(v)) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(*v, u64::from(n < 2), "wgmma: scales 1, no transpose");
+    }
+    let decode = |desc: u64| {
+        assert_eq!(desc >> 62, 0, "only the no-swizzle layout is emulated");
+        assert_eq!((desc >> 49) & 7, 0, "base offset");
+        let f = |shift: u32| ((desc >> shift) & 0x3FFF) as usize * 16;
+        (f(0), f(16), f(32))
+    };
+    let (a_desc, b_desc) = (
+        decode(group[0].regs[da.0][da.1]),
+        decode(group[0].regs[db.0][db.1]),
+    );
+    for t in group.iter() {
+        assert_eq!(
+            (decode(t.regs[da.0][da.1]), decode(t.regs[db.0][db.1])),
+            (a_desc, b_desc),
+            "descriptors differ across the warpgroup"
+        );
+    }
+    let elem = |(start, lbo, sbo): (usize, usize, usize), r: usize, c: usize| -> f64 {
+        let at = start + (r / 8) * sbo + (c / 8) * lbo + (r % 8) * 16 + (c % 8) * 2;
+        conv(&ty, u16::from_le_bytes([smem[at], smem[at + 1]]) as u64)
+    };
+    for (tid, t) in group.iter_mut().enumerate() {
+        let (w, l) = (tid / 32, tid % 32);
+        let accumulate = t.regs[sd.0][sd.1] != 0;
+        for (v, &(k, r)) in d.iter().enumerate() {
+            let row = 16 * w + l / 4 + 8 * ((v / 2) % 2);
+            let col = 8 * (v / 4) + 2 * (l % 4) + v % 2;
+            let mut s = 0f64;
+            for kk in 0..16 {
+                s += elem(a_desc, row, kk) * elem(b_desc, col, kk);
+            }
+            let old = if accumulate {
+                f32::from_bits(t.regs[k][r] as u32) as f64
+            } else {
+                0.0
+            };
+            t.regs[k][r] = ((old + s) as f32).to_bits() as u64;
+        }
     }
 }
