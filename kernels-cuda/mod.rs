@@ -6,7 +6,8 @@
 //! Layout: [`ptx`] (registers, kernel builder, targets) · [`atoms`] (`mma`, `ldmatrix`,
 //! `cp.async`, ...) · [`microops`] (the shared micro-op programs as PTX) · [`eltwise`],
 //! [`reduce`], [`transform`] (the elementwise, reduction and data-movement kernels) ·
-//! [`equation`], [`equation_rows`] (equations: one kernel per pass of their plan) ·
+//! [`vector`] (v2/v4 global accesses) · [`equation`], [`equation_rows`] (equations: one
+//! kernel per group of passes of their plan) · [`wgmma`] (sm_90a warpgroup MMA atoms and tile) ·
 //! [`gemm_tiling`], [`gemm_load`], [`gemm`], [`gemm_simt`] (GEMM/BRGEMM) · [`families`]
 //! (descriptor → kernel).
 
