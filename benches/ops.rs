@@ -7,6 +7,14 @@
 //! call. Attention has no oneDNN 2.6 primitive, and the shim builds no backward primitive:
 //! those are reported against the FMA peak alone.
 //!
+//! The whole BERT-base encoder layer (`bert_layer`) runs against the same layer composed from
+//! oneDNN primitives (no dropout: oneDNN 2.6 has none), the two timed interleaved.
+//!
+//! Run the 2-thread rows with `OMP_WAIT_POLICY=passive`: by default libgomp's idle worker
+//! spins after each oneDNN call (it reads the variable at load, so the bench cannot set it),
+//! taking the second core from the rayon thread that runs tpp next (measured: the BERT layer
+//! at sequence 128 on 2 threads ran 0.50× oneDNN with spinning, 0.89× without).
+//!
 //! `cargo bench --bench ops` (a filter such as `-- res3` or `-- bert` runs fewer cases;
 //! `TPP_BENCH_REPS=n` sets the timed repetitions, median reported).
 
@@ -14,7 +22,8 @@ use std::ffi::CStr;
 use std::time::Instant;
 use tpp::bf16;
 use tpp::ops::{
-    Attention, AttentionOptions, Conv2d, ConvOptions, ConvShape, Linear, LinearOptions, OpElem,
+    Attention, AttentionOptions, BertLayer, BertOptions, BertWeights, Conv2d, ConvOptions,
+    ConvShape, Linear, LinearOptions, OpElem,
 };
 use tpp::Activation;
 use tpp_peers::dnnl;
@@ -243,6 +252,82 @@ fn attention_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
     }
 }
 
+/// Median seconds of `a` and of `b`, their repetitions interleaved (a, b, a, b, ...) so that
+/// both see the same machine state (clock, other load) over the run.
+fn time_interleaved(mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+    a();
+    b();
+    let mut ts: (Vec<f64>, Vec<f64>) = (vec![], vec![]);
+    for _ in 0..reps() {
+        let s = Instant::now();
+        a();
+        ts.0.push(s.elapsed().as_secs_f64());
+        let s = Instant::now();
+        b();
+        ts.1.push(s.elapsed().as_secs_f64());
+    }
+    let med = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    (med(ts.0), med(ts.1))
+}
+
+/// A whole BERT-base encoder layer forward (batch 1, inference: no dropout, no padding)
+/// against the same layer composed from oneDNN primitives (inner products with bias / GELU /
+/// residual post-ops, batched matmuls, softmax, layer norms), timed interleaved.
+fn bert_layer_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
+    let o = BertOptions::base(1, seq);
+    let (h, im) = (o.hidden, o.intermediate);
+    let mut layer = BertLayer::<T>::new(o).expect("a valid layer");
+    let sq = vec![T::from_f32(0.02); h * h];
+    let (up, down) = (
+        vec![T::from_f32(0.02); im * h],
+        vec![T::from_f32(0.02); h * im],
+    );
+    let (bh, bi, ones) = (vec![0.1f32; h], vec![0.1f32; im], vec![1.0f32; h]);
+    layer
+        .set_weights(&BertWeights {
+            query: (&sq, &bh),
+            key: (&sq, &bh),
+            value: (&sq, &bh),
+            attn_out: (&sq, &bh),
+            attn_norm: (&ones, &bh),
+            intermediate: (&up, &bi),
+            output: (&down, &bh),
+            out_norm: (&ones, &bh),
+        })
+        .expect("weights of the right sizes");
+    let x: Vec<T> = (0..layer.len())
+        .map(|i| T::from_f32(((i % 97) as f32 - 48.0) / 48.0))
+        .collect();
+    let mut y = vec![T::default(); layer.len()];
+    let bf = (T::DTYPE.size() == 2) as i32;
+    // SAFETY: the shim builds its own memories.
+    let peer = unsafe { dnnl::tpp_dnnl_bert_layer(bf, 1, seq as i64, h as i64, 12, im as i64) };
+    let (tpp, dnnl) = if peer.is_null() {
+        (time(|| layer.run(&x, None, &mut y).unwrap()), None)
+    } else {
+        // SAFETY: a layer of the shim, run on its own memory.
+        let imp = unsafe { CStr::from_ptr(dnnl::tpp_dnnl_bert_impl(peer)) }
+            .to_string_lossy()
+            .into_owned();
+        let (t, d) = time_interleaved(
+            || layer.run(&x, None, &mut y).unwrap(),
+            // SAFETY: as above.
+            || assert_eq!(unsafe { dnnl::tpp_dnnl_bert_run(peer, threads as i32) }, 0),
+        );
+        (t, Some((d, imp)))
+    };
+    Row {
+        label: format!("bert_layer/s{seq}/{}/{threads}t", T::DTYPE),
+        flops: layer.flops() as f64,
+        tpp,
+        dnnl,
+        peak,
+    }
+}
+
 /// The backward passes of a convolution layer (tpp only: the oneDNN shim has no backward
 /// primitives), against the FMA peak.
 fn conv_backward_rows(
@@ -302,6 +387,8 @@ fn main() {
     }
     if !tpp_peers::HAVE_DNNL {
         println!("oneDNN not found at build time (apt-get install libdnnl-dev): tpp alone");
+    } else if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        println!("note: OMP_WAIT_POLICY unset: oneDNN's idle OpenMP thread spins and slows the 2-thread tpp rows (set it to passive)");
     }
     let fma = peak(Peak::Fma32);
     let dot = if Peak::DotBf16.available() {
@@ -393,6 +480,17 @@ fn main() {
                             };
                             row.print();
                         }
+                    }
+                }
+                for bf in [false, true] {
+                    let label = format!("bert_layer/s{seq}/{}", if bf { "bf16" } else { "f32" });
+                    if wanted(&label) {
+                        let row = if bf {
+                            bert_layer_row::<bf16>(seq, threads, pb)
+                        } else {
+                            bert_layer_row::<f32>(seq, threads, pf)
+                        };
+                        row.print();
                     }
                 }
                 for bf in [false, true] {

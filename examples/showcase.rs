@@ -1,7 +1,8 @@
 //! The main job: dispatch real TPP kernels, run them, and print what they achieve, timed
 //! interleaved in the same run (this machine is shared and noisy, so only same-run ratios mean
 //! much): GEMM and batch-reduce GEMM next to LIBXSMM, OpenBLAS and the `gemm` crate and the
-//! register-only peak of the multiply instruction; the large GEMM next to OpenBLAS; eltwise
+//! register-only peak of the multiply instruction; the large GEMM next to OpenBLAS; a BERT-base
+//! encoder layer next to the same layer composed from oneDNN primitives; eltwise
 //! kernels next to a plain Rust loop and a copy of the same bytes (the bandwidth ceiling).
 //!
 //! `cargo run --release --example showcase`
@@ -83,6 +84,75 @@ fn large_gemm() {
     }
 }
 
+/// One BERT-base encoder layer forward (`tpp::ops::BertLayer`, sequence 128, batch 1, f32,
+/// 1 thread) next to the same layer composed from oneDNN primitives.
+fn bert_layer() {
+    use tpp::ops::{BertLayer, BertOptions, BertWeights};
+    let seq = 128;
+    let o = BertOptions::base(1, seq);
+    let (h, im) = (o.hidden, o.intermediate);
+    let mut layer = BertLayer::<f32>::new(o).expect("BERT-base is a valid layer");
+    let (sq, up, down) = (
+        values(h * h, 21)
+            .iter()
+            .map(|v| v * 0.02)
+            .collect::<Vec<_>>(),
+        values(im * h, 22)
+            .iter()
+            .map(|v| v * 0.02)
+            .collect::<Vec<_>>(),
+        values(h * im, 23)
+            .iter()
+            .map(|v| v * 0.02)
+            .collect::<Vec<_>>(),
+    );
+    let (bh, bi, ones) = (vec![0.1f32; h], vec![0.1f32; im], vec![1f32; h]);
+    layer
+        .set_weights(&BertWeights {
+            query: (&sq, &bh),
+            key: (&sq, &bh),
+            value: (&sq, &bh),
+            attn_out: (&sq, &bh),
+            attn_norm: (&ones, &bh),
+            intermediate: (&up, &bi),
+            output: (&down, &bh),
+            out_norm: (&ones, &bh),
+        })
+        .expect("weights of the layer's sizes");
+    let x = values(layer.len(), 24);
+    let mut y = vec![0f32; layer.len()];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let flops = layer.flops() as f64;
+    let mut tpp_run = || pool.install(|| layer.run(&x, None, &mut y).unwrap());
+    // SAFETY: the shim builds and owns the layer's memories.
+    let peer = unsafe { tpp_peers::dnnl::tpp_dnnl_bert_layer(0, 1, seq as i64, 768, 12, 3072) };
+    if peer.is_null() {
+        let t = race(5, &mut [&mut tpp_run]);
+        println!(
+            "BERT-base layer, seq {seq}, f32, 1 thread: tpp {:.1} GF/s, {:.2} ms (oneDNN not found: apt-get install libdnnl-dev)",
+            flops / t[0] / 1e9,
+            t[0] * 1e3
+        );
+        return;
+    }
+    let t = race(
+        5,
+        // SAFETY: as above.
+        &mut [&mut tpp_run, &mut || {
+            assert_eq!(unsafe { tpp_peers::dnnl::tpp_dnnl_bert_run(peer, 1) }, 0)
+        }],
+    );
+    println!(
+        "BERT-base layer, seq {seq}, f32, 1 thread: tpp {:.2} ms, oneDNN composition {:.2} ms ({:.2}x)",
+        t[0] * 1e3,
+        t[1] * 1e3,
+        t[1] / t[0]
+    );
+}
+
 /// Median seconds per call of each closure, timed round-robin.
 fn race(reps: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     fs.iter_mut().for_each(|f| f());
@@ -145,6 +215,7 @@ fn main() -> tpp::Result<()> {
     if is_x86_feature_detected!("avx512f") {
         gemm_table();
         large_gemm();
+        bert_layer();
         println!();
     } else {
         println!("(the GEMM table compares AVX-512 kernels: this CPU has none)\n");

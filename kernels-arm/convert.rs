@@ -82,21 +82,7 @@ pub fn store(
     scratch: StoreScratch,
     bf16: Bf16Round,
 ) {
-    let n = match dtype {
-        DType::F16 => {
-            word(a, raw::fcvtn_f16(scratch[0], s));
-            scratch[0]
-        }
-        DType::BF16 if bf16 == Bf16Round::Instruction => {
-            word(a, raw::bfcvtn(scratch[0], s));
-            scratch[0]
-        }
-        DType::BF16 => {
-            round_bf16_integer(a, scratch[0], s, [scratch[1], scratch[2]], tmp);
-            scratch[0]
-        }
-        _ => s,
-    };
+    let n = narrow(a, s, dtype, tmp, scratch, bf16);
     let (r, b) = (n.0, base.0);
     match (dtype.size(), lanes) {
         (4, 4) => dynasm!(a ; .arch aarch64 ; str Q(r), [X(b), #off]),
@@ -115,6 +101,54 @@ pub fn store(
             ; strh W(tmp.0), [X(b), #off + 4]),
         (_, 2) => dynasm!(a ; .arch aarch64 ; str S(r), [X(b), #off]),
         (_, _) => dynasm!(a ; .arch aarch64 ; str H(r), [X(b), #off]),
+    }
+}
+
+/// The register holding `s` as `dtype` lanes: `s` itself, or `scratch[0]` narrowed to
+/// bf16/f16 (its low 8 bytes).
+fn narrow(a: &mut Ops, s: V, dtype: DType, tmp: X, scratch: StoreScratch, bf16: Bf16Round) -> V {
+    match dtype {
+        DType::F16 => {
+            word(a, raw::fcvtn_f16(scratch[0], s));
+            scratch[0]
+        }
+        DType::BF16 if bf16 == Bf16Round::Instruction => {
+            word(a, raw::bfcvtn(scratch[0], s));
+            scratch[0]
+        }
+        DType::BF16 => {
+            round_bf16_integer(a, scratch[0], s, [scratch[1], scratch[2]], tmp);
+            scratch[0]
+        }
+        _ => s,
+    }
+}
+
+/// Stores all 4 lanes of `s` to `base + off` as `dtype` (f32, bf16 or f16) with a
+/// non-temporal pair store (`stnp`: the line is not read for ownership nor kept in the
+/// caches), its two halves split through `scratch[1]`. `off` is a multiple of 8 (f32) or
+/// 4 (bf16, f16) below 256. The caller orders these stores before returning (`dmb`).
+#[allow(clippy::too_many_arguments)]
+pub fn store_nontemporal(
+    a: &mut Ops,
+    s: V,
+    dtype: DType,
+    base: X,
+    off: u32,
+    tmp: X,
+    scratch: StoreScratch,
+    bf16: Bf16Round,
+) {
+    let n = narrow(a, s, dtype, tmp, scratch, bf16);
+    let (r, h, b, off) = (n.0, scratch[1].0, base.0, off as i32);
+    if dtype.size() == 4 {
+        dynasm!(a ; .arch aarch64
+            ; dup D(h), V(r).D[1]
+            ; stnp D(r), D(h), [X(b), #off]);
+    } else {
+        dynasm!(a ; .arch aarch64
+            ; dup S(h), V(r).S[1]
+            ; stnp S(r), S(h), [X(b), #off]);
     }
 }
 

@@ -8,7 +8,9 @@
 //! pairs of vectors are `ldp`-loaded with a post-increment that steps to the next B row, so a
 //! trip of 8 k is 192 `fmla`, 12 A loads, 16 B pair loads and 2 loop instructions (86%
 //! multiply-accumulate; `tests/neon_density.rs` counts it). Narrow tiles (the N edge) load B
-//! vector by vector. Leftover k (k mod 4) use `ldr s` and lane 0.
+//! vector by vector. Leftover k (k mod 4) use `ldr s` and lane 0. The dot products (`bfdot`,
+//! `sdot`, ...) use the same plan with 2 or 4 k per lane on a VNNI B; tiles of 4 rows or more
+//! may instead multiply with MMLA instructions (`gemm_mmla.rs`) on the same registers.
 //!
 //! Loops: column blocks outside, row blocks inside, then the batch, then k; the full blocks
 //! in loops and the edge blocks (fewer rows, fewer vectors, a partial last vector) emitted once
@@ -24,7 +26,10 @@ use crate::isa::{BatchReduce, GemmDesc};
 use crate::kernels_x86::gemm::EpilogueArgs;
 
 pub use super::gemm_arith::{Arith, DotI8};
+#[path = "gemm_mmla.rs"]
+mod mmla;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
+pub use mmla::{Mmla, MmlaUse, MMLA_MIN_ROWS};
 use std::mem::offset_of;
 
 /// Rows of a full tile.
@@ -40,6 +45,8 @@ pub struct GemmSpec<'a> {
     pub arith: Arith,
     /// Epilogue kernels by tile shape `(rows, cols)`; empty when C is stored directly.
     pub epilogues: Vec<((usize, usize), u64)>,
+    /// The tiles that multiply with MMLA instead (a dot-product `arith` only).
+    pub mmla: Option<MmlaUse>,
 }
 
 /// Why the generator declines.
@@ -119,9 +126,14 @@ fn acc(row: usize, vector: usize) -> V {
 pub fn generate(spec: &GemmSpec) -> Result<Vec<u8>, Declined> {
     let d = spec.d;
     let fma = matches!(spec.arith, Arith::Fma32 { .. } | Arith::Fma64);
-    if d.trans_b || (d.trans_a && !fma) {
+    let mmla_ok = spec
+        .mmla
+        .is_none_or(|m| Mmla::of(spec.arith) == Some(m.kind));
+    if d.trans_b || (d.trans_a && !fma) || !mmla_ok {
         return Err(Declined(
-            "the NEON microkernels take B untransposed, and A transposed only for fmla".into(),
+            "the NEON microkernels take B untransposed, A transposed only for fmla, and \
+             MMLA only with the dot product of its dtypes"
+                .into(),
         ));
     }
     let calls = !spec.epilogues.is_empty();
@@ -277,9 +289,18 @@ impl Gen<'_> {
     fn tile(&mut self, rows: usize, cols: usize) -> Result<(), Declined> {
         let d = self.spec.d;
         let nv = cols.div_ceil(self.spec.arith.lanes());
-        for i in 0..rows {
-            for v in 0..nv {
-                dynasm!(self.a ; .arch aarch64 ; movi V(acc(i, v).0).D2, #0);
+        let mmla = self
+            .spec
+            .mmla
+            .filter(|m| rows >= m.min_rows)
+            .map(|m| m.kind);
+        if mmla.is_some() {
+            self.zero_mmla(rows, cols);
+        } else {
+            for i in 0..rows {
+                for v in 0..nv {
+                    dynasm!(self.a ; .arch aarch64 ; movi V(acc(i, v).0).D2, #0);
+                }
             }
         }
         let r = &self.r;
@@ -349,7 +370,10 @@ impl Gen<'_> {
                 let (ai, prev) = (self.r.arow[i], self.r.arow[i - 1]);
                 add_imm(&mut self.a, ai, prev, d.lda * d.a_dtype.size(), t0);
             }
-            self.k_loop(rows, cols)?;
+            match mmla {
+                Some(kind) => self.k_loop_mmla(rows, cols, kind),
+                None => self.k_loop(rows, cols)?,
+            }
         }
         if let BatchReduce::Stride { a: sa, b: sb } = d.batch {
             add_imm(&mut self.a, la, la, sa * d.a_dtype.size(), t0);
@@ -361,6 +385,9 @@ impl Gen<'_> {
                 ; b.ne =>top);
         }
         dynasm!(self.a ; .arch aarch64 ; =>done);
+        if let Some(kind) = mmla {
+            self.untile_mmla(rows, cols, kind);
+        }
         self.finish(rows, cols)
     }
 

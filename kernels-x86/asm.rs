@@ -179,24 +179,28 @@ pub fn add_imm(a: &mut CodeAssembler, reg: Gpr, value: usize, scratch: Gpr) -> A
 }
 
 /// `dst = max(x, y)` (or min) with NaN propagating from either side. x86 returns the second
-/// operand when either is NaN, so the lanes where `x` is NaN are patched with `x`. `tmp` and
-/// `k` are clobbered; `dst` may be `x` or `y`.
-#[allow(clippy::too_many_arguments)]
+/// operand when either is NaN, so `max(first, second)` already carries `second`'s NaN; the
+/// lanes where `first` (held in `dst`) is NaN are simply not written. Two instructions when
+/// `dst` is `x` or `y` (the operands commute: the order only picks which zero of a ±0 tie
+/// comes out, which max/min leave open), three otherwise. `k` is clobbered.
 pub fn max_min_nan(
     a: &mut CodeAssembler,
     dst: Zmm,
     x: Zmm,
     y: Zmm,
     max: bool,
-    tmp: Zmm,
     k: Kreg,
 ) -> AsmResult<()> {
-    a.vcmpps(k.k(), x.z(), x.z(), 3)?;
-    if max {
-        a.vmaxps(tmp.z(), x.z(), y.z())?;
-    } else {
-        a.vminps(tmp.z(), x.z(), y.z())?;
+    let (first, second) = if dst == y { (y, x) } else { (x, y) };
+    if dst != first {
+        a.vmovaps(dst.z(), first.z())?;
     }
-    a.vmovaps(tmp.masked(Some(k), false), x.z())?;
-    a.vmovaps(dst.z(), tmp.z())
+    // Predicate 7: ordered, i.e. the lanes where `dst` is a number.
+    a.vcmpps(k.k(), dst.z(), dst.z(), 7)?;
+    let d = dst.masked(Some(k), false);
+    if max {
+        a.vmaxps(d, dst.z(), second.z())
+    } else {
+        a.vminps(d, dst.z(), second.z())
+    }
 }

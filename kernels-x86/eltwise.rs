@@ -5,10 +5,9 @@
 //! before it is stored.
 
 use super::asm::*;
-use super::convert;
 use crate::isa::{Broadcast, CmpOp, DType};
 use crate::lower::regalloc::{invariant_def, reads, Assignment, Slot};
-use crate::lower::{BinOp, Fold, IntOp, MicroOp, Port, Program, UnOp, K, V};
+use crate::lower::{BinOp, Fold, IntOp, MicroOp, Port, UnOp, K, V};
 use iced_x86::code_asm::*;
 
 /// f32 lanes of a zmm register.
@@ -22,79 +21,9 @@ const KSCRATCH: Kreg = Kreg(7);
 /// Opmasks available to the program (k2..k6).
 const PROGRAM_KREGS: usize = 5;
 
-/// One operand of the kernel as the loops see it.
-#[derive(Clone, Copy, Debug)]
-pub struct PortSpec {
-    /// Which program port it is.
-    pub port: Port,
-    /// Its dtype (f32, bf16 or f16).
-    pub dtype: DType,
-    /// How it covers the space.
-    pub broadcast: Broadcast,
-    /// Its leading dimension (elements).
-    pub ld: usize,
-    /// Byte offset of its pointer in the argument struct.
-    pub arg_offset: usize,
-}
-
-/// A bitmask operand.
-#[derive(Clone, Copy, Debug)]
-pub struct MaskSpec {
-    /// Byte offset of its pointer in the argument struct.
-    pub arg_offset: usize,
-    /// Its leading dimension in bits (a multiple of 8).
-    pub ld_bits: usize,
-}
-
-/// Everything the generator needs besides the program.
-#[derive(Clone, Debug)]
-pub struct EltwiseSpec<'a> {
-    /// The lowered program.
-    pub program: &'a Program,
-    /// Rows of the space.
-    pub rows: usize,
-    /// Columns of the space.
-    pub cols: usize,
-    /// The program's ports.
-    pub ports: Vec<PortSpec>,
-    /// The bitmask `LoadMask` reads.
-    pub mask_in: Option<MaskSpec>,
-    /// The bitmask `StoreMask` writes.
-    pub mask_out: Option<MaskSpec>,
-    /// Byte offset of the u64 seed in the argument struct (for `Seed`).
-    pub seed_offset: Option<usize>,
-    /// What program kernels (equation passes) add to the fixed-operand kernels.
-    pub extra: ProgramExtras,
-}
-
-/// The parts of a spec only program kernels use: a table of port pointers, a run-time row
-/// count and position, and row accumulators.
-#[derive(Clone, Debug, Default)]
-pub struct ProgramExtras {
-    /// Byte offset of a pointer to the table of port pointers; each port's `arg_offset` is
-    /// then its byte offset in that table.
-    pub ptr_table: Option<usize>,
-    /// Byte offset of the u64 row count (instead of `rows`).
-    pub rows_offset: Option<usize>,
-    /// Byte offset of the u64 position of the first row's first element (`Position`).
-    pub position_offset: Option<usize>,
-    /// The row accumulators: fold and the f32 column-vector port each row's result goes to.
-    pub accs: Vec<(Fold, Port)>,
-    /// Full-matrix ports whose whole vectors are stored with non-temporal stores (outputs too
-    /// large for the caches, whose rows the caller guarantees 64-byte aligned): no read for
-    /// ownership, so the output costs its bytes once.
-    pub stream: Vec<Port>,
-}
-
-/// Why a program could not be generated (the backend then declines the descriptor).
-#[derive(Debug)]
-pub struct Declined(pub String);
-
-impl From<iced_x86::IcedError> for Declined {
-    fn from(e: iced_x86::IcedError) -> Self {
-        Declined(format!("assembler: {e}"))
-    }
-}
+#[path = "eltwise_spec.rs"]
+mod spec;
+pub use spec::{Declined, EltwiseSpec, MaskSpec, PortSpec, ProgramExtras};
 
 /// Generates the kernel: `extern "C" fn(*const Args)` reading its pointers at the offsets
 /// of the spec.
@@ -161,6 +90,12 @@ enum Home {
 const PROGRAM_VREGS: usize = 28;
 const SPILL: [Zmm; 2] = [Zmm(28), Zmm(29)];
 
+#[path = "eltwise_access.rs"]
+mod access;
+#[path = "eltwise_peel.rs"]
+mod peel;
+#[path = "eltwise_prefetch.rs"]
+mod prefetch;
 #[path = "eltwise_rows.rs"]
 mod rows;
 
@@ -301,6 +236,11 @@ impl<'a> Gen<'a> {
             (None, true) => return Err(Declined("program writes a mask the spec lacks".into())),
             _ => None,
         };
+        if spec.extra.peel.is_some() && (mask_in.is_some() || mask_out.is_some()) {
+            return Err(Declined(
+                "a peeled column loop cannot step a bitmask by bytes".into(),
+            ));
+        }
         let mask_byte = if mask_in.is_some() || mask_out.is_some() {
             take()?
         } else {
@@ -548,25 +488,29 @@ impl<'a> Gen<'a> {
         self.row_start()?;
         let full = spec.cols / LANES;
         let iters = full / self.unroll;
-        if iters > 0 {
-            let mut col_top = self.a.create_label();
-            self.a.set_label(&mut col_top)?;
-            for u in 0..self.unroll {
-                self.step(u, u * LANES, None)?;
+        if let Some(port) = spec.extra.peel {
+            self.peeled_columns(port)?;
+        } else {
+            if iters > 0 {
+                let mut col_top = self.a.create_label();
+                self.a.set_label(&mut col_top)?;
+                for u in 0..self.unroll {
+                    self.step(u, u * LANES, None)?;
+                }
+                self.add_imm(self.col, self.unroll * LANES)?;
+                if self.mask_byte != self.tmp {
+                    self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
+                }
+                self.a
+                    .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
+                self.a.jb(col_top)?;
             }
-            self.add_imm(self.col, self.unroll * LANES)?;
-            if self.mask_byte != self.tmp {
-                self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
+            for v in 0..full % self.unroll {
+                self.step(v, v * LANES, None)?;
             }
-            self.a
-                .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
-            self.a.jb(col_top)?;
-        }
-        for v in 0..full % self.unroll {
-            self.step(v, v * LANES, None)?;
-        }
-        if rem != 0 {
-            self.step(0, (full % self.unroll) * LANES, Some(rem))?;
+            if rem != 0 {
+                self.step(0, (full % self.unroll) * LANES, Some(rem))?;
+            }
         }
         self.row_end()?;
         // Next row.
@@ -628,22 +572,14 @@ impl<'a> Gen<'a> {
         Ok(self.a.assemble(0)?)
     }
 
-    /// Address of element `col + e` of the current row of `reg`.
-    fn elem(&self, reg: Gpr, size: usize, e: usize) -> AsmMemoryOperand {
-        let base = reg.q() + (e * size) as i32;
-        match size {
-            1 => ptr(base + self.col.q()),
-            2 => ptr(base + self.col.q() * 2),
-            4 => ptr(base + self.col.q() * 4),
-            _ => ptr(base + self.col.q() * 8),
-        }
-    }
-
     /// One vector of the program: lanes `col + e ..`, unrolled copy `copy`; `tail` is the
     /// number of active lanes of a partial vector.
     fn step(&mut self, copy: usize, e: usize, tail: Option<usize>) -> Result<(), Declined> {
         let k = tail.map(|_| TAIL);
         let spec = self.spec;
+        if tail.is_none() {
+            self.prefetch(e)?;
+        }
         for (i, op) in spec.program.ops.iter().enumerate() {
             if invariant_def(op).is_some() || self.asg.row_op[i] {
                 continue;
@@ -810,40 +746,6 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    fn load(&mut self, d: Zmm, port: Port, e: usize, k: Option<Kreg>) -> Result<(), Declined> {
-        let (p, reg) = self.port(port)?;
-        match p.broadcast {
-            Broadcast::None | Broadcast::Row => {
-                let m = self.elem(reg, p.dtype.size(), e);
-                convert::load(&mut self.a, d, p.dtype, m, k)?
-            }
-            Broadcast::Col | Broadcast::Scalar => {
-                convert::broadcast(&mut self.a, d, p.dtype, ptr(reg.q()))?
-            }
-        }
-        Ok(())
-    }
-
-    fn store(&mut self, s: Zmm, port: Port, e: usize, k: Option<Kreg>) -> Result<(), Declined> {
-        let (p, reg) = self.port(port)?;
-        let m = self.elem(reg, p.dtype.size(), e);
-        if k.is_none() && self.spec.extra.stream.contains(&port) {
-            match p.dtype {
-                DType::F32 => self.a.vmovntps(zmmword_ptr(m), s.z())?,
-                DType::BF16 => {
-                    self.a.vcvtneps2bf16(SCRATCH_B.y(), s.z())?;
-                    self.a.vmovntdq(ymmword_ptr(m), SCRATCH_B.y())?;
-                }
-                _ => {
-                    self.a.vcvtps2ph(SCRATCH_B.y(), s.z(), 0)?;
-                    self.a.vmovntdq(ymmword_ptr(m), SCRATCH_B.y())?;
-                }
-            }
-            return Ok(());
-        }
-        Ok(convert::store(&mut self.a, s, p.dtype, m, k, SCRATCH_B)?)
-    }
-
     fn bin(&mut self, op: BinOp, d: Zmm, x: Zmm, y: Zmm) -> Result<(), Declined> {
         let (dz, xz, yz) = (d.z(), x.z(), y.z());
         match op {
@@ -852,7 +754,7 @@ impl<'a> Gen<'a> {
             BinOp::Mul => self.a.vmulps(dz, xz, yz)?,
             BinOp::Div => self.a.vdivps(dz, xz, yz)?,
             BinOp::Max | BinOp::Min => {
-                max_min_nan(&mut self.a, d, x, y, op == BinOp::Max, SCRATCH_A, KSCRATCH)?
+                max_min_nan(&mut self.a, d, x, y, op == BinOp::Max, KSCRATCH)?
             }
             BinOp::Scalef => self.a.vscalefps(dz, xz, yz)?,
             BinOp::CopySign => {

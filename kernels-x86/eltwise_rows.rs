@@ -4,7 +4,7 @@
 
 use super::super::asm::*;
 use super::super::convert;
-use super::{Declined, Gen, KSCRATCH, SCRATCH_A, SCRATCH_B};
+use super::{Declined, Gen, KSCRATCH, SCRATCH_B};
 use crate::isa::DType;
 use crate::lower::{Fold, MicroOp};
 use iced_x86::code_asm::*;
@@ -20,7 +20,7 @@ impl Gen<'_> {
         match fold {
             Fold::Sum => self.a.vaddps(d.z(), x.z(), y.z())?,
             Fold::Max | Fold::Min => {
-                max_min_nan(&mut self.a, d, x, y, fold == Fold::Max, SCRATCH_A, KSCRATCH)?
+                max_min_nan(&mut self.a, d, x, y, fold == Fold::Max, KSCRATCH)?
             }
         }
         Ok(())

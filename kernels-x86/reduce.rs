@@ -78,7 +78,7 @@ impl Gen<'_> {
 
     /// `acc = max/min(acc, x)` with NaN propagation.
     fn max_min(&mut self, acc: Zmm, x: Zmm, max: bool) -> AsmResult<()> {
-        max_min_nan(&mut self.a, acc, acc, x, max, T, KSCRATCH)
+        max_min_nan(&mut self.a, acc, acc, x, max, KSCRATCH)
     }
 
     /// Folds the f32 vector `x` into accumulator `i` (both sets for sum and sum of squares).

@@ -339,10 +339,15 @@ fn every_ready_made_equation_matches_the_reference_on_the_device() {
                 equations::silu_gate(rows, cols, dt),
                 equations::adamw(rows, cols, dt),
                 equations::sgd_momentum(rows, cols, dt),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
             ];
             for (n, eq) in eqs.iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
-                let (lo, hi) = if n >= 10 { (0.01, 1.0) } else { (-3.0, 3.0) };
+                let (lo, hi) = if matches!(n, 10 | 11) {
+                    (0.01, 1.0)
+                } else {
+                    (-3.0, 3.0)
+                };
                 check_equation(dev, eq, seed, lo, hi)
                     .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
             }

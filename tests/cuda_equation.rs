@@ -80,6 +80,7 @@ fn ready_made(rows: usize, cols: usize, dt: DType) -> Vec<Equation> {
         equations::silu_gate(rows, cols, dt),
         equations::adamw(rows, cols, dt),
         equations::sgd_momentum(rows, cols, dt),
+        equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
     ]
 }
 
@@ -91,7 +92,11 @@ fn ready_made_equations_match_the_reference_on_the_interpreter() {
             for (n, eq) in ready_made(rows, cols, dt).iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
                 // Optimizer states of realistic magnitude; v must stay positive.
-                let (lo, hi) = if n >= 10 { (0.01, 1.0) } else { (-3.0, 3.0) };
+                let (lo, hi) = if matches!(n, 10 | 11) {
+                    (0.01, 1.0)
+                } else {
+                    (-3.0, 3.0)
+                };
                 check(eq, seed, lo, hi)
                     .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
             }

@@ -89,6 +89,28 @@ fn dispatch_corpus(backend: &str) {
         &ReduceDesc::new(ReduceOp::Sum, ReduceAxis::PerCol, 64, 8192, DType::F32),
         backend,
     );
+    // Equation passes, with their streaming-store variants (every output counts as large)
+    // and the next-block prefetch (blocks of 4 rows).
+    std::env::set_var("TPP_STREAM_BYTES", "0");
+    std::env::set_var("TPP_EQ_BLOCK_ROWS", "4");
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let (r, c) = (19, 77);
+        for eq in [
+            equations::layer_norm(r, c, dt, 1e-5),
+            equations::layer_norm_backward(r, c, dt),
+            equations::rms_norm_backward(r, c, dt),
+            equations::softmax(r, c, dt),
+            equations::softmax_backward(r, c, dt),
+            equations::bias_activation(r, c, dt, UnaryOp::Gelu),
+            equations::dropout_residual(r, c, dt, 0.1),
+            equations::silu_gate(r, c, dt),
+            equations::adamw(r, c, dt),
+        ] {
+            let _ = eq.dispatch_on(backend);
+        }
+    }
+    std::env::remove_var("TPP_STREAM_BYTES");
+    std::env::remove_var("TPP_EQ_BLOCK_ROWS");
 }
 
 #[test]
@@ -255,20 +277,31 @@ fn neon_kernels_disassemble() {
             let d = GemmDesc::new(m, n, k, dt)
                 .alpha(if dt.size() == 1 { 1.0 } else { 0.5 })
                 .batch(BatchReduce::Offsets);
-            let epilogues = gemm::tiles(m, n, arith.tile_cols())
+            let epilogues: Vec<((usize, usize), u64)> = gemm::tiles(m, n, arith.tile_cols())
                 .into_iter()
                 .map(|t| (t, 0x1234_5678))
                 .collect();
-            for epilogues in [vec![], epilogues] {
-                let spec = gemm::GemmSpec {
-                    d: &d,
-                    arith,
-                    epilogues,
-                };
-                kernels.push((
-                    format!("{arith:?} {m}x{n}x{k}"),
-                    gemm::generate(&spec).unwrap(),
-                ));
+            // The dot products also with their MMLA tiles (6- and 13-row shapes use them).
+            let mmla = gemm::Mmla::of(arith).map(|kind| gemm::MmlaUse {
+                kind,
+                min_rows: gemm::MMLA_MIN_ROWS,
+            });
+            let mmlas = [None, mmla]
+                .into_iter()
+                .take(1 + usize::from(mmla.is_some()));
+            for mmla in mmlas {
+                for epilogues in [vec![], epilogues.clone()] {
+                    let spec = gemm::GemmSpec {
+                        d: &d,
+                        arith,
+                        epilogues,
+                        mmla,
+                    };
+                    kernels.push((
+                        format!("{arith:?} {mmla:?} {m}x{n}x{k}"),
+                        gemm::generate(&spec).unwrap(),
+                    ));
+                }
             }
         }
     }

@@ -101,6 +101,8 @@ fn ready_made_equations_match_the_reference() {
                 equations::silu_gate(rows, cols, dt),
                 equations::adamw(rows, cols, dt),
                 equations::sgd_momentum(rows, cols, dt),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.0, 1e-5),
             ];
             for (n, eq) in eqs.iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
@@ -380,6 +382,99 @@ fn register_pressure_spills_to_scratch() {
             eq.dispatch_on(b).unwrap().passes() > 1,
             "expected a spill pass"
         );
+    }
+}
+
+/// Predicates and values live at once: `n` transcendental values read by two chains in
+/// opposite orders (all live between them), each value a select on one of `k` compares
+/// (live until the last value that reads them).
+fn values_and_predicates_live(n: usize, k: usize) -> Equation {
+    let mut eq = Equation::new(5, 37);
+    let x = eq.input(DType::F32, Broadcast::None);
+    let y = eq.input(DType::F32, Broadcast::None);
+    let masks: Vec<Expr> = (0..k)
+        .map(|j| {
+            let c = eq.constant(0.3 * j as f32 - 0.4);
+            eq.compare(CmpOp::Gt, x, c)
+        })
+        .collect();
+    let vals: Vec<Expr> = (0..n)
+        .map(|i| {
+            let c = eq.constant(0.05 * i as f32);
+            let s = eq.add(x, c);
+            let t = eq.unary(UnaryOp::Tanh, s);
+            eq.select(masks[i % k], t, y)
+        })
+        .collect();
+    let (mut sum, mut max) = (vals[0], vals[n - 1]);
+    for i in 1..n {
+        sum = eq.add(sum, vals[i]);
+        max = eq.max(max, vals[n - 1 - i]);
+    }
+    let z = eq.mul(sum, max);
+    eq.output(z, DType::F32);
+    eq
+}
+
+/// (vector, predicate) registers each pass of `plan` needs, counted as the lowering does.
+fn pass_registers(plan: &tpp::lower::equation::Plan) -> Vec<(u16, u16)> {
+    plan.passes
+        .iter()
+        .map(|pass| {
+            let per_row = |p: tpp::lower::Port| match p {
+                tpp::lower::Port::Buf(n) => matches!(
+                    pass.ports[n as usize].shape,
+                    Broadcast::Col | Broadcast::Scalar
+                ),
+                _ => false,
+            };
+            let a = tpp::lower::regalloc::Assignment::of_rows(&pass.program, &per_row);
+            (
+                a.temps + a.per_row + pass.accs.len() as u16,
+                a.ktemps + a.k_per_row,
+            )
+        })
+        .collect()
+}
+
+/// The equation lowering plans within the registers each backend reports: an equation whose
+/// plan for AVX-512's 24 vector + 5 predicate registers has a pass over NEON's 26 vector
+/// registers (predicates are vectors there) is planned with more spills for NEON, every
+/// pass of that plan fits, and (on aarch64, under qemu here) the NEON JIT takes it.
+#[test]
+fn register_budget_is_the_backends() {
+    use tpp::lower::equation::{plan_within, RegisterBudget};
+    let neon = RegisterBudget {
+        vregs: tpp::kernels_arm::eltwise::PROGRAM_VREGS as u16,
+        kregs: None,
+    };
+    // The first of a grid of pressures whose common plan has a pass over NEON's budget.
+    let over = (12..=24)
+        .flat_map(|n| (2..=5).map(move |k| (n, k)))
+        .find_map(|(n, k)| {
+            let eq = values_and_predicates_live(n, k);
+            let common = plan_within(&eq, RegisterBudget::COMMON).unwrap();
+            let need = pass_registers(&common);
+            assert!(need.iter().all(|&(v, k)| RegisterBudget::COMMON.fits(v, k)));
+            need.iter()
+                .any(|&(v, k)| !neon.fits(v, k))
+                .then_some((eq, common, need))
+        });
+    let (eq, common, need) = over.expect("an equation over NEON's budget in the common plan");
+    eprintln!("common plan: {need:?}");
+    let planned = plan_within(&eq, neon).unwrap();
+    let need = pass_registers(&planned);
+    assert!(need.iter().all(|&(v, k)| neon.fits(v, k)), "{need:?}");
+    assert!(
+        planned.scratch.len() > common.scratch.len(),
+        "NEON's plan spills more"
+    );
+    let n = check_all(&eq, 11, -1.0, 1.0).unwrap();
+    if let Some(b) = jit_must_take(&eq) {
+        assert_eq!(n, 1);
+        let k = eq.dispatch_on(b).unwrap();
+        let want = if b == "neon" { &planned } else { &common };
+        assert_eq!(k.passes(), want.passes.len(), "{b}");
     }
 }
 

@@ -1,7 +1,9 @@
-//! Equations whose outputs are too large for the caches store them with non-temporal stores
-//! when the rows are 64-byte aligned. `TPP_STREAM_BYTES=0` makes every output "large" in this
-//! process; the streaming kernel must agree bit for bit with the same kernel writing to
-//! unaligned rows (the ordinary stores), and leave the padding alone.
+//! Equations whose outputs are too large for the caches store them with non-temporal stores:
+//! directly when the rows are 64-byte aligned, after a masked head per row when they start
+//! anywhere (element-aligned; the peeling variant). `TPP_STREAM_BYTES=0` makes every output
+//! "large" in this process; the streaming kernels must agree bit for bit with the same
+//! kernel writing to rows that are not even element-aligned (the ordinary stores), at every
+//! head length, and leave the padding alone.
 
 mod common;
 
@@ -31,9 +33,14 @@ impl Drop for Aligned {
 fn streaming_stores_match_ordinary_stores() {
     std::env::set_var("TPP_STREAM_BYTES", "0");
     let mut checked = 0;
-    for dt in [DType::F32, DType::BF16, DType::F16] {
-        // ld a multiple of 64 bytes for every dtype; cols with a remainder.
-        let (rows, cols, ld) = (19, 77, 96);
+    let mut peeled = 0;
+    for (dt, ld) in [DType::F32, DType::BF16, DType::F16]
+        .into_iter()
+        .flat_map(|dt| [(dt, 96), (dt, 85)])
+    {
+        // ld 96: a multiple of 64 bytes for every dtype (the aligned variant at offset 0);
+        // ld 85: the head changes from row to row. cols with a remainder.
+        let (rows, cols) = (19, 77);
         for eq in [
             equations::softmax(rows, cols, dt),
             equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
@@ -92,8 +99,19 @@ fn streaming_stores_match_ordinary_stores() {
                     })
                     .collect()
             };
-            // Offset 0: aligned (streaming); offset 4: the ordinary stores.
-            assert_eq!(run(0), run(4), "{} {dt:?}", k.name());
+            // Offset 1: not element-aligned, the ordinary stores. Offset 0: aligned (with ld
+            // 96); the others: heads of 1, 5, 15 and 11 elements.
+            let ordinary = run(1);
+            let size = dt.size();
+            for offset in [0, size, 5 * size, 15 * size, 32 + 3 * size] {
+                assert_eq!(
+                    run(offset),
+                    ordinary,
+                    "{} {dt:?} ld {ld} offset {offset}",
+                    k.name()
+                );
+            }
+            peeled += usize::from(k.streams_unaligned_rows());
             checked += 1;
         }
     }
@@ -102,6 +120,11 @@ fn streaming_stores_match_ordinary_stores() {
         .any(|b| b.name() == "avx512")
     {
         assert!(checked > 0, "no JIT kernel was compared");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            peeled, checked,
+            "avx512 streams unaligned rows of every one"
+        );
     }
 }
 

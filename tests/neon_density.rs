@@ -5,11 +5,11 @@
 //! reach the 85% density goal. This is an instruction count, not a speed: NEON speed has not
 //! been measured on hardware.
 
-use tpp::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec};
+use tpp::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, Mmla, MmlaUse, MMLA_MIN_ROWS};
 use tpp::*;
 
 /// (mask, value, flops per instruction) of each multiply-accumulate form the kernels emit.
-const MACS: [(u32, u32, u32); 7] = [
+const MACS: [(u32, u32, u32); 11] = [
     (0xffc0_f400, 0x4f80_1000, 8),  // fmla v.4s, v.4s, v.s[i]
     (0xffc0_f400, 0x4fc0_1000, 4),  // fmla v.2d, v.2d, v.d[i]
     (0xffc0_f400, 0x4f40_f000, 16), // bfdot v.4s, v.8h, v.2h[i]
@@ -17,6 +17,10 @@ const MACS: [(u32, u32, u32); 7] = [
     (0xffc0_f400, 0x6f80_e000, 32), // udot
     (0xffc0_f400, 0x4f00_f000, 32), // sudot
     (0xffc0_f400, 0x4f80_f000, 32), // usdot
+    (0xffe0_fc00, 0x6e40_ec00, 32), // bfmmla v.4s, v.8h, v.8h
+    (0xffe0_fc00, 0x4e80_a400, 64), // smmla v.4s, v.16b, v.16b
+    (0xffe0_fc00, 0x6e80_a400, 64), // ummla
+    (0xffe0_fc00, 0x4e80_ac00, 64), // usmmla
 ];
 
 /// The words of the innermost loop: from the target of the first backward `b.cond` that
@@ -44,11 +48,20 @@ fn mac_flops(w: u32) -> Option<u32> {
         .map(|m| m.2)
 }
 
-fn density(name: &str, d: GemmDesc, arith: Arith) -> f64 {
+/// The k loop's counts for one kernel.
+struct Count {
+    /// Multiply-accumulate instructions over all instructions.
+    density: f64,
+    /// FLOPs per instruction that land in C (an MMLA on a lone row wastes half of its own).
+    useful_flops: f64,
+}
+
+fn count(d: &GemmDesc, arith: Arith, mmla: Option<Mmla>) -> Count {
     let bytes = gemm::generate(&GemmSpec {
-        d: &d,
+        d,
         arith,
         epilogues: vec![],
+        mmla: mmla.map(|kind| MmlaUse { kind, min_rows: 1 }),
     })
     .unwrap();
     let words: Vec<u32> = bytes
@@ -57,16 +70,29 @@ fn density(name: &str, d: GemmDesc, arith: Arith) -> f64 {
         .collect();
     let body = k_loop(&words);
     let macs: Vec<u32> = body.iter().filter_map(|&w| mac_flops(w)).collect();
-    let density = macs.len() as f64 / body.len() as f64;
     let flops: u32 = macs.iter().sum();
+    let used = match mmla {
+        Some(_) => d.m as f64 / d.m.next_multiple_of(2) as f64,
+        None => 1.0,
+    };
+    Count {
+        density: macs.len() as f64 / body.len() as f64,
+        useful_flops: used * flops as f64 / body.len() as f64,
+    }
+}
+
+fn density(name: &str, d: GemmDesc, arith: Arith) -> f64 {
+    density_of(name, d, arith, None)
+}
+
+fn density_of(name: &str, d: GemmDesc, arith: Arith, mmla: Option<Mmla>) -> f64 {
+    let c = count(&d, arith, mmla);
     println!(
-        "{name:>24}: k loop {:3} instructions, {:3} multiply-accumulate ({:.1}%), {:.1} FLOPs/instruction",
-        body.len(),
-        macs.len(),
-        100.0 * density,
-        flops as f64 / body.len() as f64
+        "{name:>24}: {:.1}% multiply-accumulate instructions in the k loop, {:.1} FLOPs/instruction",
+        100.0 * c.density,
+        c.useful_flops
     );
-    density
+    c.density
 }
 
 #[test]
@@ -105,10 +131,60 @@ fn k_loop_fma_density() {
             .vnni_b(),
         Arith::DotI8(DotI8::UnsignedA),
     );
+    density_of(
+        "bf16 bfmmla 6x16",
+        GemmDesc::new(6, 16, 64, DType::BF16).vnni_b(),
+        Arith::DotBf16,
+        Some(Mmla::Bfmmla),
+    );
+    density_of(
+        "i8 smmla 6x16",
+        GemmDesc::new(6, 16, 64, DType::I8)
+            .inputs(DType::I8, DType::I8)
+            .vnni_b(),
+        Arith::DotI8(DotI8::Sdot),
+        Some(Mmla::Smmla),
+    );
     for (name, d) in [("f32", f32), ("bf16", bf16), ("i8", i8), ("u8·i8", u8i8)] {
         assert!(
             d >= 0.85,
             "{name} k-loop density {d:.3} is under the 85% goal"
         );
+    }
+}
+
+/// The rule that picks MMLA tiles (`MMLA_MIN_ROWS`) is what the counts say: for every tile
+/// height and both B layouts, MMLA gives more useful FLOPs per k-loop instruction than the dot
+/// product exactly from `MMLA_MIN_ROWS` rows up, on full and narrow tiles.
+#[test]
+fn mmla_is_used_where_it_gives_more_work_per_instruction() {
+    let forms = [
+        (DType::BF16, Arith::DotBf16, Mmla::Bfmmla),
+        (DType::I8, Arith::DotI8(DotI8::Sdot), Mmla::Smmla),
+        (
+            DType::U8,
+            Arith::DotI8(DotI8::UnsignedA),
+            Mmla::UsmmlaUnsignedA,
+        ),
+    ];
+    for (dt, dot, mmla) in forms {
+        for cols in [16, 8] {
+            for rows in 1..=6 {
+                let b = if dt == DType::BF16 { dt } else { DType::I8 };
+                let d = GemmDesc::new(rows, cols, 64, dt).inputs(dt, b).vnni_b();
+                let (m, o) = (count(&d, dot, Some(mmla)), count(&d, dot, None));
+                println!(
+                    "{dt:?} {rows}x{cols}: MMLA {:.1}, dot {:.1} useful FLOPs/instruction",
+                    m.useful_flops, o.useful_flops
+                );
+                assert_eq!(
+                    m.useful_flops > o.useful_flops,
+                    rows >= MMLA_MIN_ROWS,
+                    "{dt:?} {rows}x{cols}: MMLA {:.2} against the dot product {:.2}",
+                    m.useful_flops,
+                    o.useful_flops
+                );
+            }
+        }
     }
 }

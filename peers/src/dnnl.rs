@@ -82,4 +82,12 @@ shim! {
     fn tpp_dnnl_fwd_run(f: *mut c_void, threads: i32) -> i32 = -1;
     /// The implementation oneDNN picked for it (a NUL-terminated string it owns).
     fn tpp_dnnl_fwd_impl(f: *const c_void) -> *const std::ffi::c_char = std::ptr::null();
+    /// A BERT encoder layer (inference) composed from oneDNN primitives: inner products, batched
+    /// matmuls, softmax and layer norms (see `c/dnnl_ops_shim.c`).
+    fn tpp_dnnl_bert_layer(bf16: i32, batch: i64, seq: i64, hidden: i64, heads: i64, inter: i64) -> *mut c_void =
+        std::ptr::null_mut();
+    /// Runs a layer from [`tpp_dnnl_bert_layer`] on `threads` OpenMP threads.
+    fn tpp_dnnl_bert_run(l: *mut c_void, threads: i32) -> i32 = -1;
+    /// The implementations oneDNN picked for the layer's steps, space-separated.
+    fn tpp_dnnl_bert_impl(l: *const c_void) -> *const std::ffi::c_char = std::ptr::null();
 }

@@ -3,6 +3,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod gemm_compose;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 #[cfg(target_arch = "aarch64")]
@@ -14,13 +16,12 @@ pub mod reference;
 pub mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_gemm;
-#[cfg(target_arch = "x86_64")]
-mod x86_gemm_compose;
 
 use crate::exec::{
     BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
 };
 use crate::isa::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
+use crate::lower::equation::RegisterBudget;
 
 /// A kernel generator. Each method returns `None` for a descriptor the backend does not
 /// support (dispatch then tries the next backend and finally the reference); a backend must
@@ -58,5 +59,10 @@ pub trait Backend: Send + Sync {
     /// equation; one that does not leaves equations to the reference.
     fn program(&self, _spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
         None
+    }
+    /// The registers one of its program kernels may use: the equation lowering plans passes
+    /// within them (spilling to scratch where a pass would need more).
+    fn program_registers(&self) -> RegisterBudget {
+        RegisterBudget::COMMON
     }
 }

@@ -13,6 +13,7 @@ use crate::isa::{
 };
 use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec, ProgramExtras};
 use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
+use crate::lower::equation::RegisterBudget;
 use crate::lower::{self, MicroOp, Port, Program};
 use std::marker::PhantomData;
 use std::mem::offset_of;
@@ -271,13 +272,18 @@ impl Backend for Neon {
         generate(d.kernel_name(self.name()), spec)
     }
 
-    fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
-        if !caps::arm().asimd {
-            return None;
+    /// The program generator's vector registers, predicates included (a NEON predicate is
+    /// a vector of all-ones / all-zeros lanes).
+    fn program_registers(&self) -> RegisterBudget {
+        RegisterBudget {
+            vregs: eltwise::PROGRAM_VREGS as u16,
+            kregs: None,
         }
-        // Streaming stores are not generated: the driver then runs the ordinary kernel for
-        // large outputs too.
-        if spec.stream {
+    }
+
+    fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
+        // No peeled (unaligned-row) streaming variant: the driver then asks for the aligned one.
+        if !caps::arm().asimd || spec.peel {
             return None;
         }
         let pass = spec.pass;
@@ -314,13 +320,23 @@ impl Backend for Neon {
                     .iter()
                     .map(|&(fold, port)| (fold, Port::Buf(port)))
                     .collect(),
-                stream: Vec::new(),
+                stream: pass
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| spec.stream && p.streams())
+                    .map(|(n, _)| Port::Buf(n as u16))
+                    .collect(),
+                // Ignored: the next block's pointers in the table are not read.
+                prefetch: Vec::new(),
+                peel: None,
             },
         };
         let name = format!(
-            "equation_pass_neon_{}cols_{}ops",
+            "equation_pass_neon_{}cols_{}ops{}",
             spec.cols,
-            pass.program.ops.len()
+            pass.program.ops.len(),
+            if spec.stream { "_stream" } else { "" }
         );
         generate(name, eltwise)
     }

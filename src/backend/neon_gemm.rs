@@ -1,13 +1,17 @@
-//! The NEON backend's GEMM glue: takes the descriptors the f32 microkernel reads directly,
+//! The NEON backend's GEMM glue: takes the descriptors the microkernels read directly,
 //! generates the epilogue kernels of its tile shapes from the shared lowering, then the
-//! microkernel that calls them. Everything else falls back (logged under `TPP_VERBOSE`).
+//! microkernel that calls them (with MMLA tiles where the CPU has them and they win).
+//! Everything else falls back (logged under `TPP_VERBOSE`).
 
-use super::neon::{features, install_or_decline};
+use super::gemm_compose::{canonical, compose, Parts};
+use super::neon::{features, install_or_decline, Neon};
+use super::Backend;
 use crate::dispatch::{caps, log_decline};
 use crate::exec::{arena, Exec, GemmArgs};
 use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
 use crate::kernels_arm::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
-use crate::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, TILE_COLS};
+use crate::kernels_arm::gemm::TILE_COLS;
+use crate::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, Mmla, MmlaUse, MMLA_MIN_ROWS};
 use crate::kernels_x86::gemm::EpilogueArgs;
 use crate::lower::{self, Port};
 use std::mem::offset_of;
@@ -21,7 +25,17 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
     };
     let arith = match choose(d) {
         Ok(a) => a,
-        Err(why) => return decline(why),
+        Err(why) => {
+            // A transposed B, a B layout the microkernels do not read or a VNNI2 C compose
+            // from the layout kernels and the microkernel of the canonical form.
+            let parts = Parts {
+                takes: &|i| choose(i).is_ok(),
+                gemm: &|i| generate(backend, i),
+                unary: &|u| Backend::unary(&Neon, u),
+                bf16_vnni2: caps::arm().bf16,
+            };
+            return compose(d, &parts).or_else(|| decline(why));
+        }
     };
     let mut epilogues = vec![];
     if !direct(d) {
@@ -44,6 +58,7 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
         d,
         arith,
         epilogues,
+        mmla: mmla(arith),
     };
     install_or_decline(&name, gemm::generate(&spec))
 }
@@ -51,7 +66,8 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
 /// Whether the NEON backend has a microkernel for `d` on this CPU (what it does not claim
 /// falls back to the next backend).
 pub fn claims(d: &GemmDesc) -> bool {
-    caps::arm().asimd && choose(d).is_ok()
+    let composed = || canonical(d, caps::arm().bf16).is_some_and(|i| choose(&i).is_ok());
+    caps::arm().asimd && (choose(d).is_ok() || composed())
 }
 
 /// Whether the microkernel stores C itself (f32/f64/i32 C, no bias, no activation).
@@ -66,10 +82,10 @@ fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
     use DType::*;
     let c = caps::arm();
     if d.trans_b {
-        return Err("transposed B falls back");
+        return Err("transposed B is composed (transpose, then the microkernel)");
     }
     if d.c_layout != Layout::RowMajor {
-        return Err("VNNI2 C falls back");
+        return Err("VNNI2 C is composed (the microkernel, then the pack)");
     }
     if d.epilogue.activation.writes_mask() && !d.epilogue.mask_ld.is_multiple_of(8) {
         return Err("mask rows must start on a byte");
@@ -92,6 +108,22 @@ fn choose(d: &GemmDesc) -> Result<Arith, &'static str> {
         (I8, U8, Layout::Vnni4) if c.i8mm && vnni => Ok(Arith::DotI8(DotI8::SignedA)),
         _ => Err("no NEON microkernel for these dtypes, layouts and epilogue on this CPU"),
     }
+}
+
+/// The MMLA form of `arith` where the CPU has it (FEAT_BF16 for `bfmmla`, FEAT_I8MM for the
+/// int8 ones), for the tiles tall enough that it beats the dot product
+/// ([`MMLA_MIN_ROWS`] says why).
+fn mmla(arith: Arith) -> Option<MmlaUse> {
+    let c = caps::arm();
+    let kind = Mmla::of(arith)?;
+    let has = match kind {
+        Mmla::Bfmmla => c.bf16,
+        _ => c.i8mm,
+    };
+    has.then_some(MmlaUse {
+        kind,
+        min_rows: MMLA_MIN_ROWS,
+    })
 }
 
 /// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose

@@ -350,9 +350,16 @@ impl Backend for Avx512 {
         if !pass.ports.iter().all(|p| can_store(p.dtype)) {
             return None;
         }
+        // A peeled column loop steps by single elements, which bitmask bytes cannot follow.
+        if spec.peel && (pass.mask_in.is_some() || pass.mask_out.is_some()) {
+            return None;
+        }
+        // The prefetched inputs follow the pass's ports in the table (and take registers
+        // last, so that they are the ones left on the stack, unprefetched, under pressure).
         let ports = pass
             .ports
             .iter()
+            .chain(spec.prefetch)
             .enumerate()
             .map(|(n, p)| PortSpec {
                 port: Port::Buf(n as u16),
@@ -361,6 +368,9 @@ impl Backend for Avx512 {
                 ld: p.ld,
                 arg_offset: 8 * n,
             })
+            .collect();
+        let prefetch = (pass.ports.len()..pass.ports.len() + spec.prefetch.len())
+            .map(|n| Port::Buf(n as u16))
             .collect();
         let mask = |bits: Option<usize>, arg_offset| {
             bits.map(|ld_bits| MaskSpec {
@@ -392,6 +402,12 @@ impl Backend for Avx512 {
                     .filter(|(_, p)| spec.stream && p.streams())
                     .map(|(n, _)| Port::Buf(n as u16))
                     .collect(),
+                prefetch,
+                peel: pass
+                    .ports
+                    .iter()
+                    .position(|p| spec.stream && spec.peel && p.streams())
+                    .map(|n| Port::Buf(n as u16)),
             },
         };
         let name = format!(

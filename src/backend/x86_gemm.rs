@@ -27,7 +27,13 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
         Ok(a) => a,
         Err(why) => {
             // A layout the microkernels do not take may still compose from JIT kernels.
-            let composed = super::x86_gemm_compose::compose(backend, d, |i| choose(i).is_ok());
+            let parts = super::gemm_compose::Parts {
+                takes: &|i| choose(i).is_ok(),
+                gemm: &|i| generate(backend, i),
+                unary: &|u| super::Backend::unary(&super::x86::Avx512, u),
+                bf16_vnni2: c.avx512_bf16,
+            };
+            let composed = super::gemm_compose::compose(d, &parts);
             return composed.or_else(|| decline(why));
         }
     };

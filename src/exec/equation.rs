@@ -6,7 +6,7 @@ use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, In, KernelInfo, Out};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
-use crate::lower::equation::{plan, Buf, Pass, Plan, Space};
+use crate::lower::equation::{plan_within, Buf, Pass, PassPort, Plan, Space};
 use crate::lower::Fold;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
@@ -41,8 +41,17 @@ pub struct ProgramSpec<'a> {
     /// Columns of its space (0 for a pass over rows only).
     pub cols: usize,
     /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
-    /// guarantees their rows are 64-byte aligned).
+    /// guarantees their rows are 64-byte aligned, unless `peel`).
     pub stream: bool,
+    /// With `stream`: the streamed outputs' rows may start anywhere (element-aligned, all at
+    /// the same element phase); the kernel peels a masked head off each row to reach the
+    /// vector boundary. A backend that cannot returns `None` for this spec.
+    pub peel: bool,
+    /// Full-matrix inputs to prefetch while the pass runs: the next row block's, so that
+    /// their reads from memory overlap this pass's computation. Their pointers follow the
+    /// pass's ports in the table, at the row one block below the pass's first row; a backend
+    /// may ignore them.
+    pub prefetch: &'a [PassPort],
 }
 
 /// The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
@@ -59,6 +68,13 @@ pub struct EquationArgs {
     pub seed: u64,
 }
 
+/// A pass's streaming-store variant.
+struct Streaming {
+    kernel: Box<dyn Exec<ProgramArgs>>,
+    /// It peels a head off each row, so rows at any one element phase suit it.
+    peels: bool,
+}
+
 enum Runner {
     /// The reference backend's node-by-node evaluation.
     Reference,
@@ -67,8 +83,11 @@ enum Runner {
         plan: Plan,
         kernels: Vec<Box<dyn Exec<ProgramArgs>>>,
         /// For outputs larger than the caches: each pass that writes a full-matrix output
-        /// again, with streaming stores (used when the output rows are 64-byte aligned).
-        streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
+        /// again, with streaming stores: used when the output rows are 64-byte aligned, or
+        /// by any rows at one phase when the kernel peels (the flag).
+        streaming: Vec<Option<Streaming>>,
+        /// Per pass, the inputs whose next row block it prefetches (see [`prefetches`]).
+        prefetch: Vec<Vec<PassPort>>,
         /// Which outputs are full matrices (the ones streaming stores write).
         full: Vec<bool>,
         block_rows: usize,
@@ -177,11 +196,17 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
     let runner = if backend.is_reference() {
         Runner::Reference
     } else {
-        let plan = plan(eq)?;
+        let plan = plan_within(eq, backend.program_registers())?;
         let big = full_output_bytes(eq) > stream_threshold();
+        let block_rows = block_rows(eq, &plan);
+        let prefetch = if block_rows < eq.rows() && prefetch_enabled() {
+            prefetches(&plan)
+        } else {
+            vec![Vec::new(); plan.passes.len()]
+        };
         let mut kernels = Vec::new();
         let mut streaming = Vec::new();
-        for pass in &plan.passes {
+        for (pass, prefetch) in plan.passes.iter().zip(&prefetch) {
             let cols = if pass.space == Space::Rows {
                 0
             } else {
@@ -191,23 +216,34 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
                 pass,
                 cols,
                 stream: false,
+                peel: false,
+                prefetch,
             };
             kernels.push(backend.program(&spec)?);
             let streams = big && pass.ports.iter().any(|p| p.streams());
-            streaming.push(if streams {
-                backend.program(&ProgramSpec {
+            // The peeling variant where the backend has one, else the aligned-only one.
+            let variant = |peel| {
+                let spec = ProgramSpec {
                     stream: true,
+                    peel,
                     ..spec
+                };
+                backend.program(&spec).map(|kernel| Streaming {
+                    kernel,
+                    peels: peel,
                 })
+            };
+            streaming.push(if streams {
+                variant(true).or_else(|| variant(false))
             } else {
                 None
             });
         }
-        let block_rows = block_rows(eq, &plan);
         Runner::Passes {
             plan,
             kernels,
             streaming,
+            prefetch,
             full: full_outputs(eq),
             block_rows,
         }
@@ -232,15 +268,56 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
 }
 
 /// Full-matrix outputs larger than this many bytes get streaming-store variants:
-/// `TPP_STREAM_BYTES`, or half the L3.
+/// `TPP_STREAM_BYTES`, or half the L3 (read at each new dispatch, which takes far longer).
 fn stream_threshold() -> usize {
-    static T: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *T.get_or_init(|| {
-        std::env::var("TPP_STREAM_BYTES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(caps::caches().l3 / 2)
-    })
+    std::env::var("TPP_STREAM_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(caps::caches().l3 / 2)
+}
+
+/// `TPP_EQ_PREFETCH=0` turns the next-block prefetch off (to measure what it brings).
+fn prefetch_enabled() -> bool {
+    std::env::var("TPP_EQ_PREFETCH").map_or(true, |v| v.trim() != "0")
+}
+
+/// Where the rows of a call's full-matrix outputs start, as streaming stores see them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StreamRows {
+    /// Every row of every one 64-byte aligned: any streaming variant.
+    Aligned,
+    /// Element-aligned, every row of every output at the same element phase modulo a vector
+    /// (16 elements): the peeling variants.
+    Phased,
+    /// Neither: ordinary stores.
+    Anywhere,
+}
+
+fn stream_rows(eq: &Equation, outputs: &[*mut c_void], full: &[bool]) -> StreamRows {
+    let mut aligned = true;
+    let mut phase: Option<(usize, usize)> = None;
+    for ((o, &p), &f) in eq.outputs().iter().zip(outputs).zip(full) {
+        let EqOutputKind::Value { dtype, ld } = o.kind else {
+            continue;
+        };
+        if !f {
+            continue;
+        }
+        let (p, size) = (p as usize, dtype.size());
+        aligned &= p.is_multiple_of(64) && (ld * size).is_multiple_of(64);
+        if !p.is_multiple_of(size) {
+            return StreamRows::Anywhere;
+        }
+        let this = ((p / size) % 16, ld % 16);
+        if *phase.get_or_insert(this) != this {
+            return StreamRows::Anywhere;
+        }
+    }
+    match (aligned, phase) {
+        (true, _) => StreamRows::Aligned,
+        (false, Some(_)) => StreamRows::Phased,
+        (false, None) => StreamRows::Anywhere,
+    }
 }
 
 /// Which outputs are full matrices.
@@ -271,8 +348,15 @@ fn full_output_bytes(eq: &Equation) -> usize {
 }
 
 /// Rows per block: the full-matrix bytes a row touches in any group, times the block, fit
-/// half of L2.
+/// half of L2 (the other half takes the next block's prefetched inputs and the rest).
+/// `TPP_EQ_BLOCK_ROWS` sets it instead (tests use it to run many blocks on small shapes).
 fn block_rows(eq: &Equation, plan: &Plan) -> usize {
+    if let Some(n) = std::env::var("TPP_EQ_BLOCK_ROWS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, eq.rows().max(1));
+    }
     let mut per_row = 0usize;
     let groups = plan.passes.iter().map(|p| p.group).max().unwrap_or(0) + 1;
     for g in 0..groups {
@@ -288,6 +372,37 @@ fn block_rows(eq: &Equation, plan: &Plan) -> usize {
     }
     let budget = caps::caches().l2 / 2;
     (budget / per_row.max(1)).clamp(1, eq.rows())
+}
+
+/// Which pass prefetches what: in each group of several passes over rows, the group's first
+/// pass reads its full-matrix inputs from memory and the later ones work on the block in L2,
+/// leaving the memory idle; the later pass with the most micro-ops (the one with the most
+/// computation to hide the reads behind) prefetches the next block of those inputs.
+fn prefetches(plan: &Plan) -> Vec<Vec<PassPort>> {
+    let mut out = vec![Vec::new(); plan.passes.len()];
+    let mut p = 0;
+    while p < plan.passes.len() {
+        let group = plan.passes[p].group;
+        let end = p + plan.passes[p..]
+            .iter()
+            .take_while(|q| q.group == group)
+            .count();
+        let heaviest = (p + 1..end)
+            .filter(|&q| plan.passes[q].space == Space::Full)
+            .max_by_key(|&q| plan.passes[q].program.ops.len());
+        if let (Some(q), false) = (heaviest, plan.passes[p].space == Space::Cols) {
+            let mut inputs: Vec<PassPort> = Vec::new();
+            for port in &plan.passes[p].ports {
+                let streamed = matches!(port.buf, Buf::Input(_)) && port.shape == Broadcast::None;
+                if streamed && !inputs.iter().any(|i| i.buf == port.buf) {
+                    inputs.push(*port);
+                }
+            }
+            out[q] = inputs;
+        }
+        p = end;
+    }
+    out
 }
 
 thread_local! {
@@ -326,6 +441,29 @@ impl EquationKernel {
         match &self.inner.runner {
             Runner::Reference => 0,
             Runner::Passes { plan, .. } => plan.passes.len(),
+        }
+    }
+
+    /// True when every pass that stores a full-matrix output has a streaming-store variant
+    /// (outputs larger than `TPP_STREAM_BYTES`, default half the L3) that takes rows at any
+    /// element alignment, not only 64-byte aligned ones.
+    pub fn streams_unaligned_rows(&self) -> bool {
+        match &self.inner.runner {
+            Runner::Reference => false,
+            Runner::Passes {
+                plan, streaming, ..
+            } => plan.passes.iter().zip(streaming).all(|(pass, s)| {
+                !pass.ports.iter().any(|p| p.streams()) || matches!(s, Some(v) if v.peels)
+            }),
+        }
+    }
+
+    /// Number of passes that prefetch the next row block's inputs while they compute (0 when
+    /// the equation fits one block, has one pass per group, or `TPP_EQ_PREFETCH=0`).
+    pub fn prefetching_passes(&self) -> usize {
+        match &self.inner.runner {
+            Runner::Reference => 0,
+            Runner::Passes { prefetch, .. } => prefetch.iter().filter(|p| !p.is_empty()).count(),
         }
     }
 
@@ -484,22 +622,11 @@ impl EquationKernel {
                 plan,
                 kernels,
                 streaming,
+                prefetch,
                 full,
                 block_rows,
             } => {
-                // Streaming stores need every row of every full-matrix output 64-byte aligned.
-                let aligned =
-                    eq.outputs()
-                        .iter()
-                        .zip(outputs)
-                        .zip(full)
-                        .all(|((o, &p), &f)| match o.kind {
-                            EqOutputKind::Value { dtype, ld } if f => {
-                                (p as usize).is_multiple_of(64)
-                                    && (ld * dtype.size()).is_multiple_of(64)
-                            }
-                            _ => true,
-                        });
+                let rows = stream_rows(eq, outputs, full);
                 let mask_out = eq
                     .outputs()
                     .iter()
@@ -509,7 +636,9 @@ impl EquationKernel {
                     eq,
                     plan,
                     kernels,
-                    streaming: if aligned { streaming.as_slice() } else { &[] },
+                    streaming,
+                    rows,
+                    prefetch,
                     block: *block_rows,
                     inputs,
                     outputs,
@@ -532,7 +661,10 @@ struct Run<'a> {
     eq: &'a Equation,
     plan: &'a Plan,
     kernels: &'a [Box<dyn Exec<ProgramArgs>>],
-    streaming: &'a [Option<Box<dyn Exec<ProgramArgs>>>],
+    streaming: &'a [Option<Streaming>],
+    /// Which streaming variants the outputs' rows allow.
+    rows: StreamRows,
+    prefetch: &'a [Vec<PassPort>],
     block: usize,
     inputs: &'a [*const c_void],
     outputs: &'a [*mut c_void],
@@ -626,6 +758,20 @@ impl Run<'_> {
             };
             ptrs.push(ptr.add(off * port.dtype.size()).cast());
         }
+        // The next block's first row; the last block touches itself again (no row past the
+        // matrix is ever named; a block shorter than this one is prefetched past its end,
+        // which prefetch instructions allow: they never fault).
+        let next = if row0 + n < self.eq.rows() {
+            row0 + n
+        } else {
+            row0
+        };
+        for port in &self.prefetch[q] {
+            if let Buf::Input(i) = port.buf {
+                let at = next * port.ld * port.dtype.size();
+                ptrs.push(self.inputs[i as usize].cast::<u8>().add(at) as *mut c_void);
+            }
+        }
         let mask_at = |bits: Option<usize>| bits.map_or(0, |b| row0 * b / 8);
         let args = ProgramArgs {
             ports: ptrs.as_ptr(),
@@ -643,8 +789,9 @@ impl Run<'_> {
                 self.mask_out.add(mask_at(pass.mask_out))
             },
         };
-        match self.streaming.get(q) {
-            Some(Some(k)) => k.run(&args),
+        match (self.streaming.get(q), self.rows) {
+            (Some(Some(v)), StreamRows::Aligned) => v.kernel.run(&args),
+            (Some(Some(v)), StreamRows::Phased) if v.peels => v.kernel.run(&args),
             _ => self.kernels[q].run(&args),
         }
     }

@@ -251,3 +251,41 @@ pub fn bias_binary(rows: usize, cols: usize, dtype: DType, op: BinaryOp) -> Equa
     eq.output(y, dtype);
     eq
 }
+
+/// The tail of a transformer sub-layer, in one equation: `s = dropout_p(x) + residual`, then
+/// the [`layer_norm`] of `s` (`y = (s − mean)·rstd·gamma + beta`), with `s` kept in f32 (never
+/// rounded to `dtype` between the add and the normalisation). With `p = 0` there is no dropout
+/// node and no mask output.
+///
+/// Inputs: `x`, `residual` (`rows × cols`, `dtype`), `gamma`, `beta` (`cols`, f32).
+/// Outputs: `y` (`rows × cols`, `dtype`), then for `p > 0` the keep mask (bitmask, `cols`
+/// rounded up to 8 bits a row).
+pub fn dropout_residual_layer_norm(
+    rows: usize,
+    cols: usize,
+    dtype: DType,
+    p: f32,
+    eps: f32,
+) -> Equation {
+    let mut eq = Equation::new(rows, cols);
+    let x = eq.input(dtype, Broadcast::None);
+    let res = eq.input(dtype, Broadcast::None);
+    let gamma = eq.input(F32, Broadcast::Row);
+    let beta = eq.input(F32, Broadcast::Row);
+    let dropped = (p > 0.0).then(|| eq.unary(UnaryOp::Dropout { p }, x));
+    let s = eq.add(dropped.unwrap_or(x), res);
+    let mean = row_mean(&mut eq, ReduceOp::Sum, s);
+    let d = eq.sub(s, mean);
+    let var = row_mean(&mut eq, ReduceOp::SumSq, d);
+    let e = eq.constant(eps);
+    let ve = eq.add(var, e);
+    let rstd = eq.unary(UnaryOp::Rsqrt, ve);
+    let xhat = eq.mul(d, rstd);
+    let y = eq.ternary(TernaryOp::MulAdd, xhat, gamma, beta);
+    eq.output(y, dtype);
+    if let Some(dropped) = dropped {
+        let k = eq.mask_of(dropped);
+        eq.mask_output(k, crate::isa::bitmask::default_ld(cols));
+    }
+    eq
+}

@@ -146,11 +146,45 @@ pub const VREG_BUDGET: u16 = 24;
 /// Predicate registers every backend offers a pass program.
 pub const KREG_BUDGET: u16 = 5;
 
-/// Lowers a validated equation.
+/// The registers a backend offers one pass program (`Backend::program_registers`): a pass
+/// that needs more spills full-matrix values to scratch until it fits, so a backend with
+/// fewer registers gets more passes instead of declining the equation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterBudget {
+    /// Vector registers for a pass's temporaries, per-row values and row accumulators.
+    pub vregs: u16,
+    /// Predicate registers, or `None` where a predicate is a vector register and counts
+    /// against `vregs` (NEON: all-ones / all-zeros lanes).
+    pub kregs: Option<u16>,
+}
+
+impl RegisterBudget {
+    /// [`VREG_BUDGET`] vector and [`KREG_BUDGET`] predicate registers (AVX-512's, and the
+    /// default of a backend that does not say).
+    pub const COMMON: RegisterBudget = RegisterBudget {
+        vregs: VREG_BUDGET,
+        kregs: Some(KREG_BUDGET),
+    };
+
+    /// Whether a program needing `vregs` vector and `kregs` predicate registers fits.
+    pub fn fits(self, vregs: u16, kregs: u16) -> bool {
+        match self.kregs {
+            Some(k) => vregs <= self.vregs && kregs <= k,
+            None => vregs + kregs <= self.vregs,
+        }
+    }
+}
+
+/// Lowers a validated equation within [`RegisterBudget::COMMON`].
 pub fn plan(eq: &Equation) -> Option<Plan> {
+    plan_within(eq, RegisterBudget::COMMON)
+}
+
+/// Lowers a validated equation so that every pass fits `budget`.
+pub fn plan_within(eq: &Equation, budget: RegisterBudget) -> Option<Plan> {
     let mut forced = vec![false; eq.nodes().len()];
     loop {
-        match plan_forced(eq, &forced)? {
+        match plan_forced(eq, &forced, budget)? {
             (plan, None) => return Some(plan),
             (_, Some(spill)) => forced[spill] = true,
         }
@@ -159,7 +193,11 @@ pub fn plan(eq: &Equation) -> Option<Plan> {
 
 /// [`plan`] with the `forced` nodes stored to scratch; also returns a node to spill when a
 /// pass exceeds the register budget.
-fn plan_forced(eq: &Equation, forced: &[bool]) -> Option<(Plan, Option<usize>)> {
+fn plan_forced(
+    eq: &Equation,
+    forced: &[bool],
+    budget: RegisterBudget,
+) -> Option<(Plan, Option<usize>)> {
     let kinds = eq.kinds().ok()?;
     let nodes = eq.nodes();
     let n = nodes.len();
@@ -416,7 +454,7 @@ fn plan_forced(eq: &Equation, forced: &[bool]) -> Option<(Plan, Option<usize>)> 
         };
         let asg = Assignment::of_rows(&program, &per_row);
         let vregs = asg.temps + asg.per_row + accs.len() as u16;
-        if vregs > VREG_BUDGET || asg.ktemps + asg.k_per_row > KREG_BUDGET {
+        if !budget.fits(vregs, asg.ktemps + asg.k_per_row) {
             // Spill the full-matrix value with the largest register need this pass computes.
             let spill = b
                 .memo

@@ -3,6 +3,7 @@
 
 mod attention;
 mod attention_bwd;
+mod bert;
 mod conv;
 mod gemm;
 pub mod layout;
@@ -14,6 +15,7 @@ mod raw;
 
 pub use attention::{Attention, AttentionOptions};
 pub use attention_bwd::AttentionGrads;
+pub use bert::{lengths_from_mask, BertLayer, BertOptions, BertWeights};
 pub use conv::{Conv2d, ConvOptions, ConvShape};
 pub use gemm::{matmul, matmul_raw, Matmul, MatmulElem, Order, Precision};
 pub use layout::{default_block, ActLayout, WeightLayout};

@@ -327,7 +327,8 @@ pub fn random_equation(rows: usize, cols: usize, seed: u64) -> Equation {
     // Outputs: the last node, and up to two others.
     let last = *vals.last().expect("at least the inputs");
     let mut outs = vec![last];
-    for _ in 0..rng.below(3) {
+    // (Only computed nodes: when every drawn node was a compare, there are none.)
+    for _ in 0..rng.below(3).min(vals.len() - inputs) {
         outs.push(vals[inputs + rng.below(vals.len() - inputs)]);
     }
     for (e, shape, _) in outs {

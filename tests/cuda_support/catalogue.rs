@@ -316,6 +316,7 @@ pub fn equations() -> Vec<tpp::Equation> {
             e::silu_gate(rows, cols, dt),
             e::adamw(rows, cols, dt),
             e::sgd_momentum(rows, cols, dt),
+            e::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
         ]);
     }
     v.push(e::layer_norm_backward(3, 7000, DType::BF16));

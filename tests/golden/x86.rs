@@ -344,14 +344,16 @@ fn helpers() -> Vec<X86> {
             asm::add_imm(a, Gpr(9), 1 << 32, Gpr(10))
         }),
         c(
-            "vcmpps k7, zmm20, zmm20, 3\nvmaxps zmm21, zmm20, zmm22\n\
-             vmovaps zmm21{k7}, zmm20\nvmovaps zmm20, zmm21",
-            |a| asm::max_min_nan(a, Zmm(20), Zmm(20), Zmm(22), true, Zmm(21), Kreg(7)),
+            "vcmpps k7, zmm20, zmm20, 7\nvmaxps zmm20{k7}, zmm20, zmm22",
+            |a| asm::max_min_nan(a, Zmm(20), Zmm(20), Zmm(22), true, Kreg(7)),
         ),
         c(
-            "vcmpps k2, zmm1, zmm1, 3\nvminps zmm31, zmm1, zmm30\n\
-             vmovaps zmm31{k2}, zmm1\nvmovaps zmm30, zmm31",
-            |a| asm::max_min_nan(a, Zmm(30), Zmm(1), Zmm(30), false, Zmm(31), Kreg(2)),
+            "vcmpps k2, zmm30, zmm30, 7\nvminps zmm30{k2}, zmm30, zmm1",
+            |a| asm::max_min_nan(a, Zmm(30), Zmm(1), Zmm(30), false, Kreg(2)),
+        ),
+        c(
+            "vmovaps zmm5, zmm3\nvcmpps k6, zmm5, zmm5, 7\nvmaxps zmm5{k6}, zmm5, zmm4",
+            |a| asm::max_min_nan(a, Zmm(5), Zmm(3), Zmm(4), true, Kreg(6)),
         ),
     ]
 }
@@ -409,10 +411,108 @@ fn sweep() -> Vec<X86> {
     v
 }
 
+/// The forms of equation passes: stack-resident port pointers, row accumulators and their
+/// horizontal fold, streaming stores with their fence, and the next-block prefetch.
+fn equation_passes() -> Vec<X86> {
+    vec![
+        c("add qword ptr [rsp+0x8], rdx", |a| {
+            a.add(qword_ptr(rsp + 8), rdx)
+        }),
+        c("mov qword ptr [rsp], rbp", |a| a.mov(qword_ptr(rsp), rbp)),
+        c("movabs rdx, 0x134", |a| a.mov(rdx, 0x134u64)),
+        c("vxorps zmm2, zmm2, zmm2", |a| a.vxorps(zmm2, zmm2, zmm2)),
+        c("vaddps zmm2{k1}, zmm2, zmm6", |a| {
+            a.vaddps(zmm2.k1(), zmm2, zmm6)
+        }),
+        c("vextractf32x4 xmm31, zmm2, 0x1", |a| {
+            a.vextractf32x4(xmm31, zmm2, 1)
+        }),
+        c("vextractf64x4 ymm31, zmm2, 0x1", |a| {
+            a.vextractf64x4(ymm31, zmm2, 1)
+        }),
+        c("vmovntps zmmword ptr [rbx+rcx*4], zmm7", |a| {
+            a.vmovntps(zmmword_ptr(rbx + rcx * 4), zmm7)
+        }),
+        c("vmovntps zmmword ptr [rbp+rcx*4+0x0], zmm12", |a| {
+            a.vmovntps(zmmword_ptr(rbp + rcx * 4), zmm12)
+        }),
+        c("vmovdqu16 ymmword ptr [r13+rcx*2+0x0], ymm31", |a| {
+            a.vmovdqu16(ymmword_ptr(r13 + rcx * 2), ymm31)
+        }),
+        c("sfence", |a| a.sfence()),
+        // The peeled column loop: the head length from a pointer, top-lane masks, loop
+        // bounds, and the EVEX form of the 256-bit streaming store (ymm16..31).
+        c("neg rdx", |a| a.neg(rdx)),
+        c("and edx, 0x1f", |a| a.and(edx, 0x1f)),
+        c("shr edx, 1", |a| a.shr(edx, 1u32)),
+        c("shr edx, 2", |a| a.shr(edx, 2u32)),
+        c("cmp edx, ecx", |a| a.cmp(edx, ecx)),
+        c("cmovb ecx, edx", |a| a.cmovb(ecx, edx)),
+        c("test ecx, ecx", |a| a.test(ecx, ecx)),
+        c("shrx edx, edx, ecx", |a| a.shrx(edx, edx, ecx)),
+        c("vcvtps2ph ymm31, zmm31, 0", |a| {
+            a.vcvtps2ph(ymm31, zmm31, 0)
+        }),
+        c("vmovntdq ymmword ptr [r9+rcx*2], ymm31", |a| {
+            a.evex().vmovntdq(ymmword_ptr(r9 + rcx * 2), ymm31)
+        }),
+        c("vmovntdq ymmword ptr [r9+rcx*2+0x20], ymm31", |a| {
+            a.evex().vmovntdq(ymmword_ptr(r9 + rcx * 2 + 0x20), ymm31)
+        }),
+        c("%top: inc rax\nja %top", |a| {
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            a.inc(rax)?;
+            a.ja(top)
+        }),
+        c("ja %done\n.fill 300, 1, 0x90\n%done: ret", |a| {
+            let mut done = a.create_label();
+            a.ja(done)?;
+            a.db(&[0x90; 300])?;
+            a.set_label(&mut done)?;
+            a.ret()
+        }),
+        c("%top: inc rax\njmp %top", |a| {
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            a.inc(rax)?;
+            a.jmp(top)
+        }),
+        c("%top: .fill 300, 1, 0x90\njmp %top", |a| {
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            a.db(&[0x90; 300])?;
+            a.jmp(top)
+        }),
+        c("prefetcht1 byte ptr [r11+rcx*2]", |a| {
+            a.prefetcht1(byte_ptr(r11 + rcx * 2))
+        }),
+        c("prefetcht1 byte ptr [r11+rcx*2+0x40]", |a| {
+            a.prefetcht1(byte_ptr(r11 + rcx * 2 + 0x40))
+        }),
+        c("prefetcht1 byte ptr [r13+rcx*2+0x0]", |a| {
+            a.prefetcht1(byte_ptr(r13 + rcx * 2))
+        }),
+        c("prefetcht1 byte ptr [r13+rcx*4+0x80]", |a| {
+            a.prefetcht1(byte_ptr(r13 + rcx * 4 + 0x80))
+        }),
+        c("prefetcht1 byte ptr [r14+rcx*4]", |a| {
+            a.prefetcht1(byte_ptr(r14 + rcx * 4))
+        }),
+        c("prefetcht1 byte ptr [r12+rcx*2]", |a| {
+            a.prefetcht1(byte_ptr(r12 + rcx * 2))
+        }),
+        c("prefetcht1 byte ptr [r12+rcx*4]", |a| {
+            a.prefetcht1(byte_ptr(r12 + rcx * 4))
+        }),
+    ]
+}
+
 /// Every x86 case.
 pub fn cases() -> Vec<X86> {
     [
         scalar(),
+        equation_passes(),
         super::x86_vector::cases(),
         amx(),
         helpers(),

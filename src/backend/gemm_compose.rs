@@ -3,10 +3,9 @@
 //! C — composed from JIT kernels: a layout transform of each `B_i` into per-thread scratch, the
 //! microkernel on the canonical form, and the VNNI2 pack of C (after an unpack when beta reads
 //! it). Each transform is one pass over its operand; the GEMM itself runs at the microkernel's
-//! speed.
+//! speed. Backend-neutral: the AVX-512 and NEON backends each name their microkernel, their
+//! layout kernels and whether their microkernels read a bf16 VNNI2 B.
 
-use super::x86::Avx512;
-use super::Backend;
 use crate::exec::{Exec, GemmArgs, UnaryArgs};
 use crate::isa::{BatchReduce, DType, GemmDesc, Layout, UnaryDesc, UnaryOp};
 use std::cell::RefCell;
@@ -57,21 +56,38 @@ fn room(v: &mut Vec<u64>, bytes: usize) -> *mut u8 {
     v.as_mut_ptr().cast()
 }
 
-/// The composition for `d`, when the microkernels take its canonical form (`choose` says
-/// which multiply they have); `None` otherwise.
-pub(super) fn compose(
-    backend: &str,
-    d: &GemmDesc,
-    choose: impl Fn(&GemmDesc) -> bool,
-) -> Option<Box<dyn Exec<GemmArgs>>> {
-    let caps = crate::dispatch::caps::x86();
+/// A backend's GEMM generator.
+type MakeGemm<'a> = dyn Fn(&GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> + 'a;
+/// A backend's unary generator.
+type MakeUnary<'a> = dyn Fn(&UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> + 'a;
+
+/// What a backend composes GEMMs from.
+pub(super) struct Parts<'a> {
+    /// Whether the microkernels take this (canonical) descriptor.
+    pub takes: &'a dyn Fn(&GemmDesc) -> bool,
+    /// The microkernel of a descriptor they take.
+    pub gemm: &'a MakeGemm<'a>,
+    /// The backend's layout kernels (transpose, VNNI pack and unpack).
+    pub unary: &'a MakeUnary<'a>,
+    /// Whether the microkernels read a bf16 VNNI2 B (else it is unpacked to row-major).
+    pub bf16_vnni2: bool,
+}
+
+/// The descriptor the microkernels run when `d` is composed (B transposed, unpacked or
+/// packed to the canonical layout; row-major C), or `None` when `d` is canonical already.
+#[cfg(target_arch = "aarch64")]
+pub(super) fn canonical(d: &GemmDesc, bf16_vnni2: bool) -> Option<GemmDesc> {
+    plan(d, bf16_vnni2).map(|(inner, _)| inner)
+}
+
+fn plan(d: &GemmDesc, bf16_vnni2: bool) -> Option<(GemmDesc, Option<BPrep>)> {
     let mut inner = *d;
     let prep = if d.trans_b {
         inner.trans_b = false;
         inner.ldb = d.n;
         Some(BPrep::Transpose)
     } else if d.b_layout == Layout::Vnni2
-        && (d.b_dtype == DType::F16 || (d.b_dtype == DType::BF16 && !caps.avx512_bf16))
+        && (d.b_dtype == DType::F16 || (d.b_dtype == DType::BF16 && !bf16_vnni2))
     {
         inner.b_layout = Layout::RowMajor;
         inner.ldb = d.n;
@@ -100,12 +116,20 @@ pub(super) fn compose(
     if let (BatchReduce::Stride { a, .. }, Some(_)) = (d.batch, prep) {
         inner.batch = BatchReduce::Stride { a, b: b_len };
     }
-    if inner.validate().is_err() || !choose(&inner) {
+    Some((inner, prep))
+}
+
+/// The composition for `d`, when the microkernels take its canonical form; `None` otherwise.
+pub(super) fn compose(d: &GemmDesc, parts: &Parts) -> Option<Box<dyn Exec<GemmArgs>>> {
+    let (inner, prep) = plan(d, parts.bf16_vnni2)?;
+    let b_len = inner.b_len();
+    let vnni_c = d.c_layout == Layout::Vnni2;
+    if inner.validate().is_err() || !(parts.takes)(&inner) {
         return None;
     }
     let unary = |u: UnaryDesc| -> Option<Box<dyn Exec<UnaryArgs>>> {
         u.validate().ok()?;
-        Avx512.unary(&u)
+        (parts.unary)(&u)
     };
     let b_prep = match prep {
         None => None,
@@ -149,7 +173,7 @@ pub(super) fn compose(
     } else {
         None
     };
-    let inner_exec = super::x86_gemm::generate(backend, &inner)?;
+    let inner_exec = (parts.gemm)(&inner)?;
     Some(Box::new(Composed {
         d: *d,
         b_prep,
