@@ -1,7 +1,8 @@
 //! The CUDA kernels against cuBLAS / cuBLASLt in the same process (feature `cuda`):
 //! bf16 GEMM 1024³–8192³, BRGEMM (vs one cuBLAS GEMM of the same flops), GEMM + bias + gelu
-//! fused (vs cuBLASLt's GELU_BIAS epilogue), and an eltwise op against the device-to-device
-//! copy bandwidth measured in the same run. Prints the driver version first; without a
+//! fused (vs cuBLASLt's GELU_BIAS epilogue), and an eltwise op and equations (layer norm
+//! forward and backward, softmax) against the device-to-device copy bandwidth measured in the
+//! same run. Prints the driver version first; without a
 //! driver or a GPU it says so and exits 0.
 //!
 //! `cargo bench --features cuda --bench cuda` (build here with `--no-run`, run where a GPU is).
@@ -234,6 +235,68 @@ fn eltwise_case(dev: &Device) {
     );
 }
 
+/// One equation case: name, equation, input and output addresses, bytes per element moved.
+type EquationCase = (&'static str, tpp::Equation, Vec<u64>, Vec<u64>, f64);
+
+/// Equations against the copy bandwidth of the same run: the bytes an equation must move at
+/// least (its full-matrix inputs read once, its outputs written once) over its time.
+fn equation_cases(dev: &Device) {
+    let (rows, cols) = (16_384usize, 4096usize);
+    println!("\n## equations, bf16 {rows}x{cols}, vs device copy bandwidth (same run)");
+    let n = rows * cols;
+    let x = bf16_slice(dev, n, 1);
+    let dy = bf16_slice(dev, n, 2);
+    let mut y = dev.stream().alloc_zeros::<half::bf16>(n).unwrap();
+    let t_copy = time(dev, 10, || dev.stream().memcpy_dtod(&x, &mut y).unwrap());
+    let copy_gbs = 4.0 * n as f64 / t_copy / 1e6;
+    println!("copy {copy_gbs:.0} GB/s");
+    let ones = dev.stream().clone_htod(&vec![1f32; cols]).unwrap();
+    let zeros = dev.stream().alloc_zeros::<f32>(cols).unwrap();
+    let stats = dev.stream().alloc_zeros::<f32>(2 * rows).unwrap();
+    let grads = dev.stream().alloc_zeros::<f32>(2 * cols).unwrap();
+    let a = |p: *mut c_void| p as u64;
+    let (mean, rstd) = (a(addr(dev, &stats)), a(addr(dev, &stats)) + 4 * rows as u64);
+    let (dgamma, dbeta) = (a(addr(dev, &grads)), a(addr(dev, &grads)) + 4 * cols as u64);
+    let (xa, dya, ya) = (a(addr(dev, &x)), a(addr(dev, &dy)), a(addr(dev, &y)));
+    let (one, zero) = (a(addr(dev, &ones)), a(addr(dev, &zeros)));
+    let cases: Vec<EquationCase> = vec![
+        (
+            "layer norm",
+            tpp::equations::layer_norm(rows, cols, DType::BF16, 1e-5),
+            vec![xa, one, zero],
+            vec![ya, mean, rstd],
+            4.0,
+        ),
+        (
+            "layer norm backward",
+            tpp::equations::layer_norm_backward(rows, cols, DType::BF16),
+            vec![dya, xa, mean, rstd, one],
+            vec![ya, dgamma, dbeta],
+            6.0,
+        ),
+        (
+            "softmax",
+            tpp::equations::softmax(rows, cols, DType::BF16),
+            vec![xa],
+            vec![ya],
+            4.0,
+        ),
+    ];
+    for (what, eq, ins, outs, bytes_per_element) in cases {
+        let k = dev.equation(&eq).unwrap();
+        // SAFETY: every buffer above covers the equation's extents.
+        let t = time(dev, 10, || unsafe {
+            k.call_raw(&ins, 0, &outs, 0).unwrap()
+        });
+        let gbs = bytes_per_element * n as f64 / t / 1e6;
+        println!(
+            "{what:20} {t:8.3} ms, {gbs:5.0} GB/s of its minimum traffic, {:3.0}% of copy ({} launches)",
+            100.0 * gbs / copy_gbs,
+            k.launches()
+        );
+    }
+}
+
 fn main() {
     match cuda::driver_version() {
         Ok((major, minor)) => println!("CUDA driver: CUDA {major}.{minor}"),
@@ -257,6 +320,7 @@ fn main() {
         dev.target().sm()
     );
     eltwise_case(&dev);
+    equation_cases(&dev);
     // cudarc panics on a missing library: look before the first cuBLAS call.
     // SAFETY: only tries to dlopen the libraries.
     if !unsafe {

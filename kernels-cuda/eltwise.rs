@@ -7,6 +7,7 @@
 
 use super::microops::{self, Ports};
 use super::ptx::{module, Declined, KernelBuilder, Launch, Pred, PtxKernel, Target, R32, R64};
+use super::vector::{self, VEC};
 use crate::isa::{Broadcast, DType};
 use crate::lower::{MicroOp, Port, Program};
 
@@ -25,6 +26,24 @@ pub fn chunk_of(program: &Program) -> usize {
     } else {
         1
     }
+}
+
+/// Whether the kernel of `spec` takes [`VEC`] columns per thread with vector loads and stores:
+/// no bitmask, every operand f32/bf16/f16, every full matrix's rows a whole number of vectors
+/// apart (`ld` a multiple of `VEC`), a row of at least one vector, and some operand that is a
+/// full matrix or a row vector. Whether the operands' addresses are aligned is checked at
+/// run time (the scalar path takes misaligned calls and the row's ragged end).
+pub fn vectorised(spec: &EltwiseSpec) -> bool {
+    chunk_of(spec.program) == 1
+        && spec.cols >= VEC
+        && spec.ports.iter().all(|p| {
+            vector::vectorisable(p.dtype)
+                && (p.broadcast != Broadcast::None || p.ld.is_multiple_of(VEC))
+        })
+        && spec
+            .ports
+            .iter()
+            .any(|p| matches!(p.broadcast, Broadcast::None | Broadcast::Row))
 }
 /// Threads per block.
 pub const THREADS: u32 = 256;
@@ -103,6 +122,11 @@ struct Operand {
 struct Element<'s> {
     ops: &'s [Operand],
     e: usize,
+    /// Vector path: the chunk's elements of each port loaded by one vector access.
+    preloaded: &'s [(Port, [R32; VEC])],
+    /// Vector path: the values stored to full-matrix and row ports, stored by one vector
+    /// access after the chunk's last element (port, element, value).
+    deferred: Option<&'s mut Vec<(Port, usize, R32)>>,
     mask_byte_in: Option<R32>,
     mask_bits_out: Option<R32>,
     position: Option<R32>,
@@ -111,11 +135,22 @@ struct Element<'s> {
 
 impl Ports for Element<'_> {
     fn load(&mut self, k: &mut KernelBuilder, port: Port, dst: R32) -> Result<(), Declined> {
+        if let Some((_, v)) = self.preloaded.iter().find(|p| p.0 == port) {
+            k.inst(format!("mov.b32 {dst}, {}", v[self.e]));
+            return Ok(());
+        }
         let op = self.operand(port)?;
         let addr = self.address(k, op);
         microops::load_f32(k, op.spec.dtype, addr, dst)
     }
     fn store(&mut self, k: &mut KernelBuilder, port: Port, src: R32) -> Result<(), Declined> {
+        let shape = self.operand(port)?.spec.broadcast;
+        if let Some(d) = self.deferred.as_mut() {
+            if matches!(shape, Broadcast::None | Broadcast::Row) {
+                d.push((port, self.e, src));
+                return Ok(());
+            }
+        }
         let op = self.operand(port)?;
         let addr = self.address(k, op);
         microops::store_f32(k, op.spec.dtype, addr, src)
@@ -179,7 +214,12 @@ fn uses(p: &Program, f: fn(&MicroOp) -> bool) -> bool {
 
 /// Generates the kernel.
 pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Declined> {
-    let chunk = chunk_of(spec.program);
+    let vectorised = vectorised(spec);
+    let chunk = if vectorised {
+        VEC
+    } else {
+        chunk_of(spec.program)
+    };
     let launch = launch(spec.rows, spec.cols, chunk);
     let mut k = KernelBuilder::new(&spec.name, spec.arg_bytes, THREADS);
     let chunks = spec.cols.div_ceil(chunk);
@@ -237,6 +277,23 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         seeds = [Some(k.arg_u32(off)), Some(k.arg_u32(off + 4))];
     }
     let needs_position = uses(spec.program, |o| matches!(o, MicroOp::Position { .. }));
+    // Vector accesses need every full-matrix and row operand aligned to a vector.
+    let aligned = if vectorised {
+        let all = k.pred();
+        k.inst(format!("setp.eq.u32 {all}, 0, 0"));
+        for (p, base) in bases.iter().filter(|(p, _)| p.broadcast != Broadcast::Col) {
+            if p.broadcast == Broadcast::Scalar {
+                continue;
+            }
+            let (t, q) = (k.r64(), k.pred());
+            k.inst(format!("and.b64 {t}, {base}, {}", VEC * p.dtype.size() - 1));
+            k.inst(format!("setp.eq.u64 {q}, {t}, 0"));
+            k.inst(format!("and.pred {all}, {all}, {q}"));
+        }
+        Some(all)
+    } else {
+        None
+    };
 
     // Rows.
     let top = k.label();
@@ -291,8 +348,23 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
     } else {
         None
     };
-    // Whether the chunk may run past the row's end (only the last chunk of a ragged row).
-    let ragged = !spec.cols.is_multiple_of(chunk);
+    // Whole aligned chunks take the vector path; the rest (a ragged row's end, misaligned
+    // operands) the scalar one.
+    let chunk_done = k.label();
+    if let Some(aligned) = aligned {
+        let (end, whole) = (k.r32(), k.pred());
+        k.inst(format!("add.u32 {end}, {j0}, {VEC}"));
+        k.inst(format!("setp.le.u32 {whole}, {end}, {}", spec.cols));
+        k.inst(format!("and.pred {whole}, {whole}, {aligned}"));
+        let scalar = k.label();
+        k.branch_if(whole, true, scalar);
+        vector_chunk(&mut k, spec, &ops, position, seeds)?;
+        k.branch(chunk_done);
+        k.place(scalar);
+    }
+    // Whether the chunk may run past the row's end (the last chunk of a ragged row, or any
+    // chunk that the vector path left to this one).
+    let ragged = !spec.cols.is_multiple_of(chunk) || vectorised;
     for e in 0..chunk {
         let skip = k.label();
         if ragged && e > 0 {
@@ -305,6 +377,8 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         let mut el = Element {
             ops: &ops,
             e,
+            preloaded: &[],
+            deferred: None,
             mask_byte_in,
             mask_bits_out,
             position,
@@ -313,6 +387,7 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         microops::emit(&mut k, spec.program, &mut el)?;
         k.place(skip);
     }
+    k.place(chunk_done);
     if let (Some(addr), Some(bits)) = (mask_out_addr, mask_bits_out) {
         k.inst(format!("st.global.u8 [{addr}], {bits}"));
     }
@@ -325,6 +400,61 @@ pub fn generate(spec: &EltwiseSpec, target: Target) -> Result<PtxKernel, Decline
         launch,
         target,
     })
+}
+
+/// One whole, aligned chunk: the operands it loads by vector accesses, the program once per
+/// element, then the stores by vector accesses.
+fn vector_chunk(
+    k: &mut KernelBuilder,
+    spec: &EltwiseSpec,
+    ops: &[Operand],
+    position: Option<R32>,
+    seeds: [Option<R32>; 2],
+) -> Result<(), Declined> {
+    let vector_op = |port: Port| {
+        ops.iter().find(|o| {
+            o.spec.port == port && matches!(o.spec.broadcast, Broadcast::None | Broadcast::Row)
+        })
+    };
+    let mut preloaded: Vec<(Port, [R32; VEC])> = Vec::new();
+    for op in &spec.program.ops {
+        if let MicroOp::Load { port, .. } = *op {
+            if let (Some(o), false) = (vector_op(port), preloaded.iter().any(|p| p.0 == port)) {
+                preloaded.push((port, vector::load(k, o.spec.dtype, o.row)?));
+            }
+        }
+    }
+    let mut deferred = Vec::new();
+    for e in 0..VEC {
+        let mut el = Element {
+            ops,
+            e,
+            preloaded: &preloaded,
+            deferred: Some(&mut deferred),
+            mask_byte_in: None,
+            mask_bits_out: None,
+            position,
+            seeds,
+        };
+        microops::emit(k, spec.program, &mut el)?;
+    }
+    let mut stored: Vec<Port> = Vec::new();
+    for &(port, _, _) in &deferred {
+        if stored.contains(&port) {
+            continue;
+        }
+        stored.push(port);
+        let o = vector_op(port).ok_or_else(|| Declined(format!("{port:?} is not a vector")))?;
+        let mut vals = [None; VEC];
+        // The last value stored to each element.
+        for &(_, e, v) in deferred.iter().filter(|d| d.0 == port) {
+            vals[e] = Some(v);
+        }
+        let vals = vals.map(|v| v.ok_or_else(|| Declined(format!("{port:?}: a lane unstored"))));
+        let [a, b, c, d] = vals;
+        vector::store(k, o.spec.dtype, o.row, [a?, b?, c?, d?])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,12 @@ pub trait Ports {
     fn position(&mut self, k: &mut KernelBuilder) -> Result<R32, Declined>;
     /// The low or high half of the run-time seed.
     fn seed(&mut self, k: &mut KernelBuilder, high: bool) -> Result<R32, Declined>;
+    /// Folds `src` into row accumulator `acc` (only equation passes have accumulators).
+    fn accumulate(&mut self, _k: &mut KernelBuilder, acc: u16, _src: R32) -> Result<(), Declined> {
+        Err(Declined(format!(
+            "row accumulator {acc}: this kernel has no row accumulators"
+        )))
+    }
 }
 
 /// Emits `program` for one element.
@@ -30,35 +36,63 @@ pub fn emit(
     program: &Program,
     ports: &mut dyn Ports,
 ) -> Result<(), Declined> {
-    let mut v: Vec<Option<R32>> = vec![None; program.vregs as usize];
-    let mut p: Vec<Option<Pred>> = vec![None; program.kregs as usize];
+    let mut regs = Registers::for_program(program);
+    emit_selected(k, program, ports, &mut regs, &|_| true)
+}
+
+/// The PTX register of each virtual register of one program, kept across the phases of
+/// [`emit_selected`] (a value computed once per row is read by the code of every element).
+#[derive(Clone, Debug)]
+pub struct Registers {
+    v: Vec<Option<R32>>,
+    p: Vec<Option<Pred>>,
+}
+
+impl Registers {
+    /// No register written yet.
+    pub fn for_program(program: &Program) -> Self {
+        Registers {
+            v: vec![None; program.vregs as usize],
+            p: vec![None; program.kregs as usize],
+        }
+    }
+}
+
+/// Emits the ops of `program` whose index `select` accepts, in order, reading and writing the
+/// registers of `regs` (so a caller can emit the loop-invariant ops once, the per-row ops at
+/// each row's start and the rest for every element).
+pub fn emit_selected(
+    k: &mut KernelBuilder,
+    program: &Program,
+    ports: &mut dyn Ports,
+    regs: &mut Registers,
+    select: &dyn Fn(usize) -> bool,
+) -> Result<(), Declined> {
+    let Registers { v, p } = regs;
     let get = |v: &[Option<R32>], x: crate::lower::V| {
         v[x.0 as usize].ok_or_else(|| Declined(format!("program reads {x:?} before writing it")))
     };
     let getk = |p: &[Option<Pred>], x: crate::lower::K| {
         p[x.0 as usize].ok_or_else(|| Declined(format!("program reads {x:?} before writing it")))
     };
-    for op in &program.ops {
+    for (index, op) in program.ops.iter().enumerate() {
+        if !select(index) {
+            continue;
+        }
         match *op {
             MicroOp::Load { dst, port } => {
                 let r = k.r32();
                 ports.load(k, port, r)?;
                 v[dst.0 as usize] = Some(r);
             }
-            MicroOp::Store { src, port } => ports.store(k, port, get(&v, src)?)?,
-            // Row accumulators belong to equation passes, which this backend does not
-            // generate yet (the device API has no equation kernels).
-            MicroOp::Accumulate { .. } => {
-                return Err(Declined(
-                    "row accumulators (equation passes) are not lowered to PTX".into(),
-                ))
-            }
+            MicroOp::Store { src, port } => ports.store(k, port, get(v, src)?)?,
+            MicroOp::Accumulate { src, acc } => ports.accumulate(k, acc, get(v, src)?)?,
             MicroOp::LoadMask { dst } => {
                 let q = k.pred();
                 ports.load_mask(k, q)?;
                 p[dst.0 as usize] = Some(q);
             }
-            MicroOp::StoreMask { src } => ports.store_mask(k, getk(&p, src)?)?,
+            MicroOp::StoreMask { src } => ports.store_mask(k, getk(p, src)?)?,
             MicroOp::Const { dst, value } => {
                 let r = k.r32();
                 k.inst(format!("mov.b32 {r}, {}", f32_imm(value)));
@@ -68,7 +102,7 @@ pub fn emit(
                 v[dst.0 as usize] = Some(k.imm32(bits));
             }
             MicroOp::Un { dst, op, a } => {
-                let (r, a) = (k.r32(), get(&v, a)?);
+                let (r, a) = (k.r32(), get(v, a)?);
                 k.inst(match op {
                     // Bit operations, so that NaN payloads pass unchanged.
                     UnOp::Neg => format!("xor.b32 {r}, {a}, 0x80000000"),
@@ -79,7 +113,7 @@ pub fn emit(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::Bin { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let r = binary(k, op, a, b);
                 v[dst.0 as usize] = Some(r);
             }
@@ -90,7 +124,7 @@ pub fn emit(
                 c,
                 negate,
             } => {
-                let (mut a, b, c) = (get(&v, a)?, get(&v, b)?, get(&v, c)?);
+                let (mut a, b, c) = (get(v, a)?, get(v, b)?, get(v, c)?);
                 if negate {
                     // c − a·b = fma(−a, b, c): the sign flip is exact, the rounding single.
                     let n = k.r32();
@@ -102,7 +136,7 @@ pub fn emit(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::Cmp { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let q = k.pred();
                 // Ordered comparisons are false on NaN; `Ne` is the unordered one (NaN ≠ x).
                 let c = match op {
@@ -117,7 +151,7 @@ pub fn emit(
                 p[dst.0 as usize] = Some(q);
             }
             MicroOp::Select { dst, k: c, a, b } => {
-                let (c, a, b) = (getk(&p, c)?, get(&v, a)?, get(&v, b)?);
+                let (c, a, b) = (getk(p, c)?, get(v, a)?, get(v, b)?);
                 let r = k.r32();
                 k.inst(format!("selp.b32 {r}, {a}, {b}, {c}"));
                 v[dst.0 as usize] = Some(r);
@@ -125,7 +159,7 @@ pub fn emit(
             MicroOp::Position { dst } => v[dst.0 as usize] = Some(ports.position(k)?),
             MicroOp::Seed { dst, high } => v[dst.0 as usize] = Some(ports.seed(k, high)?),
             MicroOp::Int { dst, op, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let r = k.r32();
                 k.inst(match op {
                     IntOp::Mul => format!("mul.lo.u32 {r}, {a}, {b}"),
@@ -134,12 +168,12 @@ pub fn emit(
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::ShrImm { dst, a, shift } => {
-                let (a, r) = (get(&v, a)?, k.r32());
+                let (a, r) = (get(v, a)?, k.r32());
                 k.inst(format!("shr.u32 {r}, {a}, {shift}"));
                 v[dst.0 as usize] = Some(r);
             }
             MicroOp::UGe { dst, a, b } => {
-                let (a, b) = (get(&v, a)?, get(&v, b)?);
+                let (a, b) = (get(v, a)?, get(v, b)?);
                 let q = k.pred();
                 k.inst(format!("setp.ge.u32 {q}, {a}, {b}"));
                 p[dst.0 as usize] = Some(q);

@@ -6,11 +6,15 @@
 //! Layout: [`ptx`] (registers, kernel builder, targets) · [`atoms`] (`mma`, `ldmatrix`,
 //! `cp.async`, ...) · [`microops`] (the shared micro-op programs as PTX) · [`eltwise`],
 //! [`reduce`], [`transform`] (the elementwise, reduction and data-movement kernels) ·
+//! [`vector`] (v2/v4 global accesses) · [`equation`], [`equation_rows`] (equations: one
+//! kernel per group of passes of their plan) · [`wgmma`] (sm_90a warpgroup MMA atoms and tile) ·
 //! [`gemm_tiling`], [`gemm_load`], [`gemm`], [`gemm_simt`] (GEMM/BRGEMM) · [`families`]
 //! (descriptor → kernel).
 
 pub mod atoms;
 pub mod eltwise;
+pub mod equation;
+pub mod equation_rows;
 pub mod families;
 pub mod gemm;
 pub mod gemm_epilogue;
@@ -22,7 +26,10 @@ pub mod microops;
 pub mod ptx;
 pub mod reduce;
 pub mod transform;
+pub mod vector;
+pub mod wgmma;
 
+pub use equation::{generate as equation_kernels, EquationKernels, EquationPassArgs, PassLaunch};
 pub use families::{
     backend_name, binary, gemm as gemm_kernel, reduce as reduce_kernel, ternary, unary,
 };

@@ -2,17 +2,21 @@
 //! (the kernels `cuda_ptxas` assembles) and random descriptors of every family, through the
 //! differential harness of `tests/common` (poisoned outputs, per-dtype tolerances, masks
 //! byte for byte), plus the checked calls' validation and the tf32 path. Without a driver or a
-//! GPU every test prints one `SKIPPED` line and passes; run with `--features cuda`.
+//! GPU every test prints one `SKIPPED` line and passes; run with `--features cuda`. Equations
+//! (every ready-made one, random DAGs) run through `Device::equation` against the reference
+//! evaluator.
 
 mod common;
 mod cuda_support;
 
+use common::buffers::Buf;
+use common::eq_harness::{check_run, operands, random_equation, EQ_DTYPES};
 use common::harness::{self, Checked};
 use cuda_support::bridge::CudaBridge;
 use cuda_support::catalogue;
 use std::sync::OnceLock;
 use tpp::cuda::{self, Device, GemmOperands, UnaryOperands};
-use tpp::{DType, Error, GemmDesc, UnaryDesc, UnaryOp};
+use tpp::{equations, DType, Equation, Error, GemmDesc, UnaryDesc, UnaryOp};
 
 /// The device, with the bridge backend registered, or why not.
 fn device() -> Option<&'static Device> {
@@ -247,4 +251,140 @@ fn matmul_on_the_device_matches_the_host_gemm() {
         .unwrap();
     // Exact: every product and partial sum is a multiple of 1/32 well inside f32's range.
     assert_eq!(dev.download(&dc).unwrap(), want);
+}
+
+/// A device copy of a test buffer.
+enum OnDevice {
+    F32(cuda::DeviceBuffer<f32>),
+    BF16(cuda::DeviceBuffer<tpp::bf16>),
+    F16(cuda::DeviceBuffer<tpp::f16>),
+    U8(cuda::DeviceBuffer<u8>),
+}
+
+impl OnDevice {
+    fn up(dev: &Device, b: &Buf) -> OnDevice {
+        match b {
+            Buf::F32(v) => OnDevice::F32(dev.upload(v).unwrap()),
+            Buf::BF16(v) => OnDevice::BF16(dev.upload(v).unwrap()),
+            Buf::F16(v) => OnDevice::F16(dev.upload(v).unwrap()),
+            Buf::U8(v) => OnDevice::U8(dev.upload(v).unwrap()),
+            other => panic!("no equation operand is {other:?}"),
+        }
+    }
+    fn op(&self) -> &dyn cuda::DeviceOperand {
+        match self {
+            OnDevice::F32(b) => b,
+            OnDevice::BF16(b) => b,
+            OnDevice::F16(b) => b,
+            OnDevice::U8(b) => b,
+        }
+    }
+    fn op_mut(&mut self) -> &mut dyn cuda::DeviceOperand {
+        match self {
+            OnDevice::F32(b) => b,
+            OnDevice::BF16(b) => b,
+            OnDevice::F16(b) => b,
+            OnDevice::U8(b) => b,
+        }
+    }
+    fn down(&self, dev: &Device, into: &mut Buf) {
+        match (self, into) {
+            (OnDevice::F32(b), Buf::F32(v)) => *v = dev.download(b).unwrap(),
+            (OnDevice::BF16(b), Buf::BF16(v)) => *v = dev.download(b).unwrap(),
+            (OnDevice::F16(b), Buf::F16(v)) => *v = dev.download(b).unwrap(),
+            (OnDevice::U8(b), Buf::U8(v)) => *v = dev.download(b).unwrap(),
+            _ => panic!("dtype changed on the way back"),
+        }
+    }
+}
+
+/// Runs `eq` on the device and compares it with the reference evaluator.
+fn check_equation(dev: &Device, eq: &Equation, seed: u64, lo: f64, hi: f64) -> Result<(), String> {
+    let k = dev.equation(eq).map_err(|e| format!("dispatch: {e}"))?;
+    let ops = operands(eq, seed, lo, hi);
+    check_run(eq, &ops, seed, &mut |ins, mask, outs, seed| {
+        let din: Vec<OnDevice> = ins.iter().map(|b| OnDevice::up(dev, b)).collect();
+        let mut dout: Vec<OnDevice> = outs.iter().map(|b| OnDevice::up(dev, b)).collect();
+        let dmask = mask.map(|m| dev.upload(m).unwrap());
+        {
+            let ins: Vec<&dyn cuda::DeviceOperand> = din.iter().map(|d| d.op()).collect();
+            let mut outs: Vec<&mut dyn cuda::DeviceOperand> =
+                dout.iter_mut().map(|d| d.op_mut()).collect();
+            let m = dmask.as_ref().map(|m| m as &dyn cuda::DeviceOperand);
+            k.call_with(&ins, m, &mut outs, seed)
+                .map_err(|e| format!("call: {e}"))?;
+        }
+        for (d, o) in dout.iter().zip(outs.iter_mut()) {
+            d.down(dev, o);
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn every_ready_made_equation_matches_the_reference_on_the_device() {
+    let Some(dev) = device() else { return };
+    for &(rows, cols) in &[(1, 1), (3, 17), (33, 257), (300, 1024), (70, 7000)] {
+        for dt in EQ_DTYPES {
+            let eqs = [
+                equations::layer_norm(rows, cols, dt, 1e-5),
+                equations::layer_norm_backward(rows, cols, dt),
+                equations::rms_norm(rows, cols, dt, 1e-6),
+                equations::rms_norm_backward(rows, cols, dt),
+                equations::softmax(rows, cols, dt),
+                equations::softmax_backward(rows, cols, dt),
+                equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
+                equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
+                equations::dropout_residual(rows, cols, dt, 0.1),
+                equations::silu_gate(rows, cols, dt),
+                equations::adamw(rows, cols, dt),
+                equations::sgd_momentum(rows, cols, dt),
+                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
+            ];
+            for (n, eq) in eqs.iter().enumerate() {
+                let seed = (rows * 1000 + cols * 10 + n) as u64;
+                let (lo, hi) = if matches!(n, 10 | 11) {
+                    (0.01, 1.0)
+                } else {
+                    (-3.0, 3.0)
+                };
+                check_equation(dev, eq, seed, lo, hi)
+                    .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn random_equations_match_the_reference_on_the_device() {
+    let Some(dev) = device() else { return };
+    for seed in 0..200u64 {
+        let (rows, cols) = (1 + (seed as usize * 7) % 40, 1 + (seed as usize * 37) % 300);
+        let eq = random_equation(rows, cols, seed);
+        check_equation(dev, &eq, seed, -2.0, 2.0).unwrap_or_else(|e| panic!("{e}\n{eq:?}"));
+    }
+}
+
+#[test]
+fn device_equations_are_cached_and_check_their_operands() {
+    let Some(dev) = device() else { return };
+    let eq = equations::softmax(4, 8, DType::F32);
+    let a = dev.equation(&eq).unwrap();
+    let b = dev.equation(&equations::softmax(4, 8, DType::F32)).unwrap();
+    assert_eq!(a.kernel_names(), b.kernel_names());
+    let x = dev.upload(&[0f32; 32]).unwrap();
+    let mut short = dev.zeros::<f32>(31).unwrap();
+    assert!(matches!(
+        a.call(&[&x], &mut [&mut short]),
+        Err(Error::InvalidOperand { .. })
+    ));
+    let mut wrong = dev.zeros::<tpp::bf16>(32).unwrap();
+    assert!(matches!(
+        a.call(&[&x], &mut [&mut wrong]),
+        Err(Error::InvalidOperand { .. })
+    ));
+    assert!(matches!(
+        a.call(&[], &mut []),
+        Err(Error::InvalidOperand { .. })
+    ));
 }

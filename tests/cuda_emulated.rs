@@ -536,3 +536,163 @@ mod random_through_the_harness {
         }
     }
 }
+
+/// Vector loads and stores of the elementwise kernels: rows a whole number of vectors apart
+/// (`ld > cols`, a multiple of 4) with ragged ends, operands aligned (vector path), and the
+/// same calls with every operand 4 or 8 bytes past a 256-byte boundary (aligned to their
+/// elements only: the run-time check must fall back to scalar accesses where a vector would
+/// be misaligned), all against the reference.
+mod vector_eltwise {
+    use super::common::harness::{self, Checked};
+    use super::cuda_support::emu_bridge::{EmulatedCuda, MisalignedCuda};
+    use tpp::kernels_cuda::{self, Target};
+    use tpp::{BinaryDesc, BinaryOp, Broadcast, DType, TernaryDesc, TernaryOp, UnaryDesc, UnaryOp};
+
+    const BACKENDS: [&str; 3] = ["cuda_emulated", "cuda_emulated_off4", "cuda_emulated_off8"];
+
+    fn register() {
+        tpp::dispatch::register_backend(&EmulatedCuda);
+        tpp::dispatch::register_backend(&MisalignedCuda::<4>);
+        tpp::dispatch::register_backend(&MisalignedCuda::<8>);
+    }
+
+    fn compared(what: String, r: Result<Checked, String>) {
+        match r {
+            Ok(Checked::Compared) => {}
+            Ok(Checked::Unsupported) => panic!("{what}: declined"),
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
+    fn vector_accesses(ptx: &str) -> bool {
+        ptx.contains("ld.global.v4.b32") || ptx.contains("ld.global.v2.b32")
+    }
+
+    #[test]
+    fn kernels_vectorise_only_rows_a_whole_number_of_vectors_apart() {
+        let d = UnaryDesc::new(UnaryOp::Exp, 5, 37, DType::F32).ld(40, 44);
+        assert!(vector_accesses(
+            &kernels_cuda::unary(&d, Target::Sm80).unwrap().ptx
+        ));
+        let d = UnaryDesc::new(UnaryOp::Exp, 5, 37, DType::BF16).ld(40, 44);
+        let k = kernels_cuda::unary(&d, Target::Sm80).unwrap();
+        assert!(k.ptx.contains("cvt.rn.bf16x2.f32") && k.ptx.contains("st.global.v2.b32"));
+        let d = UnaryDesc::new(UnaryOp::Exp, 5, 37, DType::F32).ld(41, 44);
+        assert!(!vector_accesses(
+            &kernels_cuda::unary(&d, Target::Sm80).unwrap().ptx
+        ));
+        // A bitmask keeps its byte-wide chunks.
+        let d = UnaryDesc::new(UnaryOp::Relu { mask: true }, 5, 40, DType::F32);
+        assert!(!vector_accesses(
+            &kernels_cuda::unary(&d, Target::Sm80).unwrap().ptx
+        ));
+    }
+
+    #[test]
+    fn aligned_and_misaligned_operands_match_the_reference() {
+        register();
+        let mut unaries = vec![];
+        for dt in [DType::F32, DType::BF16, DType::F16] {
+            for op in [
+                UnaryOp::Identity,
+                UnaryOp::Exp,
+                UnaryOp::Gelu,
+                UnaryOp::Relu { mask: false },
+                UnaryOp::Reciprocal,
+            ] {
+                unaries.push(UnaryDesc::new(op, 6, 37, dt).ld(40, 48));
+                unaries.push(UnaryDesc::new(op, 3, 4, dt));
+            }
+            unaries.push(
+                UnaryDesc::new(UnaryOp::Sigmoid, 4, 30, dt)
+                    .dtypes(dt, DType::F32, DType::F32)
+                    .ld(32, 36),
+            );
+            unaries.push(
+                UnaryDesc::new(UnaryOp::Exp, 4, 30, dt)
+                    .broadcast(Broadcast::Row)
+                    .ld(30, 32),
+            );
+        }
+        let mut binaries = vec![];
+        for dt in [DType::F32, DType::BF16] {
+            for (b0, b1) in [
+                (Broadcast::None, Broadcast::None),
+                (Broadcast::None, Broadcast::Row),
+                (Broadcast::Col, Broadcast::None),
+                (Broadcast::Row, Broadcast::Scalar),
+            ] {
+                binaries.push(
+                    BinaryDesc::new(BinaryOp::Mul, 5, 27, dt)
+                        .broadcast(b0, b1)
+                        .ld(28, 32, 36),
+                );
+            }
+        }
+        let ternaries = [
+            TernaryDesc::new(TernaryOp::MulAdd, 5, 33, DType::F32).broadcast([
+                Broadcast::None,
+                Broadcast::Scalar,
+                Broadcast::Row,
+            ]),
+            TernaryDesc::new(TernaryOp::NMulAdd, 3, 64, DType::BF16),
+        ];
+        for (i, d) in unaries.iter().enumerate() {
+            for b in BACKENDS {
+                compared(format!("{b} {d:?}"), harness::check_unary(b, d, i as u64));
+            }
+        }
+        for (i, d) in binaries.iter().enumerate() {
+            for b in BACKENDS {
+                compared(format!("{b} {d:?}"), harness::check_binary(b, d, i as u64));
+            }
+        }
+        for (i, d) in ternaries.iter().enumerate() {
+            for b in BACKENDS {
+                compared(format!("{b} {d:?}"), harness::check_ternary(b, d, i as u64));
+            }
+        }
+    }
+}
+
+/// The sm_90a warpgroup MMA tile (`kernels_cuda::wgmma`) on the interpreter's reading of the
+/// wgmma descriptor, core-matrix layout and accumulator fragment: exact products of small
+/// multiples of 1/8.
+#[test]
+fn wgmma_tiles_match_an_f64_product() {
+    for (dt, n, k) in [
+        (DType::BF16, 8, 16),
+        (DType::BF16, 64, 64),
+        (DType::F16, 128, 32),
+        (DType::BF16, 256, 16),
+    ] {
+        let kernel = kernels_cuda::wgmma::tile_kernel(dt, n, k).unwrap();
+        let prog = emu::Program::parse(&kernel.ptx);
+        let m = 64;
+        let a: Vec<f64> = (0..m * k).map(|i| value(i, 3)).collect();
+        let b: Vec<f64> = (0..n * k).map(|i| value(i, 4)).collect();
+        let bytes = |v: &[f64]| v.iter().flat_map(|&x| encode(dt, x)).collect::<Vec<u8>>();
+        let mut mem = Memory::new();
+        let args = kernels_cuda::wgmma::WgmmaTileArgs {
+            a: mem.alloc(&bytes(&a)),
+            b: mem.alloc(&bytes(&b)),
+            c: mem.alloc(&vec![0xFF; m * n * 4]),
+        };
+        // SAFETY: a plain `#[repr(C)]` struct of integers.
+        let params = unsafe {
+            std::slice::from_raw_parts(
+                (&args as *const kernels_cuda::wgmma::WgmmaTileArgs).cast::<u8>(),
+                std::mem::size_of_val(&args),
+            )
+        };
+        emu::run_launch(&prog, &mut mem, params, &kernel.launch);
+        let c = mem.read(args.c, m * n * 4);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|kk| a[i * k + kk] * b[j * k + kk]).sum();
+                let got = decode(DType::F32, &c[4 * (i * n + j)..]);
+                assert_eq!(got, want, "{dt} 64x{n}x{k}: C({i}, {j})");
+            }
+        }
+    }
+}

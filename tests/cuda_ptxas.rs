@@ -1,14 +1,16 @@
 //! Every kernel family the CUDA generator emits, assembled by `ptxas` for sm_80 (the portable
 //! `mma.sync` path, `.version 7.0`) and sm_90a (`.version 8.0`): the test fails on any ptxas
-//! error and on any register spill in a GEMM. No GPU is needed. `ptxas` comes from the
-//! `nvidia-cuda-nvcc` wheel (`.ci/run` installs it); without it the test says so and skips,
+//! error and on any register spill in a GEMM or an equation pass. No GPU is needed. `ptxas`
+//! comes from the `nvidia-cuda-nvcc` wheel (`.ci/run` installs it); without it the test says so and skips,
 //! unless `TPP_REQUIRE_PTXAS=1` (set by CI once the wheel is installed) makes that a failure.
 
+mod common;
 mod cuda_support;
 
 use cuda_support::{catalogue, ptxas};
 use std::sync::Mutex;
 use tpp::kernels_cuda::{self, GemmOptions, PtxKernel, Target};
+use tpp::DType;
 
 struct Job {
     family: &'static str,
@@ -56,11 +58,44 @@ fn generate_all(target: Target) -> Vec<Job> {
             format!("{c:?}"),
         );
     }
+    // The sm_90a warpgroup MMA tiles (wgmma exists only there).
+    if target == Target::Sm90a {
+        for (dt, n, k) in [
+            (DType::BF16, 8, 16),
+            (DType::BF16, 64, 64),
+            (DType::F16, 128, 32),
+            (DType::BF16, 256, 16),
+        ] {
+            push(
+                "wgmma",
+                kernels_cuda::wgmma::tile_kernel(dt, n, k),
+                format!("wgmma tile {dt} n{n} k{k}"),
+            );
+        }
+    }
+    // Equations: one kernel per pass (and the column folds' init), ready-made and random.
+    let random = (0..48u64).map(|seed| {
+        common::eq_harness::random_equation(
+            1 + seed as usize % 9,
+            1 + (seed as usize * 37) % 130,
+            seed,
+        )
+    });
+    for eq in catalogue::equations().into_iter().chain(random) {
+        eq.validate().unwrap_or_else(|e| panic!("{eq:?}: {e}"));
+        match kernels_cuda::equation_kernels(&eq, target) {
+            Ok(k) => jobs.extend(k.launches.into_iter().map(|l| Job {
+                family: "equation",
+                kernel: l.kernel,
+            })),
+            Err(e) => panic!("{eq:?}: the generator declined: {e}"),
+        }
+    }
     jobs
 }
 
 #[test]
-fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_spills() {
+fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spills() {
     let Some(ptxas) = ptxas::find() else {
         let required = std::env::var("TPP_REQUIRE_PTXAS").is_ok_and(|v| v == "1");
         assert!(!required, "TPP_REQUIRE_PTXAS=1 but no ptxas was found (TPP_PTXAS, PATH, the nvidia-cuda-nvcc wheel)");
@@ -74,7 +109,9 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_spills() {
         jobs.extend(generate_all(target).into_iter().map(|j| (target, j)));
     }
     let total = jobs.len();
-    let queue = Mutex::new(jobs);
+    // Numbered: kernels of equal names (an equation's name omits its dtypes) get files of
+    // their own.
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let failures = Mutex::new(Vec::<String>::new());
     let worst = Mutex::new(std::collections::BTreeMap::<(&str, &str), (u32, String)>::new());
     let threads = std::thread::available_parallelism()
@@ -83,14 +120,14 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_spills() {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                let Some((target, job)) = queue.lock().unwrap().pop() else {
+                let Some((n, (target, job))) = queue.lock().unwrap().pop() else {
                     break;
                 };
                 let k = &job.kernel;
                 let arch = target.sm();
-                match ptxas::assemble(&ptxas, &dir, &k.name, &k.ptx, arch) {
+                match ptxas::assemble(&ptxas, &dir, &format!("{n}_{}", k.name), &k.ptx, arch) {
                     Ok(r) => {
-                        if job.family == "gemm" && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
+                        if matches!(job.family, "gemm" | "equation" | "wgmma") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
                             failures.lock().unwrap().push(format!(
                                 "{} ({arch}): {} registers, {} bytes spill stores, {} bytes spill loads, {} bytes stack",
                                 k.name, r.registers, r.spill_stores, r.spill_loads, r.stack

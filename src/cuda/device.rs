@@ -72,6 +72,7 @@ pub(crate) struct Inner {
     name: String,
     capability: (u32, u32),
     pub(crate) kernels: Mutex<HashMap<Key, Arc<Loaded>>>,
+    pub(crate) equations: Mutex<super::equation::EquationCache>,
 }
 
 /// A device and its stream; cheap to clone (clones share the stream and the kernel cache).
@@ -117,6 +118,7 @@ impl Device {
                 name,
                 capability: (major, minor),
                 kernels: Mutex::new(HashMap::new()),
+                equations: Mutex::new(HashMap::new()),
             }),
         })
     }

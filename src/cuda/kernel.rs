@@ -64,14 +64,31 @@ impl<D> DeviceKernel<D> {
     /// Every pointer in `args` must be a device address on this device covering what the
     /// descriptor reads and writes, and stay valid until the stream has run the call.
     pub(crate) unsafe fn launch_args<A: DeviceRepr>(&self, args: &A) -> Result<()> {
-        let l = self.loaded.launch;
+        // SAFETY: forwarded to the caller.
+        unsafe { self.loaded.launch(&self.device, args) }
+    }
+}
+
+impl Loaded {
+    /// The kernel's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Queues the kernel on `device`'s stream with `args` by value.
+    ///
+    /// # Safety
+    /// Every pointer in `args` must be a device address on `device` covering what the kernel
+    /// reads and writes, and stay valid until the stream has run the call.
+    pub(crate) unsafe fn launch<A: DeviceRepr>(&self, device: &Device, args: &A) -> Result<()> {
+        let l = self.launch;
         let cfg = LaunchConfig {
             grid_dim: l.grid,
             block_dim: l.block,
             shared_mem_bytes: l.smem_bytes,
         };
-        let stream = self.device.stream();
-        let mut b = stream.launch_builder(&self.loaded.function);
+        let stream = device.stream();
+        let mut b = stream.launch_builder(&self.function);
         b.arg(args);
         // SAFETY: the caller vouches for the pointers; the argument is the kernel's one
         // by-value struct.
@@ -118,6 +135,13 @@ impl Device {
             backend,
             kernel: e.0,
         })?;
+        let loaded = self.load_ptx(k)?;
+        cache.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Loads a generated kernel into the device (no cache: callers cache what they load).
+    pub(crate) fn load_ptx(&self, k: PtxKernel) -> Result<Arc<Loaded>> {
         // TPP_DUMP: the PTX, for `ptxas -v` or `cuobjdump`.
         crate::exec::arena::dump(&k.name, k.ptx.as_bytes());
         let module = self
@@ -146,7 +170,6 @@ impl Device {
         crate::dispatch::env::log(|| {
             format!("cuda dispatch {} on device {}", loaded.name, self.ordinal())
         });
-        cache.insert(key, loaded.clone());
         Ok(loaded)
     }
 

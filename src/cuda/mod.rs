@@ -20,15 +20,24 @@
 //! gemm.call(GemmOperands::new(&a, &b, &mut c))?;
 //! dev.matmul((256, 256, 256), &a, &b, &mut c, Default::default())?; // the same, in one call
 //! assert_eq!(dev.download(&c)?[0], 256.0);
+//!
+//! // Equations: one kernel per pass of the shared plan, queued in order.
+//! let ln = dev.equation(&tpp::equations::layer_norm(256, 256, DType::BF16, 1e-5))?;
+//! let (gamma, beta) = (dev.upload(&vec![1f32; 256])?, dev.upload(&vec![0f32; 256])?);
+//! let mut y = dev.zeros::<bf16>(256 * 256)?;
+//! let (mut mean, mut rstd) = (dev.zeros::<f32>(256)?, dev.zeros::<f32>(256)?);
+//! ln.call(&[&a, &gamma, &beta], &mut [&mut y, &mut mean, &mut rstd])?;
 //! # Ok(()) }
 //! ```
 
 mod buffer;
 mod calls;
 mod device;
+mod equation;
 mod kernel;
 
 pub use buffer::{DeviceBuffer, DeviceOperand};
 pub use calls::{BinaryOperands, GemmOperands, ReduceOperands, TernaryOperands, UnaryOperands};
 pub use device::{device_count, driver_present, driver_version, Device};
+pub use equation::DeviceEquation;
 pub use kernel::DeviceKernel;

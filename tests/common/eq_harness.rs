@@ -82,7 +82,31 @@ pub fn check(
     ops: &Operands,
     seed: u64,
 ) -> std::result::Result<(), String> {
-    let eq = kernel.equation();
+    check_run(
+        kernel.equation(),
+        ops,
+        seed,
+        &mut |ins, mask, outs, seed| {
+            let ins: Vec<In> = ins.iter().map(|b| b.input()).collect();
+            let mut outs: Vec<Out> = outs.iter_mut().map(|b| b.output()).collect();
+            kernel
+                .call_with(&ins, mask, &mut outs, seed)
+                .map_err(|e| format!("call failed: {e}"))
+        },
+    )
+}
+
+/// How a backend runs an equation: inputs, mask input, poisoned outputs, seed.
+pub type Runner<'r> =
+    dyn FnMut(&[Buf], Option<&[u8]>, &mut [Buf], u64) -> std::result::Result<(), String> + 'r;
+
+/// Runs `eq` through `run` and compares the outputs with the reference.
+pub fn check_run(
+    eq: &Equation,
+    ops: &Operands,
+    seed: u64,
+    run: &mut Runner,
+) -> std::result::Result<(), String> {
     let (rows, cols) = (eq.rows(), eq.cols());
     let mut outs: Vec<Buf> = Vec::new();
     for (n, o) in eq.outputs().iter().enumerate() {
@@ -91,13 +115,7 @@ pub fn check(
             EqOutputKind::Mask { .. } => Buf::U8(poison_mask(eq.output_len(n))),
         });
     }
-    {
-        let ins: Vec<In> = ops.inputs.iter().map(|b| b.input()).collect();
-        let mut outv: Vec<Out> = outs.iter_mut().map(|b| b.output()).collect();
-        kernel
-            .call_with(&ins, ops.mask.as_deref(), &mut outv, seed)
-            .map_err(|e| format!("call failed: {e}"))?;
-    }
+    run(&ops.inputs, ops.mask.as_deref(), &mut outs, seed)?;
     let vals = evaluate(eq, &ops.dense, ops.mask.as_deref(), seed);
     for (n, o) in eq.outputs().iter().enumerate() {
         let v = &vals[o.node.index()];
@@ -158,4 +176,173 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// The dtypes of equation inputs and outputs.
+pub const EQ_DTYPES: [DType; 3] = [DType::F32, DType::BF16, DType::F16];
+
+/// A random equation: up to 8 inputs of mixed dtypes and broadcasts, nodes of every kind up
+/// to depth 6 (reductions in the middle, masks, dropout), and one to three outputs.
+pub fn random_equation(rows: usize, cols: usize, seed: u64) -> Equation {
+    let mut rng = Rng(seed | 1);
+    let mut eq = Equation::new(rows, cols);
+    // (node, shape, depth); masks separately.
+    let mut vals: Vec<(Expr, Broadcast, usize)> = Vec::new();
+    let mut masks: Vec<Expr> = Vec::new();
+    let shapes = [
+        Broadcast::None,
+        Broadcast::None,
+        Broadcast::None,
+        Broadcast::Row,
+        Broadcast::Col,
+        Broadcast::Scalar,
+    ];
+    let inputs = 1 + rng.below(8);
+    for k in 0..inputs {
+        let shape = if k == 0 {
+            Broadcast::None
+        } else {
+            shapes[rng.below(shapes.len())]
+        };
+        let dt = EQ_DTYPES[rng.below(3)];
+        let ld = cols + [0, 0, 1, 5, 16][rng.below(5)];
+        vals.push((eq.input_ld(dt, shape, ld), shape, 0));
+    }
+    if rng.below(6) == 0 {
+        masks.push(eq.mask_input(bitmask::default_ld(cols) + 8 * rng.below(2)));
+    }
+    let join = |a: Broadcast, b: Broadcast| -> Broadcast {
+        use Broadcast::*;
+        match (a, b) {
+            (None, _) | (_, None) | (Row, Col) | (Col, Row) => None,
+            (Row, _) | (_, Row) => Row,
+            (Col, _) | (_, Col) => Col,
+            _ => Scalar,
+        }
+    };
+    let nodes = 2 + rng.below(12);
+    let unary = [
+        UnaryOp::Identity,
+        UnaryOp::Negate,
+        UnaryOp::Abs,
+        UnaryOp::Square,
+        UnaryOp::Increment,
+        UnaryOp::Exp,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Gelu,
+        UnaryOp::GeluErf,
+        UnaryOp::Silu,
+        UnaryOp::Relu { mask: false },
+        UnaryOp::LeakyRelu {
+            alpha: 0.1,
+            mask: false,
+        },
+        UnaryOp::Elu { alpha: 0.5 },
+        UnaryOp::Sqrt,
+        UnaryOp::Reciprocal,
+    ];
+    for _ in 0..nodes {
+        let pick = |rng: &mut Rng, vals: &Vec<(Expr, Broadcast, usize)>| {
+            let shallow: Vec<_> = vals.iter().filter(|v| v.2 < 6).copied().collect();
+            // Prefer recent nodes, so chains get deep.
+            let n = shallow.len();
+            shallow[n - 1 - rng.below(n.min(4))]
+        };
+        let a = pick(&mut rng, &vals);
+        let b = pick(&mut rng, &vals);
+        let d = a.2.max(b.2) + 1;
+        match rng.below(12) {
+            0..=2 => {
+                let op = unary[rng.below(unary.len())];
+                vals.push((eq.unary(op, a.0), a.1, d));
+            }
+            3..=5 => {
+                let ops = [
+                    BinaryOp::Add,
+                    BinaryOp::Sub,
+                    BinaryOp::Mul,
+                    BinaryOp::Max,
+                    BinaryOp::Min,
+                    BinaryOp::Div,
+                ];
+                let op = ops[rng.below(ops.len())];
+                vals.push((eq.binary(op, a.0, b.0), join(a.1, b.1), d));
+            }
+            6 => {
+                let c = pick(&mut rng, &vals);
+                let op = [TernaryOp::MulAdd, TernaryOp::NMulAdd][rng.below(2)];
+                let s = join(join(a.1, b.1), c.1);
+                vals.push((eq.ternary(op, a.0, b.0, c.0), s, d.max(c.2 + 1)));
+            }
+            7 => {
+                let k = eq.compare(CmpOp::Gt, a.0, b.0);
+                masks.push(k);
+                if rng.below(2) == 0 {
+                    let m = masks[rng.below(masks.len())];
+                    vals.push((eq.select(m, a.0, b.0), Broadcast::None, d));
+                }
+            }
+            8 | 9 if a.1 == Broadcast::None => {
+                let ops = [
+                    ReduceOp::Sum,
+                    ReduceOp::Max,
+                    ReduceOp::Min,
+                    ReduceOp::AbsMax,
+                    ReduceOp::SumSq,
+                ];
+                let op = ops[rng.below(ops.len())];
+                let (axis, shape) = if rng.below(2) == 0 {
+                    (ReduceAxis::PerRow, Broadcast::Col)
+                } else {
+                    (ReduceAxis::PerCol, Broadcast::Row)
+                };
+                vals.push((eq.reduce(op, axis, a.0), shape, d));
+            }
+            10 if a.1 == Broadcast::None => {
+                let op = if rng.below(2) == 0 {
+                    UnaryOp::Dropout { p: 0.3 }
+                } else {
+                    UnaryOp::Relu { mask: true }
+                };
+                let y = eq.unary(op, a.0);
+                vals.push((y, Broadcast::None, d));
+                masks.push(eq.mask_of(y));
+            }
+            11 => {
+                let ops = [
+                    UnaryOp::TanhBackward,
+                    UnaryOp::SigmoidBackward,
+                    UnaryOp::GeluBackward,
+                ];
+                let op = ops[rng.below(ops.len())];
+                vals.push((eq.unary_bwd(op, a.0, b.0), join(a.1, b.1), d));
+            }
+            _ => {
+                let c = eq.constant([0.5, -1.25, 3.0][rng.below(3)]);
+                vals.push((eq.add(a.0, c), a.1, d));
+            }
+        }
+    }
+    // Outputs: the last node, and up to two others.
+    let last = *vals.last().expect("at least the inputs");
+    let mut outs = vec![last];
+    // (Only computed nodes: when every drawn node was a compare, there are none.)
+    for _ in 0..rng.below(3).min(vals.len() - inputs) {
+        outs.push(vals[inputs + rng.below(vals.len() - inputs)]);
+    }
+    for (e, shape, _) in outs {
+        let dt = EQ_DTYPES[rng.below(3)];
+        let ld = if shape == Broadcast::None {
+            cols + rng.below(3)
+        } else {
+            cols
+        };
+        eq.output_ld(e, dt, ld);
+    }
+    if !masks.is_empty() && rng.below(3) == 0 {
+        let m = masks[rng.below(masks.len())];
+        eq.mask_output(m, bitmask::default_ld(cols));
+    }
+    eq
 }

@@ -85,6 +85,10 @@ pub fn unaries() -> Vec<UnaryDesc> {
         v.push(UnaryDesc::new(op, 7, 64, DType::BF16).dtypes(DType::BF16, DType::F32, DType::BF16));
     }
     v.push(UnaryDesc::new(UnaryOp::Gelu, 9, 20, DType::F16));
+    // Vector loads and stores (rows a whole number of vectors apart), each dtype.
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        v.push(UnaryDesc::new(UnaryOp::Exp, 9, 37, dt).ld(40, 44));
+    }
     for b in [Broadcast::Row, Broadcast::Col, Broadcast::Scalar] {
         v.push(UnaryDesc::new(UnaryOp::Exp, 9, 20, DType::F32).broadcast(b));
         v.push(UnaryDesc::new(UnaryOp::Identity, 9, 20, DType::F32).broadcast(b));
@@ -289,5 +293,33 @@ pub fn gemms() -> Vec<GemmCase> {
                 .batch(BatchReduce::Stride { a: 4096, b: 4096 }),
         ));
     }
+    v
+}
+
+/// Every ready-made equation in each dtype on a ragged shape, and the norm backward passes on
+/// rows too wide for the shared-memory copy of their column reductions.
+pub fn equations() -> Vec<tpp::Equation> {
+    use tpp::equations as e;
+    let mut v = vec![];
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let (rows, cols) = (7, 100);
+        v.extend([
+            e::layer_norm(rows, cols, dt, 1e-5),
+            e::layer_norm_backward(rows, cols, dt),
+            e::rms_norm(rows, cols, dt, 1e-6),
+            e::rms_norm_backward(rows, cols, dt),
+            e::softmax(rows, cols, dt),
+            e::softmax_backward(rows, cols, dt),
+            e::bias_activation(rows, cols, dt, UnaryOp::Gelu),
+            e::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
+            e::dropout_residual(rows, cols, dt, 0.1),
+            e::silu_gate(rows, cols, dt),
+            e::adamw(rows, cols, dt),
+            e::sgd_momentum(rows, cols, dt),
+            e::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
+        ]);
+    }
+    v.push(e::layer_norm_backward(3, 7000, DType::BF16));
+    v.push(e::rms_norm_backward(3, 20_000, DType::F32));
     v
 }

@@ -1,9 +1,11 @@
-//! A small interpreter for the PTX subset the GEMM generator emits, so that the tensor-core
-//! kernels run (slowly) on a machine without a GPU: threads run one by one until a barrier or
-//! a warp-collective instruction (`ldmatrix`, `mma`, `shfl`), which executes once every live
-//! lane of the warp has reached it. `cp.async` copies at once (its wait is then a no-op). It
-//! models the documented instruction semantics, including the mma and ldmatrix fragment
-//! layouts, so a layout mistake in the generator shows up as a wrong product.
+//! A small interpreter for the PTX subset the generators emit, so that the tensor-core and
+//! equation kernels run (slowly) on a machine without a GPU: threads run one by one, highest
+//! first, until a barrier or a warp-collective instruction (`ldmatrix`, `mma`, `shfl`, `vote`,
+//! `bar.warp.sync`), which executes once every live lane of the warp has reached it. Atomics
+//! are trivially atomic; loads and stores must be aligned to their size, as on the hardware.
+//! `cp.async` copies at once (its wait is then a no-op). It models the documented instruction
+//! semantics, including the mma and ldmatrix fragment layouts, so a layout mistake in the
+//! generator shows up as a wrong product.
 
 use std::collections::HashMap;
 
@@ -261,7 +263,9 @@ pub fn run_block2(
         })
         .collect();
     loop {
-        for t in ts.iter_mut() {
+        // Highest thread first: a lane that reads what lane 0 writes without waiting for it
+        // (a missing `bar.warp.sync` or `bar.sync`) reads the old value and the test fails.
+        for t in ts.iter_mut().rev() {
             while t.state == State::Run {
                 step(p, t, mem, &mut smem, params, bx, ctaid, grid);
             }
@@ -273,6 +277,24 @@ pub fn run_block2(
             return;
         }
         let mut progressed = false;
+        let is_wgmma = |pc: usize| p.insts[pc].parts[0] == "wgmma";
+        for g in 0..(threads / 128) as usize {
+            let group = g * 128..g * 128 + 128;
+            if let State::Collective(pc) = ts[group.start].state {
+                if is_wgmma(pc)
+                    && ts[group.clone()]
+                        .iter()
+                        .all(|t| t.state == State::Collective(pc))
+                {
+                    wgmma(&p.insts[pc], &mut ts[group.clone()], &smem);
+                    for t in &mut ts[group] {
+                        t.pc += 1;
+                        t.state = State::Run;
+                    }
+                    progressed = true;
+                }
+            }
+        }
         for w in 0..threads.div_ceil(32) as usize {
             let lanes: Vec<usize> = (w * 32..(w * 32 + 32).min(ts.len()))
                 .filter(|&i| ts[i].state != State::Done)
@@ -281,7 +303,7 @@ pub fn run_block2(
                 continue;
             }
             if let State::Collective(pc) = ts[lanes[0]].state {
-                if lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
+                if !is_wgmma(pc) && lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
                     assert_eq!(lanes.len(), 32, "a collective with exited lanes");
                     collective(&p.insts[pc], &mut ts[w * 32..w * 32 + 32], &smem);
                     for t in &mut ts[w * 32..w * 32 + 32] {
@@ -399,11 +421,23 @@ fn step(
             t.pc = p.labels[l];
             return;
         }
+        // bar.warp.sync waits for the warp's lanes; bar.sync for the block's threads.
+        "bar" if i.parts[1] == "warp" => {
+            t.state = State::Collective(t.pc);
+            return;
+        }
         "bar" => {
             t.state = State::Barrier;
             return;
         }
-        "ldmatrix" | "mma" | "shfl" => {
+        // The warpgroup MMA runs once all 128 threads of the warpgroup reached it; its
+        // fence, commit and wait have nothing to order in a sequential interpreter.
+        "wgmma" if i.parts[1] == "mma_async" => {
+            t.state = State::Collective(t.pc);
+            return;
+        }
+        "wgmma" | "fence" => {}
+        "ldmatrix" | "mma" | "shfl" | "vote" => {
             t.state = State::Collective(t.pc);
             return;
         }
@@ -551,6 +585,15 @@ fn step(
                 ("u64", "u32") => mask(x, 32),
                 ("u32", "u64") => mask(x, 32),
                 ("bf16", "f32") => f32_to_bf16(f(x)) as u64,
+                // d.hi = cvt(a), d.lo = cvt(b).
+                ("bf16x2", "f32") => {
+                    (f32_to_bf16(f(x)) as u64) << 16 | f32_to_bf16(f(a(2, t))) as u64
+                }
+                ("f16x2", "f32") => {
+                    (half::f16::from_f32(f(x)).to_bits() as u64) << 16
+                        | half::f16::from_f32(f(a(2, t))).to_bits() as u64
+                }
+                ("u16", "u32") => mask(x, 16),
                 ("f16", "f32") => half::f16::from_f32(f(x)).to_bits() as u64,
                 ("f32", "f16") => fb(half::f16::from_bits(x as u16).to_f32()),
                 ("tf32", "f32") => {
@@ -572,6 +615,16 @@ fn step(
                     _ => mem.read(at, len).to_vec(),
                 }
             };
+            // Like the hardware, refuse an access not aligned to its size.
+            let size = match &i.args[0] {
+                Arg::List(regs) => 4 * regs.len() as u64,
+                _ => (width(ty) / 8) as u64,
+            };
+            assert!(
+                space == "param" || at % size == 0,
+                "misaligned {size}-byte load at {at:#x}: {:?}",
+                i.parts
+            );
             if let Arg::List(regs) = &i.args[0] {
                 let bytes = read(4 * regs.len(), smem);
                 for (n, r) in regs.iter().enumerate() {
@@ -590,13 +643,66 @@ fn step(
             let space = i.parts[1].as_str();
             let at = addr(0, t);
             let len = (width(ty) / 8) as usize;
-            let v = a(1, t).to_le_bytes();
+            // One value, or a vector `{a, b, ...}` of consecutive ones.
+            let vals: Vec<u64> = match &i.args[1] {
+                Arg::List(regs) => regs.iter().map(|r| get(t, r, ctaid, grid, bx)).collect(),
+                _ => vec![a(1, t)],
+            };
+            let size = (len * vals.len()) as u64;
+            assert!(
+                at % size == 0,
+                "misaligned {size}-byte store at {at:#x}: {:?}",
+                i.parts
+            );
+            for (n, v) in vals.iter().enumerate() {
+                let v = v.to_le_bytes();
+                let at = at as usize + n * len;
+                match space {
+                    "shared" => smem[at..at + len].copy_from_slice(&v[..len]),
+                    _ => {
+                        let o = at - BASE as usize;
+                        mem.bytes[o..o + len].copy_from_slice(&v[..len]);
+                    }
+                }
+            }
+        }
+        // Atomics: the interpreter runs one thread at a time, so a read-modify-write is atomic.
+        "red" | "atom" => {
+            let space = i.parts[1].as_str();
+            let (at, first) = if op == "red" {
+                (addr(0, t), 1)
+            } else {
+                (addr(1, t), 2)
+            };
+            let read = |mem: &Memory, smem: &[u8]| -> u32 {
+                let b = match space {
+                    "shared" => smem[at as usize..at as usize + 4].to_vec(),
+                    _ => mem.read(at, 4).to_vec(),
+                };
+                u32::from_le_bytes(b.try_into().unwrap())
+            };
+            let old = read(mem, smem);
+            let new = match (i.parts[2].as_str(), ty) {
+                ("add", "f32") => fb(f32::from_bits(old) + f(a(first, t))) as u32,
+                ("cas", "b32") => {
+                    if old as u64 == mask(a(first, t), 32) {
+                        a(first + 1, t) as u32
+                    } else {
+                        old
+                    }
+                }
+                c => panic!("no emulation of {op} {c:?}"),
+            };
+            let bytes = new.to_le_bytes();
             match space {
-                "shared" => smem[at as usize..at as usize + len].copy_from_slice(&v[..len]),
+                "shared" => smem[at as usize..at as usize + 4].copy_from_slice(&bytes),
                 _ => {
                     let o = (at - BASE) as usize;
-                    mem.bytes[o..o + len].copy_from_slice(&v[..len]);
+                    mem.bytes[o..o + 4].copy_from_slice(&bytes);
                 }
+            }
+            if op == "atom" {
+                set(t, &dst(0), old as u64);
             }
         }
         "cp" if i.parts[1] == "async" && i.parts.len() > 3 => {
@@ -638,6 +744,21 @@ fn collective(i: &Inst, lanes: &mut [Thread], smem: &[u8]) {
             let vals: Vec<u64> = lanes.iter().map(|t| t.regs[s.0][s.1]).collect();
             for (l, t) in lanes.iter_mut().enumerate() {
                 t.regs[d.0][d.1] = vals[l ^ *m as usize];
+            }
+        }
+        "bar" => {}
+        "vote" => {
+            // vote.sync.ballot.b32 d, p, membermask: bit l of d = p of lane l.
+            let (d, q) = match (&i.args[0], &i.args[1]) {
+                (Arg::Op(d), Arg::Op(q)) => (reg(d), reg(q)),
+                _ => panic!(),
+            };
+            let ballot = lanes
+                .iter()
+                .enumerate()
+                .fold(0u64, |b, (l, t)| b | ((t.regs[q.0][q.1] != 0) as u64) << l);
+            for t in lanes.iter_mut() {
+                t.regs[d.0][d.1] = ballot;
             }
         }
         "ldmatrix" => {
@@ -746,5 +867,90 @@ fn conv(ty: &str, v: u64) -> f64 {
         "s8" => v as u8 as i8 as f64,
         "u8" => v as u8 as f64,
         t => panic!("mma type {t}"),
+    }
+}
+
+/// `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` with both operands in shared memory,
+/// K-major, no swizzle, on the 128 threads of a warpgroup. The PTX ISA's reading
+/// ("Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions": "Matrix Descriptor
+/// Format", "Shared Memory Matrix Layout", the `.m64nNk16` register fragments):
+/// - descriptor bits 0–13: start address >> 4; 16–29: LBO >> 4 (between core matrices
+///   adjacent in K); 32–45: SBO >> 4 (adjacent in M or N); 49–51 base offset; 62–63 swizzle;
+/// - a core matrix is 8 rows of 16 contiguous bytes; element (r, c) of an operand lives at
+///   start + (r/8)·SBO + (c/8)·LBO + (r%8)·16 + (c%8)·2;
+/// - D register v of thread t (warp w, lane l): row 16w + l/4 + 8·((v/2) mod 2), column
+///   8·(v/4) + 2·(l mod 4) + (v mod 2).
+fn wgmma(i: &Inst, group: &mut [Thread], smem: &[u8]) {
+    let reg = |o: &Opnd| match o {
+        Opnd::Reg(k, n) => (*k, *n),
+        o => panic!("{o:?}"),
+    };
+    let shape = i.parts[4].as_str();
+    let n: usize = shape[shape.find('n').unwrap() + 1..shape.find('k').unwrap()]
+        .parse()
+        .unwrap();
+    assert!(
+        shape.starts_with("m64") && shape.ends_with("k16"),
+        "wgmma shape {shape}"
+    );
+    assert_eq!(i.parts[5], "f32", "wgmma accumulator");
+    let ty = i.parts[6].clone();
+    let Arg::List(d) = &i.args[0] else { panic!() };
+    let d: Vec<(usize, usize)> = d.iter().map(reg).collect();
+    assert_eq!(d.len(), n / 2, "wgmma m64n{n}: n/2 accumulators");
+    let op = |a: &Arg| match a {
+        Arg::Op(o) => o.clone(),
+        a => panic!("{a:?}"),
+    };
+    let (da, db, sd) = (
+        reg(&op(&i.args[1])),
+        reg(&op(&i.args[2])),
+        reg(&op(&i.args[3])),
+    );
+    // imm-scale-a, imm-scale-b: 1; imm-trans-a, imm-trans-b: 0 (both operands K-major).
+    for (n, a) in i.args[4..8].iter().enumerate() {
+        let Arg::Op(Opnd::Imm(v)) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(*v, u64::from(n < 2), "wgmma: scales 1, no transpose");
+    }
+    let decode = |desc: u64| {
+        assert_eq!(desc >> 62, 0, "only the no-swizzle layout is emulated");
+        assert_eq!((desc >> 49) & 7, 0, "base offset");
+        let f = |shift: u32| ((desc >> shift) & 0x3FFF) as usize * 16;
+        (f(0), f(16), f(32))
+    };
+    let (a_desc, b_desc) = (
+        decode(group[0].regs[da.0][da.1]),
+        decode(group[0].regs[db.0][db.1]),
+    );
+    for t in group.iter() {
+        assert_eq!(
+            (decode(t.regs[da.0][da.1]), decode(t.regs[db.0][db.1])),
+            (a_desc, b_desc),
+            "descriptors differ across the warpgroup"
+        );
+    }
+    let elem = |(start, lbo, sbo): (usize, usize, usize), r: usize, c: usize| -> f64 {
+        let at = start + (r / 8) * sbo + (c / 8) * lbo + (r % 8) * 16 + (c % 8) * 2;
+        conv(&ty, u16::from_le_bytes([smem[at], smem[at + 1]]) as u64)
+    };
+    for (tid, t) in group.iter_mut().enumerate() {
+        let (w, l) = (tid / 32, tid % 32);
+        let accumulate = t.regs[sd.0][sd.1] != 0;
+        for (v, &(k, r)) in d.iter().enumerate() {
+            let row = 16 * w + l / 4 + 8 * ((v / 2) % 2);
+            let col = 8 * (v / 4) + 2 * (l % 4) + v % 2;
+            let mut s = 0f64;
+            for kk in 0..16 {
+                s += elem(a_desc, row, kk) * elem(b_desc, col, kk);
+            }
+            let old = if accumulate {
+                f32::from_bits(t.regs[k][r] as u32) as f64
+            } else {
+                0.0
+            };
+            t.regs[k][r] = ((old + s) as f32).to_bits() as u64;
+        }
     }
 }

@@ -20,19 +20,23 @@ struct Run<D> {
     d: D,
     kernel: PtxKernel,
     program: emu::Program,
+    /// Bytes past a 256-byte boundary at which every operand is placed.
+    offset: usize,
 }
 
 /// Copies of host operands in the emulated memory, and where to copy outputs back.
 struct Space {
     mem: Memory,
     back: Vec<(u64, *mut c_void, usize)>,
+    offset: usize,
 }
 
 impl Space {
-    fn new() -> Self {
+    fn new(offset: usize) -> Self {
         Space {
             mem: Memory::new(),
             back: vec![],
+            offset,
         }
     }
     /// Copies `bytes` from `p` (nothing for null) and returns the emulated address (0 for null).
@@ -41,7 +45,9 @@ impl Space {
             return 0;
         }
         let host = unsafe { std::slice::from_raw_parts(p as *const u8, bytes) };
-        self.mem.alloc(host)
+        let mut placed = vec![0xEE; self.offset];
+        placed.extend_from_slice(host);
+        self.mem.alloc(&placed) + self.offset as u64
     }
     /// As `up`, and copies the bytes back after the run.
     unsafe fn inout(&mut self, p: *mut c_void, bytes: usize) -> u64 {
@@ -97,7 +103,7 @@ impl Exec<GemmArgs> for Run<GemmDesc> {
             args.batch as usize
         };
         let (ae, be) = (d.a_dtype.size(), d.b_dtype.size());
-        let mut s = Space::new();
+        let mut s = Space::new(self.offset);
         let mut a2 = GemmArgs {
             batch: batch as u64,
             ..GemmArgs::default()
@@ -171,7 +177,7 @@ impl Exec<UnaryArgs> for Run<UnaryDesc> {
             UnaryOp::GatherRows | UnaryOp::ScatterRows => d.rows,
             _ => d.cols,
         };
-        let mut s = Space::new();
+        let mut s = Space::new(self.offset);
         unsafe {
             let idx = if op.reads_indices() {
                 host_u64s(args.indices, count)
@@ -217,7 +223,7 @@ impl Exec<BinaryArgs> for Run<BinaryDesc> {
     unsafe fn run(&self, args: &BinaryArgs) {
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let d = self.d;
-        let mut s = Space::new();
+        let mut s = Space::new(self.offset);
         unsafe {
             let out_bytes = if d.op.is_compare() {
                 d.out_len()
@@ -238,7 +244,7 @@ impl Exec<TernaryArgs> for Run<TernaryDesc> {
     unsafe fn run(&self, args: &TernaryArgs) {
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let d = self.d;
-        let mut s = Space::new();
+        let mut s = Space::new(self.offset);
         unsafe {
             let input = |s: &mut Space, i: usize, ptr: *const c_void| {
                 if i < d.op.inputs() {
@@ -266,7 +272,7 @@ impl Exec<ReduceArgs> for Run<ReduceDesc> {
     unsafe fn run(&self, args: &ReduceArgs) {
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let d = self.d;
-        let mut s = Space::new();
+        let mut s = Space::new(self.offset);
         unsafe {
             let a2 = ReduceArgs {
                 input: p(s.up(args.input, d.in_len() * d.in_dtype.size())),
@@ -278,9 +284,54 @@ impl Exec<ReduceArgs> for Run<ReduceDesc> {
 }
 
 fn make<D>(d: D, k: Result<PtxKernel, kernels_cuda::Declined>) -> Option<Run<D>> {
+    make_at(d, k, 0)
+}
+
+fn make_at<D>(d: D, k: Result<PtxKernel, kernels_cuda::Declined>, offset: usize) -> Option<Run<D>> {
     let kernel = k.ok()?;
     let program = emu::Program::parse(&kernel.ptx);
-    Some(Run { d, kernel, program })
+    Some(Run {
+        d,
+        kernel,
+        program,
+        offset,
+    })
+}
+
+/// The elementwise kernels with every operand `OFFSET` bytes past a 256-byte boundary
+/// (`cuda_emulated_off4`, `cuda_emulated_off8`): operands aligned to their elements but not
+/// to a vector, so the vector kernels' run-time check must send them down the scalar path.
+pub struct MisalignedCuda<const OFFSET: usize>;
+
+impl<const OFFSET: usize> Backend for MisalignedCuda<OFFSET> {
+    fn name(&self) -> &'static str {
+        match OFFSET {
+            4 => "cuda_emulated_off4",
+            8 => "cuda_emulated_off8",
+            _ => "cuda_emulated_misaligned",
+        }
+    }
+    fn unary(&self, d: &UnaryDesc) -> Option<Box<dyn Exec<UnaryArgs>>> {
+        Some(Box::new(make_at(
+            *d,
+            kernels_cuda::unary(d, Target::Sm80),
+            OFFSET,
+        )?))
+    }
+    fn binary(&self, d: &BinaryDesc) -> Option<Box<dyn Exec<BinaryArgs>>> {
+        Some(Box::new(make_at(
+            *d,
+            kernels_cuda::binary(d, Target::Sm80),
+            OFFSET,
+        )?))
+    }
+    fn ternary(&self, d: &TernaryDesc) -> Option<Box<dyn Exec<TernaryArgs>>> {
+        Some(Box::new(make_at(
+            *d,
+            kernels_cuda::ternary(d, Target::Sm80),
+            OFFSET,
+        )?))
+    }
 }
 
 impl Backend for EmulatedCuda {

@@ -6,4 +6,5 @@ pub mod bridge;
 pub mod catalogue;
 pub mod emu;
 pub mod emu_bridge;
+pub mod emu_equation;
 pub mod ptxas;
