@@ -21,9 +21,17 @@ const KSCRATCH: Kreg = Kreg(7);
 /// Opmasks available to the program (k2..k6).
 const PROGRAM_KREGS: usize = 5;
 
-#[path = "eltwise_spec.rs"]
-mod spec;
-pub use spec::{Declined, EltwiseSpec, MaskSpec, PortSpec, ProgramExtras};
+pub use crate::lower::spec::{EltwiseSpec, MaskSpec, PortSpec, ProgramExtras};
+
+/// Why a program could not be generated (the backend then declines the descriptor).
+#[derive(Debug)]
+pub struct Declined(pub String);
+
+impl From<iced_x86::IcedError> for Declined {
+    fn from(e: iced_x86::IcedError) -> Self {
+        Declined(format!("assembler: {e}"))
+    }
+}
 
 /// Generates the kernel: `extern "C" fn(*const Args)` reading its pointers at the offsets
 /// of the spec.

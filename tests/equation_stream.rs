@@ -108,12 +108,12 @@ fn streaming_stores_match_ordinary_stores() {
         .any(|b| b.name() == "avx512")
     {
         assert!(checked > 0, "no JIT kernel was compared");
-        #[cfg(target_arch = "x86_64")]
         assert_eq!(
             streams, checked,
             "avx512 has a streaming variant of every one"
         );
     }
+    eprintln!("{checked} JIT kernels compared, {streams} with streaming variants");
 }
 
 fn out_size(eq: &Equation, o: usize) -> usize {

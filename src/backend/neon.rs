@@ -11,7 +11,7 @@ use crate::exec::{
 use crate::isa::{
     BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc,
 };
-use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec, ProgramExtras};
+use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec};
 use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
 use crate::lower::equation::RegisterBudget;
 use crate::lower::{self, MicroOp, Port, Program};
@@ -282,60 +282,11 @@ impl Backend for Neon {
     }
 
     fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
-        if !caps::arm().asimd {
-            return None;
-        }
-        let pass = spec.pass;
         let storable = |d: DType| matches!(d, DType::F32 | DType::BF16 | DType::F16);
-        if !pass.ports.iter().all(|p| storable(p.dtype)) {
+        if !caps::arm().asimd || !spec.pass.ports.iter().all(|p| storable(p.dtype)) {
             return None;
         }
-        let ports = pass
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(n, p)| port(Port::Buf(n as u16), p.dtype, p.shape, p.ld, 8 * n))
-            .collect();
-        let mask = |bits: Option<usize>, arg_offset| {
-            bits.map(|ld_bits| MaskSpec {
-                arg_offset,
-                ld_bits,
-            })
-        };
-        let eltwise = EltwiseSpec {
-            program: &pass.program,
-            rows: 1,
-            cols: spec.cols,
-            ports,
-            mask_in: mask(pass.mask_in, offset_of!(ProgramArgs, mask_in)),
-            mask_out: mask(pass.mask_out, offset_of!(ProgramArgs, mask_out)),
-            seed_offset: Some(offset_of!(ProgramArgs, seed)),
-            extra: ProgramExtras {
-                ptr_table: Some(offset_of!(ProgramArgs, ports)),
-                rows_offset: Some(offset_of!(ProgramArgs, rows)),
-                position_offset: Some(offset_of!(ProgramArgs, position)),
-                accs: pass
-                    .accs
-                    .iter()
-                    .map(|&(fold, port)| (fold, Port::Buf(port)))
-                    .collect(),
-                stream: pass
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| spec.stream && p.streams())
-                    .map(|(n, _)| Port::Buf(n as u16))
-                    .collect(),
-                // Ignored: the next block's pointers in the table are not read.
-                prefetch: Vec::new(),
-            },
-        };
-        let name = format!(
-            "equation_pass_neon_{}cols_{}ops{}",
-            spec.cols,
-            pass.program.ops.len(),
-            if spec.stream { "_stream" } else { "" }
-        );
-        generate(name, eltwise)
+        // No software prefetch: the next block's pointers in the table are not read.
+        generate(spec.kernel_name("neon"), spec.eltwise_spec(false))
     }
 }

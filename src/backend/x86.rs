@@ -346,67 +346,10 @@ impl Backend for Avx512 {
     }
 
     fn program(&self, spec: &ProgramSpec) -> Option<Box<dyn Exec<ProgramArgs>>> {
-        let pass = spec.pass;
-        if !pass.ports.iter().all(|p| can_store(p.dtype)) {
+        if !spec.pass.ports.iter().all(|p| can_store(p.dtype)) {
             return None;
         }
-        // The prefetched inputs follow the pass's ports in the table (and take registers
-        // last, so that they are the ones left on the stack, unprefetched, under pressure).
-        let ports = pass
-            .ports
-            .iter()
-            .chain(spec.prefetch)
-            .enumerate()
-            .map(|(n, p)| PortSpec {
-                port: Port::Buf(n as u16),
-                dtype: p.dtype,
-                broadcast: p.shape,
-                ld: p.ld,
-                arg_offset: 8 * n,
-            })
-            .collect();
-        let prefetch = (pass.ports.len()..pass.ports.len() + spec.prefetch.len())
-            .map(|n| Port::Buf(n as u16))
-            .collect();
-        let mask = |bits: Option<usize>, arg_offset| {
-            bits.map(|ld_bits| MaskSpec {
-                arg_offset,
-                ld_bits,
-            })
-        };
-        let eltwise = EltwiseSpec {
-            program: &pass.program,
-            rows: 1,
-            cols: spec.cols,
-            ports,
-            mask_in: mask(pass.mask_in, offset_of!(ProgramArgs, mask_in)),
-            mask_out: mask(pass.mask_out, offset_of!(ProgramArgs, mask_out)),
-            seed_offset: Some(offset_of!(ProgramArgs, seed)),
-            extra: eltwise::ProgramExtras {
-                ptr_table: Some(offset_of!(ProgramArgs, ports)),
-                rows_offset: Some(offset_of!(ProgramArgs, rows)),
-                position_offset: Some(offset_of!(ProgramArgs, position)),
-                accs: pass
-                    .accs
-                    .iter()
-                    .map(|&(fold, port)| (fold, Port::Buf(port)))
-                    .collect(),
-                stream: pass
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| spec.stream && p.streams())
-                    .map(|(n, _)| Port::Buf(n as u16))
-                    .collect(),
-                prefetch,
-            },
-        };
-        let name = format!(
-            "equation_pass_avx512_{}cols_{}ops",
-            spec.cols,
-            pass.program.ops.len()
-        );
-        generate(name, eltwise)
+        generate(spec.kernel_name("avx512"), spec.eltwise_spec(true))
     }
 
     fn reduce(&self, d: &ReduceDesc) -> Option<Box<dyn Exec<ReduceArgs>>> {

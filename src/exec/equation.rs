@@ -4,51 +4,15 @@
 use crate::backend::Backend;
 use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
-use crate::exec::{Exec, In, KernelInfo, Out};
+use crate::exec::{Exec, In, KernelInfo, Out, ProgramArgs, ProgramSpec};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
-use crate::lower::equation::{plan_within, Buf, Pass, PassPort, Plan, Space};
+use crate::lower::equation::{plan_within, Buf, PassPort, Plan, Space};
 use crate::lower::Fold;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Mutex, RwLock};
-
-/// The argument struct of one pass kernel (a micro-op program over `rows` rows).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ProgramArgs {
-    /// Pointer to the table of port pointers (`Port::Buf(n)` is entry `n`), each at the
-    /// block's first row.
-    pub ports: *const *mut c_void,
-    /// Rows of this block.
-    pub rows: u64,
-    /// Position `i·cols` of the block's first element (dropout).
-    pub position: u64,
-    /// The call's seed (dropout).
-    pub seed: u64,
-    /// The mask input at the block's first row.
-    pub mask_in: *const u8,
-    /// The mask output at the block's first row.
-    pub mask_out: *mut u8,
-}
-
-/// What a backend is asked to generate for one pass.
-#[derive(Clone, Copy, Debug)]
-pub struct ProgramSpec<'a> {
-    /// The pass (program, ports, accumulators, masks).
-    pub pass: &'a Pass,
-    /// Columns of its space (0 for a pass over rows only).
-    pub cols: usize,
-    /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
-    /// guarantees their rows are 64-byte aligned).
-    pub stream: bool,
-    /// Full-matrix inputs to prefetch while the pass runs: the next row block's, so that
-    /// their reads from memory overlap this pass's computation. Their pointers follow the
-    /// pass's ports in the table, at the row one block below the pass's first row; a backend
-    /// may ignore them.
-    pub prefetch: &'a [PassPort],
-}
 
 /// The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
 #[repr(C)]

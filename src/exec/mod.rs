@@ -9,11 +9,13 @@ mod equation;
 mod gemm_equation;
 mod kernel;
 pub(crate) mod operand;
+mod program;
 
 pub use args::{BinaryArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 pub use call_eltwise::UnaryCall;
 pub use call_gemm::{GemmCall, GemmInputs};
-pub use equation::{EquationArgs, EquationKernel, ProgramArgs, ProgramSpec};
+pub use equation::{EquationArgs, EquationKernel};
 pub use gemm_equation::GemmEquationKernel;
 pub use kernel::{Exec, Family, Kernel, KernelInfo};
 pub use operand::{In, Out};
+pub use program::{ProgramArgs, ProgramSpec};

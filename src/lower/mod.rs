@@ -8,5 +8,6 @@ pub mod equation;
 pub mod interp;
 mod program;
 pub mod regalloc;
+pub mod spec;
 
 pub use program::{BinOp, Builder, Fold, IntOp, MicroOp, Port, Program, UnOp, K, V};

@@ -1,6 +1,6 @@
-//! What the eltwise generator is given: the program, its operands (ports, bitmasks, seed)
-//! and, for equation passes, the extras (port table, run-time rows, accumulators, streaming,
-//! prefetch); and why it may decline.
+//! What an eltwise code generator is given, for every JIT backend alike: the program, its
+//! operands (ports, bitmasks, seed) and, for equation passes, the extras (port table, run-time
+//! rows, accumulators, streaming, prefetch).
 
 use crate::isa::{Broadcast, DType};
 use crate::lower::{Fold, Port, Program};
@@ -70,14 +70,4 @@ pub struct ProgramExtras {
     /// Full-matrix ports that are only prefetched into L2 (the next row block of an input a
     /// later pass reads from memory), one prefetch per 64 bytes of their rows.
     pub prefetch: Vec<Port>,
-}
-
-/// Why a program could not be generated (the backend then declines the descriptor).
-#[derive(Debug)]
-pub struct Declined(pub String);
-
-impl From<iced_x86::IcedError> for Declined {
-    fn from(e: iced_x86::IcedError) -> Self {
-        Declined(format!("assembler: {e}"))
-    }
 }
