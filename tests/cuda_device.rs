@@ -10,7 +10,7 @@ mod common;
 mod cuda_support;
 
 use common::buffers::Buf;
-use common::eq_harness::{check_run, operands, random_equation, EQ_DTYPES};
+use common::eq_harness::{check_run, operands, random_equation, ready_made, EQ_DTYPES};
 use common::harness::{self, Checked};
 use cuda_support::bridge::CudaBridge;
 use cuda_support::catalogue;
@@ -326,29 +326,9 @@ fn every_ready_made_equation_matches_the_reference_on_the_device() {
     let Some(dev) = device() else { return };
     for &(rows, cols) in &[(1, 1), (3, 17), (33, 257), (300, 1024), (70, 7000)] {
         for dt in EQ_DTYPES {
-            let eqs = [
-                equations::layer_norm(rows, cols, dt, 1e-5),
-                equations::layer_norm_backward(rows, cols, dt),
-                equations::rms_norm(rows, cols, dt, 1e-6),
-                equations::rms_norm_backward(rows, cols, dt),
-                equations::softmax(rows, cols, dt),
-                equations::softmax_backward(rows, cols, dt),
-                equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
-                equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
-                equations::dropout_residual(rows, cols, dt, 0.1),
-                equations::silu_gate(rows, cols, dt),
-                equations::adamw(rows, cols, dt),
-                equations::sgd_momentum(rows, cols, dt),
-                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
-            ];
-            for (n, eq) in eqs.iter().enumerate() {
+            for (n, (eq, (lo, hi))) in ready_made(rows, cols, dt).iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
-                let (lo, hi) = if matches!(n, 10 | 11) {
-                    (0.01, 1.0)
-                } else {
-                    (-3.0, 3.0)
-                };
-                check_equation(dev, eq, seed, lo, hi)
+                check_equation(dev, eq, seed, *lo, *hi)
                     .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
             }
         }

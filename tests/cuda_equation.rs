@@ -8,7 +8,7 @@ mod common;
 mod cuda_support;
 
 use common::buffers::Buf;
-use common::eq_harness::{check_run, operands, random_equation, EQ_DTYPES};
+use common::eq_harness::{check_run, operands, random_equation, ready_made, EQ_DTYPES};
 use common::scale;
 use cuda_support::emu_equation::Emulated;
 use proptest::prelude::*;
@@ -66,38 +66,14 @@ fn check(eq: &Equation, seed: u64, lo: f64, hi: f64) -> std::result::Result<(), 
     })
 }
 
-fn ready_made(rows: usize, cols: usize, dt: DType) -> Vec<Equation> {
-    vec![
-        equations::layer_norm(rows, cols, dt, 1e-5),
-        equations::layer_norm_backward(rows, cols, dt),
-        equations::rms_norm(rows, cols, dt, 1e-6),
-        equations::rms_norm_backward(rows, cols, dt),
-        equations::softmax(rows, cols, dt),
-        equations::softmax_backward(rows, cols, dt),
-        equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
-        equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
-        equations::dropout_residual(rows, cols, dt, 0.1),
-        equations::silu_gate(rows, cols, dt),
-        equations::adamw(rows, cols, dt),
-        equations::sgd_momentum(rows, cols, dt),
-        equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
-    ]
-}
-
 /// Every ready-made equation in each dtype, on shapes with ragged warps and several blocks.
 #[test]
 fn ready_made_equations_match_the_reference_on_the_interpreter() {
     for &(rows, cols) in &[(1, 1), (3, 17), (11, 45), (2, 100), (33, 257)] {
         for dt in EQ_DTYPES {
-            for (n, eq) in ready_made(rows, cols, dt).iter().enumerate() {
+            for (n, (eq, (lo, hi))) in ready_made(rows, cols, dt).iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
-                // Optimizer states of realistic magnitude; v must stay positive.
-                let (lo, hi) = if matches!(n, 10 | 11) {
-                    (0.01, 1.0)
-                } else {
-                    (-3.0, 3.0)
-                };
-                check(eq, seed, lo, hi)
+                check(eq, seed, *lo, *hi)
                     .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
             }
         }

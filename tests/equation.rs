@@ -5,7 +5,7 @@
 mod common;
 
 use common::buffers::{Buf, Rng};
-use common::eq_harness::{check, operands, random_equation};
+use common::eq_harness::{check, operands, random_equation, ready_made};
 use common::harness::jit_backends;
 use common::scale;
 use proptest::prelude::*;
@@ -88,27 +88,9 @@ fn ready_made_equations_match_the_reference() {
     let mut jit = 0;
     for &(rows, cols) in &[(1, 1), (3, 17), (7, 64), (5, 100), (33, 257)] {
         for dt in DTYPES {
-            let eqs = [
-                equations::layer_norm(rows, cols, dt, 1e-5),
-                equations::layer_norm_backward(rows, cols, dt),
-                equations::rms_norm(rows, cols, dt, 1e-6),
-                equations::rms_norm_backward(rows, cols, dt),
-                equations::softmax(rows, cols, dt),
-                equations::softmax_backward(rows, cols, dt),
-                equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
-                equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
-                equations::dropout_residual(rows, cols, dt, 0.1),
-                equations::silu_gate(rows, cols, dt),
-                equations::adamw(rows, cols, dt),
-                equations::sgd_momentum(rows, cols, dt),
-                equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
-                equations::dropout_residual_layer_norm(rows, cols, dt, 0.0, 1e-5),
-            ];
-            for (n, eq) in eqs.iter().enumerate() {
+            for (n, (eq, (lo, hi))) in ready_made(rows, cols, dt).iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
-                // Optimizer states and norms of realistic magnitude; v must stay positive.
-                let (lo, hi) = if n >= 10 { (0.01, 1.0) } else { (-3.0, 3.0) };
-                jit += check_all(eq, seed, lo, hi)
+                jit += check_all(eq, seed, *lo, *hi)
                     .unwrap_or_else(|e| panic!("ready-made {n} {rows}x{cols} {dt:?}: {e}"));
             }
         }

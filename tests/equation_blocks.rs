@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::eq_harness::{check, operands};
+use common::eq_harness::{check, operands, ready_made};
 use tpp::*;
 
 #[test]
@@ -20,19 +20,9 @@ fn equations_over_many_row_blocks_match_the_reference() {
     // 19 rows: four blocks of 4 and one of 3; 77 columns leave a vector remainder.
     for &(rows, cols) in &[(19, 77), (9, 256)] {
         for dt in [DType::F32, DType::BF16, DType::F16] {
-            let eqs = [
-                equations::layer_norm(rows, cols, dt, 1e-5),
-                equations::layer_norm_backward(rows, cols, dt),
-                equations::rms_norm(rows, cols, dt, 1e-6),
-                equations::rms_norm_backward(rows, cols, dt),
-                equations::softmax(rows, cols, dt),
-                equations::softmax_backward(rows, cols, dt),
-                equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
-                equations::dropout_residual(rows, cols, dt, 0.1),
-            ];
-            for (n, eq) in eqs.iter().enumerate() {
+            for (n, (eq, (lo, hi))) in ready_made(rows, cols, dt).iter().enumerate() {
                 let seed = (rows * 1000 + cols * 10 + n) as u64;
-                let ops = operands(eq, seed, -3.0, 3.0);
+                let ops = operands(eq, seed, *lo, *hi);
                 let mut ks = vec![eq.dispatch().unwrap()];
                 if jit {
                     ks.push(eq.dispatch_on("avx512").unwrap_or_else(|e| {

@@ -346,3 +346,39 @@ pub fn random_equation(rows: usize, cols: usize, seed: u64) -> Equation {
     }
     eq
 }
+
+/// Every ready-made equation at `rows × cols` in `dt`, with the range its operands are drawn
+/// from: optimizer states of realistic magnitude (AdamW's `v` must stay positive), the rest
+/// in ±3. Dropout appears with p = 0.1 and, fused with the layer norm, also with p = 0.
+pub fn ready_made(rows: usize, cols: usize, dt: DType) -> Vec<(Equation, (f64, f64))> {
+    let wide = (-3.0, 3.0);
+    let positive = (0.01, 1.0);
+    vec![
+        (equations::layer_norm(rows, cols, dt, 1e-5), wide),
+        (equations::layer_norm_backward(rows, cols, dt), wide),
+        (equations::rms_norm(rows, cols, dt, 1e-6), wide),
+        (equations::rms_norm_backward(rows, cols, dt), wide),
+        (equations::softmax(rows, cols, dt), wide),
+        (equations::softmax_backward(rows, cols, dt), wide),
+        (
+            equations::bias_activation(rows, cols, dt, UnaryOp::Gelu),
+            wide,
+        ),
+        (
+            equations::bias_activation(rows, cols, dt, UnaryOp::Relu { mask: false }),
+            wide,
+        ),
+        (equations::dropout_residual(rows, cols, dt, 0.1), wide),
+        (equations::silu_gate(rows, cols, dt), wide),
+        (equations::adamw(rows, cols, dt), positive),
+        (equations::sgd_momentum(rows, cols, dt), positive),
+        (
+            equations::dropout_residual_layer_norm(rows, cols, dt, 0.1, 1e-5),
+            wide,
+        ),
+        (
+            equations::dropout_residual_layer_norm(rows, cols, dt, 0.0, 1e-5),
+            wide,
+        ),
+    ]
+}
