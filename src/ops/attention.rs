@@ -12,6 +12,8 @@
 //! `O = acc / l`.
 //!
 //! Tensors are `[B][S][H][D]` row-major (the layout a QKV projection writes), f32 or bf16.
+//! The inputs may be further apart than `H·D` per token ([`AttentionOptions::input_ld`]):
+//! Q, K and V can then be read in place from one fused `[B·S][3·H·D]` QKV projection.
 //! Masks: causal (query `i` sees keys `j ≤ i + (S_kv − S_q)`) and per-batch key lengths
 //! (padding: keys at or beyond the length are ignored, never read).
 
@@ -49,6 +51,10 @@ pub struct AttentionOptions {
     pub blocks: Option<(usize, usize)>,
     /// The loop spec over `a` = batch, `b` = head, `c` = query block; `None` takes `"ABc"`.
     pub loop_spec: Option<String>,
+    /// Elements from one token's row of `q`, `k` and `v` to the next (at least `H·D`); `None`
+    /// is `H·D` (dense). The output is always dense. The forward pass only: the backward
+    /// pass rejects strided inputs.
+    pub input_ld: Option<usize>,
 }
 
 impl AttentionOptions {
@@ -64,6 +70,7 @@ impl AttentionOptions {
             scale: None,
             blocks: None,
             loop_spec: None,
+            input_ld: None,
         }
     }
 }
@@ -76,6 +83,8 @@ pub struct Attention<T: OpElem> {
     bkv: usize,
     /// Leading dimension of the score and probability blocks (even, for bf16 key pairs).
     ldp: usize,
+    /// Elements between consecutive tokens of `q`, `k` and `v`.
+    ld_in: usize,
     scale: f32,
     nest: LoopNest,
     /// Kernels of the block shapes every run has (full blocks and the sequence edges).
@@ -135,6 +144,18 @@ impl<T: OpElem> Attention<T> {
         for (what, seq) in [("q", o.seq_q), ("k", o.seq_kv.saturating_add(1))] {
             fits("attention", what, &[o.batch, seq, o.heads, o.head_dim, 2])?;
         }
+        let dense = o.heads * o.head_dim;
+        let ld_in = o.input_ld.unwrap_or(dense);
+        if ld_in < dense {
+            return Err(bad(
+                "input_ld",
+                ld_in,
+                format!("at least heads·head_dim = {dense}"),
+            ));
+        }
+        for (what, seq) in [("q", o.seq_q), ("k", o.seq_kv.saturating_add(1))] {
+            fits("attention", what, &[o.batch, seq, ld_in, 2])?;
+        }
         if o.causal && o.seq_kv < o.seq_q {
             return Err(bad(
                 "causal",
@@ -165,6 +186,7 @@ impl<T: OpElem> Attention<T> {
             bq,
             bkv,
             ldp: bkv.next_multiple_of(2),
+            ld_in,
             scale,
             nest,
             shapes: vec![],
@@ -192,19 +214,34 @@ impl<T: OpElem> Attention<T> {
         4 * (o.batch * o.heads * o.seq_q * o.seq_kv * o.head_dim) as u64
     }
 
-    /// Elements of the query (and output) tensor, and of the key and value tensors.
+    /// Elements of the query (and output) tensor, and of the key and value tensors, dense.
     pub fn lens(&self) -> (usize, usize) {
         let o = &self.o;
         let row = o.heads * o.head_dim;
         (o.batch * o.seq_q * row, o.batch * o.seq_kv * row)
     }
 
+    /// Elements the `q` slice, and each of the `k` and `v` slices, must hold at least: the
+    /// last token's row starts `input_ld` times the tokens before it in (equal to
+    /// [`Self::lens`] for dense inputs).
+    pub fn input_lens(&self) -> (usize, usize) {
+        let o = &self.o;
+        let row = o.heads * o.head_dim;
+        let span = |tokens: usize| (tokens - 1) * self.ld_in + row;
+        (span(o.batch * o.seq_q), span(o.batch * o.seq_kv))
+    }
+
+    /// Elements between consecutive tokens of the inputs.
+    pub(crate) fn input_ld(&self) -> usize {
+        self.ld_in
+    }
+
     fn step(&self, rows: usize, cols: usize) -> Result<Step> {
         let (d, bkv) = (self.o.head_dim, self.ldp);
-        let ld = self.o.heads * d;
+        let (ld, ld_in) = (self.o.heads * d, self.ld_in);
         let f = DType::F32;
         let mut qk = GemmDesc::new(rows, cols, d, T::DTYPE)
-            .ld(ld, self.o.seq_kv, bkv)
+            .ld(ld_in, self.o.seq_kv, bkv)
             .alpha(self.scale as f64)
             .beta(0.0)
             .output(f);
@@ -215,7 +252,7 @@ impl<T: OpElem> Attention<T> {
             cols
         };
         let mut pv = GemmDesc::new(rows, d, kk, T::DTYPE)
-            .ld(bkv, if T::VNNI2 { d } else { ld }, d)
+            .ld(bkv, if T::VNNI2 { d } else { ld_in }, d)
             .beta(1.0)
             .output(f);
         if T::VNNI2 {
@@ -281,7 +318,7 @@ impl<T: OpElem> Attention<T> {
         key_lengths: Option<&[usize]>,
     ) -> Result<()> {
         let o = &self.o;
-        let (lq, lkv) = self.lens();
+        let (lq, lkv) = self.input_lens();
         check_len("q", q, lq)?;
         check_len("k", k, lkv)?;
         check_len("v", v, lkv)?;
@@ -314,7 +351,7 @@ impl<T: OpElem> Attention<T> {
         let o = &self.o;
         self.check(q.len(), k.len(), v.len(), key_lengths)?;
         check_len("out", out.len(), self.lens().0)?;
-        let (d, ld) = (o.head_dim, o.heads * o.head_dim);
+        let (d, ld) = (o.head_dim, self.ld_in);
         let transpose = UnaryDesc::new(UnaryOp::Transpose, o.seq_kv, d, T::DTYPE)
             .ld(ld, o.seq_kv)
             .dispatch()?;
@@ -425,7 +462,7 @@ impl<T: OpElem> Attention<T> {
         stats: Option<Shared<f32>>,
     ) -> Result<()> {
         let o = &self.o;
-        let (d, ld, bkv) = (o.head_dim, o.heads * o.head_dim, self.bkv);
+        let (d, ld, bkv) = (o.head_dim, self.ld_in, self.bkv);
         let i0 = qb * self.bq;
         let rows = self.bq.min(o.seq_q - i0);
         let off = o.seq_kv - o.seq_q.min(o.seq_kv);
@@ -439,6 +476,7 @@ impl<T: OpElem> Attention<T> {
         st.l[..rows].fill(0.0);
         st.acc[..rows * d].fill(0.0);
         let q_at = (b * o.seq_q + i0) * ld + h * d;
+        let out_at = (b * o.seq_q + i0) * o.heads * d + h * d;
         for j0 in (0..=last_key).step_by(bkv) {
             let cols = bkv.min(last_key + 1 - j0);
             let k = self.kernels(st, rows, cols)?;
@@ -488,7 +526,7 @@ impl<T: OpElem> Attention<T> {
         }
         let k = self.kernels(st, rows, bkv.min(last_key + 1))?;
         // SAFETY: the accumulator and l over `rows`, written to this block's output rows.
-        unsafe { binary(&k.finish, st.acc.as_ptr(), st.l.as_ptr(), os.at(q_at)) };
+        unsafe { binary(&k.finish, st.acc.as_ptr(), st.l.as_ptr(), os.at(out_at)) };
         if let Some(stats) = stats {
             let at = (b * o.heads + h) * 2 * o.seq_q + i0;
             // SAFETY: this block's rows of head (b, h)'s statistics (checked length).
