@@ -233,6 +233,8 @@ impl<T: OpElem> BertLayer<T> {
         };
         let h3 = fits("bert", "fused qkv width", &[3, o.hidden])?;
         fits("bert", "fused qkv activations", &[n, h3])?;
+        fits("bert", "fused qkv weights", &[h3, o.hidden])?;
+        fits("bert", "mlp weights", &[o.intermediate, o.hidden])?;
         // One product of 3·hidden outputs instead of three of hidden: the input rows are
         // read once, and the attention reads the three thirds in place (input_ld = 3·H).
         let qkv = Linear::new(n, o.hidden, h3, bias(Activation::None))?;
