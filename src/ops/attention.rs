@@ -1,8 +1,15 @@
 //! Multi-head scaled dot-product attention, flash style: for each block of queries the keys are
 //! visited block by block, and a running row maximum `m`, row sum `l` and f32 accumulator are
 //! rescaled as each block's softmax arrives (the online softmax), so the `S × S` score matrix
-//! is never materialised — the memory is O(S·D) per head (the head's transposed keys, and for
-//! bf16 its VNNI2-packed values), plus O(block²) scratch per thread.
+//! is never materialised — the memory is O(S·D) per head (the head's transposed keys and its
+//! values, dense, VNNI2-packed for bf16), plus O(block²) scratch per thread (with a dense copy
+//! of the block's queries).
+//!
+//! Why the copies of Q and V: the products then read rows `D` apart instead of `H·D` (or
+//! `3·H·D` in a fused QKV buffer), a few cache lines per row rather than a new page. Copying
+//! the query block and the f32 values measured 1.2–1.4× faster over the whole f32 attention
+//! at sequence 512 on Zen 4 (dense and strided inputs alike), the copies being O(S·D) per head
+//! against the O(S²·D) products.
 //!
 //! Per key block: `S = scale·Q·Kᵀ` (a GEMM on the head's transposed keys), the masked tail
 //! set to −∞, then [`online_softmax_step`] (row max, `exp(S − m)`, row sum and the rescaling
@@ -13,7 +20,7 @@
 //!
 //! Tensors are `[B][S][H][D]` row-major (the layout a QKV projection writes), f32 or bf16.
 //! The inputs may be further apart than `H·D` per token ([`AttentionOptions::input_ld`]):
-//! Q, K and V can then be read in place from one fused `[B·S][3·H·D]` QKV projection.
+//! Q, K and V can then be read directly from one fused `[B·S][3·H·D]` QKV projection.
 //! Masks: causal (query `i` sees keys `j ≤ i + (S_kv − S_q)`) and per-batch key lengths
 //! (padding: keys at or beyond the length are ignored, never read).
 
@@ -25,7 +32,7 @@ use crate::isa::{
     BinaryDesc, BinaryOp, Broadcast, DType, Equation, GemmDesc, Layout, ReduceAxis, ReduceOp,
     TernaryOp, UnaryDesc, UnaryOp,
 };
-use crate::{BinaryKernel, GemmKernel};
+use crate::{BinaryKernel, GemmKernel, UnaryKernel};
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
@@ -95,6 +102,8 @@ pub struct Attention<T: OpElem> {
 /// The kernels of one `rows × cols` block step.
 #[derive(Clone, Copy, Debug)]
 struct Step {
+    /// The block's query rows to a dense `[rows][D]` copy.
+    q_copy: UnaryKernel,
     qk: GemmKernel,
     /// The online softmax update ([`online_softmax`]).
     softmax: EquationKernel,
@@ -114,6 +123,7 @@ struct Scratch<T> {
     mx: Vec<f32>,
     lx: Vec<f32>,
     corr: Vec<f32>,
+    q: Vec<T>,
     kt: Vec<T>,
     v: Vec<T>,
     head: Option<(usize, usize)>,
@@ -241,7 +251,7 @@ impl<T: OpElem> Attention<T> {
         let (ld, ld_in) = (self.o.heads * d, self.ld_in);
         let f = DType::F32;
         let mut qk = GemmDesc::new(rows, cols, d, T::DTYPE)
-            .ld(ld_in, self.o.seq_kv, bkv)
+            .ld(d, self.o.seq_kv, bkv)
             .alpha(self.scale as f64)
             .beta(0.0)
             .output(f);
@@ -252,7 +262,7 @@ impl<T: OpElem> Attention<T> {
             cols
         };
         let mut pv = GemmDesc::new(rows, d, kk, T::DTYPE)
-            .ld(bkv, if T::VNNI2 { d } else { ld_in }, d)
+            .ld(bkv, d, d)
             .beta(1.0)
             .output(f);
         if T::VNNI2 {
@@ -260,6 +270,9 @@ impl<T: OpElem> Attention<T> {
             pv = pv.vnni_b();
         }
         Ok(Step {
+            q_copy: UnaryDesc::new(UnaryOp::Identity, rows, d, T::DTYPE)
+                .ld(ld_in, d)
+                .dispatch()?,
             qk: qk.dispatch()?,
             softmax: online_softmax(rows, cols, bkv, T::DTYPE).dispatch()?,
             scale_acc: BinaryDesc::new(BinaryOp::Mul, rows, d, f)
@@ -369,7 +382,17 @@ impl<T: OpElem> Attention<T> {
                 ),
             )
         } else {
-            (None, None)
+            // f32 values are copied to a dense `[S_kv][D]` block per head too: the P·V
+            // product then reads rows `D` apart rather than `input_ld` (three times further
+            // in BERT's fused QKV buffer, a page per row).
+            (
+                None,
+                Some(
+                    UnaryDesc::new(UnaryOp::Identity, o.seq_kv, d, T::DTYPE)
+                        .ld(ld, d)
+                        .dispatch()?,
+                ),
+            )
         };
         let failure = Mutex::new(None);
         let (qs, ks, vs, os) = (
@@ -390,12 +413,9 @@ impl<T: OpElem> Attention<T> {
                 mx: vec![0.0; bq],
                 lx: vec![0.0; bq],
                 corr: vec![0.0; bq],
+                q: vec![T::default(); bq * d],
                 kt: vec![T::default(); head_len],
-                v: if T::VNNI2 {
-                    vec![T::default(); head_len]
-                } else {
-                    vec![]
-                },
+                v: vec![T::default(); head_len],
                 head: None,
                 extra: vec![],
             },
@@ -421,7 +441,7 @@ impl<T: OpElem> Attention<T> {
                     st.head = Some((b, h));
                 }
                 let kv_len = key_lengths.map_or(o.seq_kv, |l| l[b]);
-                if let Err(e) = self.query_block(st, (b, h, qb), kv_len, (qs, vs, os), stats) {
+                if let Err(e) = self.query_block(st, (b, h, qb), kv_len, (qs, os), stats) {
                     failure
                         .lock()
                         .expect("no panic holds the lock")
@@ -458,7 +478,7 @@ impl<T: OpElem> Attention<T> {
         st: &mut Scratch<T>,
         (b, h, qb): (usize, usize, usize),
         kv_len: usize,
-        (qs, vs, os): (Shared<T>, Shared<T>, Shared<T>),
+        (qs, os): (Shared<T>, Shared<T>),
         stats: Option<Shared<f32>>,
     ) -> Result<()> {
         let o = &self.o;
@@ -480,11 +500,15 @@ impl<T: OpElem> Attention<T> {
         for j0 in (0..=last_key).step_by(bkv) {
             let cols = bkv.min(last_key + 1 - j0);
             let k = self.kernels(st, rows, cols)?;
+            if j0 == 0 {
+                // SAFETY: the block's query rows (checked length) into the scratch.
+                unsafe { unary(&k.q_copy, qs.at(q_at), st.q.as_mut_ptr()) };
+            }
             // SAFETY: the query rows, the head's transposed keys (columns j0..j0 + cols) and
             // the scratch blocks are in bounds by construction.
             unsafe {
                 let args = GemmArgs {
-                    a: qs.at(q_at).cast_const().cast(),
+                    a: st.q.as_ptr().cast(),
                     b: st
                         .kt
                         .as_ptr()
@@ -507,14 +531,10 @@ impl<T: OpElem> Attention<T> {
                     st.p[i * self.ldp + cols] = T::default();
                 }
             }
-            // SAFETY: P's rows, the head's values from key j0 on (in place, or packed), and
-            // the accumulator.
+            // SAFETY: P's rows, the head's values from key j0 on (copied or packed), and the
+            // accumulator.
             unsafe {
-                let v = if T::VNNI2 {
-                    st.v.as_ptr().add(j0 * d)
-                } else {
-                    vs.at(b * o.seq_kv * ld + h * d + j0 * ld).cast_const()
-                };
+                let v = st.v.as_ptr().add(j0 * d);
                 let args = GemmArgs {
                     a: st.p.as_ptr().cast(),
                     b: v.cast(),
