@@ -343,6 +343,9 @@
 // SGD with momentum.
 #define TPP_EQ_SGD_MOMENTUM 10
 
+// A BERT layer (`tpp_bert_layer *` in C): an id, never dereferenced.
+typedef struct tpp_bert_layer tpp_bert_layer;
+
 // An equation under construction (`tpp_equation *` in C): an id, never dereferenced.
 typedef struct tpp_equation tpp_equation;
 
@@ -599,6 +602,68 @@ typedef struct tpp_kernel_info {
   int32_t family;
 } tpp_kernel_info;
 
+// The shape and options of a BERT encoder layer for `tpp_bert_layer_create` (see
+// `tpp::ops::BertLayer`: post-norm, GELU MLP, padding by sequence lengths).
+typedef struct tpp_bert_desc {
+  // `TPP_DTYPE_F32` or `TPP_DTYPE_BF16` (activations and weights; biases and layer-norm
+  // parameters are f32 either way; bf16: even head size).
+  int32_t dtype;
+  // Sequences per batch.
+  int64_t batch;
+  // Tokens per sequence (the padded length).
+  int64_t seq;
+  // Hidden size (a multiple of `heads`), heads and intermediate (MLP) size.
+  int64_t hidden;
+  // See `hidden`.
+  int64_t heads;
+  // See `hidden`.
+  int64_t intermediate;
+  // Probability of the two hidden-state dropouts, in [0, 1); 0 for inference.
+  float dropout;
+  // Epsilon of both layer norms; 0 means 1e-12 (BERT's).
+  float layer_norm_eps;
+  // Seed of the dropout masks.
+  uint64_t seed;
+} tpp_bert_desc;
+
+// The parameters of a layer for `tpp_bert_layer_set_weights`: weights row-major
+// `[out][in]` in the layer's dtype (as PyTorch's `nn.Linear.weight`), biases, `gamma` and
+// `beta` f32. None may be NULL.
+typedef struct tpp_bert_weights {
+  // Query projection `[hidden][hidden]` and its bias (`hidden`).
+  const void *query;
+  // See `query`.
+  const float *query_bias;
+  // Key projection `[hidden][hidden]` and its bias (`hidden`).
+  const void *key;
+  // See `key`.
+  const float *key_bias;
+  // Value projection `[hidden][hidden]` and its bias (`hidden`).
+  const void *value;
+  // See `value`.
+  const float *value_bias;
+  // Attention output projection `[hidden][hidden]` and its bias (`hidden`).
+  const void *attn_out;
+  // See `attn_out`.
+  const float *attn_out_bias;
+  // The first layer norm's `gamma` and `beta` (`hidden` each).
+  const float *attn_norm_gamma;
+  // See `attn_norm_gamma`.
+  const float *attn_norm_beta;
+  // MLP up projection `[intermediate][hidden]` and its bias (`intermediate`).
+  const void *intermediate;
+  // See `intermediate`.
+  const float *intermediate_bias;
+  // MLP down projection `[hidden][intermediate]` and its bias (`hidden`).
+  const void *output;
+  // See `output`.
+  const float *output_bias;
+  // The second layer norm's `gamma` and `beta` (`hidden` each).
+  const float *out_norm_gamma;
+  // See `out_norm_gamma`.
+  const float *out_norm_beta;
+} tpp_bert_weights;
+
 // The argument struct of an equation kernel (the C ABI's `tpp_equation_args`).
 typedef struct tpp_equation_args {
   // One pointer per value input, in declaration order.
@@ -823,6 +888,40 @@ const char *tpp_last_error(void);
 
 // The library version, e.g. "0.1.0".
 const char *tpp_version(void);
+
+// Builds a layer (kernels dispatched, buffers allocated) from `desc`; `*out` receives its id
+// (free it with `tpp_bert_layer_release`). Set its weights before running it.
+//
+// # Safety
+// `desc` must point to a `tpp_bert_desc`, `out` to a writable `tpp_bert_layer *`.
+tpp_status tpp_bert_layer_create(const struct tpp_bert_desc *desc, struct tpp_bert_layer **out);
+
+// Packs the parameters into the layer (once; again to change them). Every pointer is
+// checked before anything changes.
+//
+// # Safety
+// `weights` must point to a `tpp_bert_weights` whose arrays hold the elements the layer's
+// shape gives, in its dtype (biases and norms f32).
+tpp_status tpp_bert_layer_set_weights(struct tpp_bert_layer *layer,
+                                      const struct tpp_bert_weights *weights);
+
+// `y = layer(x)` over `[batch][seq][hidden]` row-major tensors in the layer's dtype;
+// `seq_lengths` (`batch` values in 1..=seq, or NULL for none) masks padded keys (padded
+// query rows of `y` are computed like the others and carry no meaning).
+//
+// # Safety
+// `x` and `y` must hold `batch·seq·hidden` elements each (distinct buffers);
+// `seq_lengths`, when not NULL, `batch` values.
+tpp_status tpp_bert_layer_forward(struct tpp_bert_layer *layer,
+                                  const void *x,
+                                  const int64_t *seq_lengths,
+                                  void *y);
+
+// Replaces the seed of the dropout masks of later runs.
+tpp_status tpp_bert_layer_set_seed(struct tpp_bert_layer *layer, uint64_t seed);
+
+// Frees a layer (NULL is allowed and does nothing); its id is never valid again.
+tpp_status tpp_bert_layer_release(struct tpp_bert_layer *layer);
 
 #if defined(TPP_BLAS)
 // The reference BLAS error handler: prints

@@ -409,3 +409,113 @@ fn attention_c_abi_training_passes() {
         assert_eq!(st, TPP_ERR_INVALID_ARGUMENT);
     }
 }
+
+/// Forward over strided inputs: Q, K and V interleaved in one buffer of `ld`-element token
+/// rows (as a fused QKV projection writes them, plus `gap` spare elements per row, poisoned
+/// with NaN so a read outside the heads shows), against textbook attention on dense copies.
+fn check_strided<T: OpElem>(
+    mut o: AttentionOptions,
+    lens: Option<Vec<usize>>,
+    seed: u64,
+    gap: usize,
+) {
+    let row = o.heads * o.head_dim;
+    let ld = 3 * row + gap;
+    o.input_ld = Some(ld);
+    let mut rng = Rng(seed);
+    let att = Attention::<T>::new(o.clone()).unwrap();
+    let (lq, lkv) = att.lens();
+    let mut draw = |n: usize, amp: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| (T::from_f32((amp * rng.f()) as f32)).to_f32() as f64)
+            .collect()
+    };
+    let (q, k, v) = (draw(lq, 2.0), draw(lkv, 2.0), draw(lkv, 1.0));
+    let tokens = (o.batch * o.seq_q).max(o.batch * o.seq_kv);
+    let mut fused = vec![T::from_f32(f32::NAN); tokens * ld];
+    for (third, x) in [&q, &k, &v].into_iter().enumerate() {
+        for (t, src) in x.chunks(row).enumerate() {
+            for (c, &y) in src.iter().enumerate() {
+                fused[t * ld + third * row + c] = T::from_f32(y as f32);
+            }
+        }
+    }
+    let (lq_in, lkv_in) = att.input_lens();
+    assert_eq!(lq_in, (o.batch * o.seq_q - 1) * ld + row);
+    assert_eq!(lkv_in, (o.batch * o.seq_kv - 1) * ld + row);
+    let (fq, fk, fv) = (
+        &fused[..lq_in],
+        &fused[row..row + lkv_in],
+        &fused[2 * row..],
+    );
+    let mut out = vec![T::from_f32(f32::NAN); lq];
+    att.forward(fq, fk, fv, lens.as_deref(), &mut out).unwrap();
+    let want = textbook(&o, &q, &k, &v, lens.as_deref());
+    let tol = if T::DTYPE.size() == 2 { 2e-2 } else { 2e-5 };
+    for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+        let g = g.to_f32() as f64;
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "out[{i}]: got {g}, want {w} ({o:?}, lens {lens:?})"
+        );
+    }
+    // One element short of the last token's row is an error, not a read past the slice.
+    let mut spare = vec![T::default(); lq];
+    assert!(att
+        .forward(&fq[..lq_in - 1], fk, fv, lens.as_deref(), &mut spare)
+        .is_err());
+    assert!(att
+        .forward(fq, &fk[..lkv_in - 1], fv, lens.as_deref(), &mut spare)
+        .is_err());
+}
+
+proptest! {
+    #![proptest_config(common::scale::config(12))]
+    #[test]
+    fn attention_strided_f32_matches_textbook((o, lens, seed) in options(false), gap in 0usize..5) {
+        check_strided::<f32>(o, lens, seed, gap);
+    }
+
+    #[test]
+    fn attention_strided_bf16_matches_textbook((o, lens, seed) in options(true), gap in 0usize..5) {
+        check_strided::<bf16>(o, lens, seed, gap);
+    }
+}
+
+#[test]
+fn attention_strided_bert_head_and_bad_strides() {
+    // BERT's fused layout (ld = 3·H·D) with default blocks, and a padded row.
+    check_strided::<f32>(
+        AttentionOptions::new(2, 2, 130, 64),
+        Some(vec![130, 77]),
+        3,
+        0,
+    );
+    check_strided::<bf16>(AttentionOptions::new(1, 3, 70, 32), None, 4, 7);
+    // A stride shorter than a token's heads is rejected when the plan is made.
+    let mut o = AttentionOptions::new(1, 2, 8, 4);
+    o.input_ld = Some(7);
+    assert!(Attention::<f32>::new(o.clone()).is_err());
+    o.input_ld = Some(8);
+    assert!(Attention::<f32>::new(o.clone()).is_ok());
+    o.input_ld = Some(usize::MAX / 4);
+    assert!(Attention::<f32>::new(o.clone()).is_err());
+    // The backward pass reads dense inputs only: a strided plan says so.
+    o.input_ld = Some(24);
+    let att = Attention::<f32>::new(o).unwrap();
+    let (lq, lkv) = att.lens();
+    let x = vec![0f32; 3 * lq];
+    let (mut out, mut stats) = (vec![0f32; lq], vec![0f32; att.stats_len()]);
+    att.forward_train(&x, &x, &x, None, &mut out, &mut stats)
+        .unwrap();
+    let (mut dq, mut dk, mut dv) = (vec![0f32; lq], vec![0f32; lkv], vec![0f32; lkv]);
+    let grads = AttentionGrads {
+        dq: &mut dq,
+        dk: &mut dk,
+        dv: &mut dv,
+    };
+    let err = att
+        .backward(&x, &x, &x, None, &out, &stats, &x, grads)
+        .unwrap_err();
+    assert!(err.to_string().contains("input_ld"), "{err}");
+}

@@ -8,6 +8,7 @@
 //! under AddressSanitizer and UBSan.
 #![allow(non_camel_case_types)]
 
+mod bert;
 #[cfg(feature = "blas")]
 pub mod blas;
 #[cfg(feature = "blas")]
@@ -21,6 +22,7 @@ mod handles;
 mod matmul;
 mod ops;
 
+pub use bert::*;
 pub use codes::*;
 pub use desc::*;
 pub use equation::*;

@@ -96,16 +96,16 @@ pub struct tpp_attention_desc {
 }
 
 /// `len` elements at `p` (checked plausible and aligned by the caller).
-unsafe fn slice<'a, T>(p: *const c_void, len: usize) -> &'a [T] {
+pub(super) unsafe fn slice<'a, T>(p: *const c_void, len: usize) -> &'a [T] {
     std::slice::from_raw_parts(p.cast(), len)
 }
-unsafe fn slice_mut<'a, T>(p: *mut c_void, len: usize) -> &'a mut [T] {
+pub(super) unsafe fn slice_mut<'a, T>(p: *mut c_void, len: usize) -> &'a mut [T] {
     std::slice::from_raw_parts_mut(p.cast(), len)
 }
 
 /// Checks the pointers of an entry point (`None`: an optional one left null), each with the
 /// bytes it spans (no more than an operand may: `isize::MAX`).
-fn pointers(list: &[(&str, Option<*const c_void>, usize, usize)]) -> Result<(), Fail> {
+pub(super) fn pointers(list: &[(&str, Option<*const c_void>, usize, usize)]) -> Result<(), Fail> {
     let mut need = vec![];
     for &(what, p, elems, size) in list {
         if elems as u128 * size as u128 > isize::MAX as u128 {
@@ -124,7 +124,7 @@ fn opt(p: *const c_void) -> Option<*const c_void> {
     (!p.is_null()).then_some(p)
 }
 
-fn float_dtype(d: i32) -> Result<DType, Fail> {
+pub(super) fn float_dtype(d: i32) -> Result<DType, Fail> {
     match super::codes::dtype("dtype", d)? {
         t @ (DType::F32 | DType::BF16) => Ok(t),
         other => Err(Fail::arg(format!(
@@ -471,7 +471,7 @@ fn attention_plan<T: OpElem>(d: &tpp_attention_desc) -> Result<Attention<T>, Fai
 }
 
 /// The key lengths from C (NULL: none), after the pointer checks.
-unsafe fn key_lengths(p: *const i64, batch: usize) -> Result<Option<Vec<usize>>, Fail> {
+pub(super) unsafe fn key_lengths(p: *const i64, batch: usize) -> Result<Option<Vec<usize>>, Fail> {
     if p.is_null() {
         return Ok(None);
     }

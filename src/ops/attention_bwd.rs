@@ -12,7 +12,7 @@
 use super::attention::Attention;
 use super::loops::{LoopNest, LoopSpec};
 use super::raw::{binary, check_len, reduce, unary, OpElem, Shared};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
     BinaryDesc, BinaryOp, Broadcast, DType, GemmDesc, ReduceAxis, ReduceDesc, ReduceOp, UnaryDesc,
@@ -131,6 +131,17 @@ impl<T: OpElem> Attention<T> {
         dout: &[T],
         grads: AttentionGrads<'_, T>,
     ) -> Result<()> {
+        let dense = self.options().heads * self.options().head_dim;
+        if self.input_ld() != dense {
+            // The gradients are written dense, and the block kernels below assume the
+            // inputs are too.
+            return Err(Error::desc(
+                "attention",
+                "input_ld",
+                self.input_ld(),
+                format!("heads·head_dim = {dense} for the backward pass"),
+            ));
+        }
         self.check(q.len(), k.len(), v.len(), key_lengths)?;
         let (lq, lkv) = self.lens();
         check_len("out", out.len(), lq)?;

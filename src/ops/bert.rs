@@ -2,10 +2,11 @@
 //! intermediate by default, any shape allowed), composed from the other operators and one
 //! equation per sub-layer tail:
 //!
-//! 1. `q, k, v = x·W{q,k,v}ᵀ + b` — three [`Linear`] products of one plan (bias fused in the
-//!    BRGEMM epilogue), each writing `[B·S][H]`, which is the `[B][S][heads][D]` layout
-//!    [`Attention`] reads;
-//! 2. `ctx = softmax(q·kᵀ/√D + padding mask)·v` — the flash [`Attention`] (no `S × S` matrix);
+//! 1. `[q k v] = x·[Wq Wk Wv]ᵀ + [bq bk bv]` — one fused `hidden → 3·hidden` [`Linear`]
+//!    (the three weights concatenated and packed once, bias fused in the BRGEMM epilogue),
+//!    writing `[B·S][3·H]`: each third of a row is the `[heads][D]` of one token;
+//! 2. `ctx = softmax(q·kᵀ/√D + padding mask)·v` — the flash [`Attention`] (no `S × S` matrix),
+//!    reading Q, K and V in place from the fused buffer (tokens `3·H` apart);
 //! 3. `a = ctx·Woᵀ + bo` ([`Linear`]), then `h = LN(dropout(a) + x)` — one equation
 //!    ([`equations::dropout_residual_layer_norm`]), one pass over each block of rows;
 //! 4. `i = gelu(h·Wiᵀ + bi)` ([`Linear`], bias and erf-GELU fused in the epilogue);
@@ -109,10 +110,10 @@ pub struct BertWeights<'a, T> {
 /// The parameters in the plan's layouts.
 #[derive(Debug, Default)]
 struct Params<T> {
-    /// Blocked weights: query, key, value, attention output, up, down.
-    w: [Vec<T>; 6],
+    /// Blocked weights: fused query-key-value, attention output, up, down.
+    w: [Vec<T>; 4],
     /// Their biases.
-    b: [Vec<f32>; 6],
+    b: [Vec<f32>; 4],
     /// gamma and beta of the two layer norms.
     norm: [Vec<f32>; 4],
     set: bool,
@@ -121,9 +122,8 @@ struct Params<T> {
 /// The activations between the steps, `[B·S][..]` row-major.
 #[derive(Debug)]
 struct Buffers<T> {
-    q: Vec<T>,
-    k: Vec<T>,
-    v: Vec<T>,
+    /// `[B·S][3·H]`: the query, key and value of each token, side by side.
+    qkv: Vec<T>,
     ctx: Vec<T>,
     proj: Vec<T>,
     h: Vec<T>,
@@ -145,7 +145,9 @@ pub struct BertLayer<T: OpElem> {
     o: BertOptions,
     /// Tokens: `batch · seq`.
     n: usize,
-    /// `hidden → hidden` with bias (the Q, K, V and attention-output projections).
+    /// `hidden → 3·hidden` with bias (the fused Q, K, V projection).
+    qkv: Linear<T>,
+    /// `hidden → hidden` with bias (the attention-output projection).
     proj: Linear<T>,
     /// `hidden → intermediate` with bias and GELU.
     up: Linear<T>,
@@ -229,6 +231,13 @@ impl<T: OpElem> BertLayer<T> {
             activation,
             ..LinearOptions::default()
         };
+        let h3 = fits("bert", "fused qkv width", &[3, o.hidden])?;
+        fits("bert", "fused qkv activations", &[n, h3])?;
+        fits("bert", "fused qkv weights", &[h3, o.hidden])?;
+        fits("bert", "mlp weights", &[o.intermediate, o.hidden])?;
+        // One product of 3·hidden outputs instead of three of hidden: the input rows are
+        // read once, and the attention reads the three thirds in place (input_ld = 3·H).
+        let qkv = Linear::new(n, o.hidden, h3, bias(Activation::None))?;
         let proj = Linear::new(n, o.hidden, o.hidden, bias(Activation::None))?;
         let up = Linear::new(n, o.hidden, o.intermediate, bias(Activation::GeluErf))?;
         // The down projection reduces over `intermediate` (3072) with rows that far apart:
@@ -244,12 +253,10 @@ impl<T: OpElem> BertLayer<T> {
                 ..bias(Activation::None)
             },
         )?;
-        let attn = Attention::new(AttentionOptions::new(
-            o.batch,
-            o.heads,
-            o.seq,
-            o.hidden / o.heads,
-        ))?;
+        let attn = Attention::new(AttentionOptions {
+            input_ld: Some(h3),
+            ..AttentionOptions::new(o.batch, o.heads, o.seq, o.hidden / o.heads)
+        })?;
         let rows = o.rows_per_block.unwrap_or(16).clamp(1, n);
         let eq = |r| {
             equations::dropout_residual_layer_norm(
@@ -270,24 +277,14 @@ impl<T: OpElem> BertLayer<T> {
             rows,
         };
         let wl = [
-            proj.weight_layout(),
-            proj.weight_layout(),
-            proj.weight_layout(),
+            qkv.weight_layout(),
             proj.weight_layout(),
             up.weight_layout(),
             down.weight_layout(),
         ];
         let params = Params {
             w: wl.map(|l| vec![T::default(); l.len()]),
-            b: [
-                o.hidden,
-                o.hidden,
-                o.hidden,
-                o.hidden,
-                o.intermediate,
-                o.hidden,
-            ]
-            .map(|len| vec![0.0; len]),
+            b: [h3, o.hidden, o.intermediate, o.hidden].map(|len| vec![0.0; len]),
             norm: [(); 4].map(|_| vec![0.0; o.hidden]),
             set: false,
         };
@@ -298,9 +295,7 @@ impl<T: OpElem> BertLayer<T> {
             0
         };
         let buf = Buffers {
-            q: act(),
-            k: act(),
-            v: act(),
+            qkv: vec![T::default(); n * h3],
             ctx: act(),
             proj: act(),
             h: act(),
@@ -310,6 +305,7 @@ impl<T: OpElem> BertLayer<T> {
         Ok(BertLayer {
             o,
             n,
+            qkv,
             proj,
             up,
             down,
@@ -337,7 +333,11 @@ impl<T: OpElem> BertLayer<T> {
 
     /// Nominal flops of one forward pass: the six products and the attention's two.
     pub fn flops(&self) -> u64 {
-        4 * self.proj.flops() + self.up.flops() + self.down.flops() + self.attn.flops()
+        self.qkv.flops()
+            + self.proj.flops()
+            + self.up.flops()
+            + self.down.flops()
+            + self.attn.flops()
     }
 
     /// Bytes the plan holds for the weights and the activation buffers.
@@ -346,7 +346,7 @@ impl<T: OpElem> BertLayer<T> {
         let p = &self.params;
         let b = &self.buf;
         t * (p.w.iter().map(Vec::len).sum::<usize>()
-            + [&b.q, &b.k, &b.v, &b.ctx, &b.proj, &b.h, &b.inter]
+            + [&b.qkv, &b.ctx, &b.proj, &b.h, &b.inter]
                 .iter()
                 .map(|v| v.len())
                 .sum::<usize>())
@@ -359,11 +359,12 @@ impl<T: OpElem> BertLayer<T> {
         self.o.seed = seed;
     }
 
-    /// Packs the weights into the plan's blocked layouts and copies the biases and layer-norm
+    /// Packs the weights into the plan's blocked layouts (query, key and value concatenated
+    /// into one `[3·hidden][hidden]` matrix first) and copies the biases and layer-norm
     /// parameters; every length is checked first (nothing changes on an error).
     pub fn set_weights(&mut self, w: &BertWeights<'_, T>) -> Result<()> {
         let (h, i) = (self.o.hidden, self.o.intermediate);
-        let mats = [
+        let checks = [
             ("query", w.query, h * h, h),
             ("key", w.key, h * h, h),
             ("value", w.value, h * h, h),
@@ -371,7 +372,7 @@ impl<T: OpElem> BertLayer<T> {
             ("intermediate", w.intermediate, i * h, i),
             ("output", w.output, h * i, h),
         ];
-        for (name, (m, b), mlen, blen) in mats {
+        for (name, (m, b), mlen, blen) in checks {
             exact(name, m.len(), mlen)?;
             exact(name, b.len(), blen)?;
         }
@@ -379,15 +380,17 @@ impl<T: OpElem> BertLayer<T> {
         for v in norms {
             exact("norm", v.len(), h)?;
         }
-        let layouts: [WeightLayout; 6] = [
-            self.proj.weight_layout(),
-            self.proj.weight_layout(),
-            self.proj.weight_layout(),
+        // Rows `[out][in]` stack: the fused matrix is query, then key, then value.
+        let qkv_w = [w.query.0, w.key.0, w.value.0].concat();
+        let qkv_b = [w.query.1, w.key.1, w.value.1].concat();
+        let mats: [(&[T], &[f32]); 4] = [(&qkv_w, &qkv_b), w.attn_out, w.intermediate, w.output];
+        let layouts: [WeightLayout; 4] = [
+            self.qkv.weight_layout(),
             self.proj.weight_layout(),
             self.up.weight_layout(),
             self.down.weight_layout(),
         ];
-        for (n, (_, (m, b), _, _)) in mats.iter().enumerate() {
+        for (n, (m, b)) in mats.into_iter().enumerate() {
             layouts[n].from_kcrs(m, &mut self.params.w[n])?;
             self.params.b[n].copy_from_slice(b);
         }
@@ -420,6 +423,7 @@ impl<T: OpElem> BertLayer<T> {
         let (x, y) = (&x[..len], &mut y[..len]);
         let BertLayer {
             o,
+            qkv,
             proj,
             up,
             down,
@@ -430,12 +434,12 @@ impl<T: OpElem> BertLayer<T> {
             ..
         } = self;
         let (h, seed) = (o.hidden, o.seed);
-        attn.check(len, len, len, seq_lengths)?;
-        proj.forward(x, &p.w[0], Some(&p.b[0]), &mut buf.q)?;
-        proj.forward(x, &p.w[1], Some(&p.b[1]), &mut buf.k)?;
-        proj.forward(x, &p.w[2], Some(&p.b[2]), &mut buf.v)?;
-        attn.forward(&buf.q, &buf.k, &buf.v, seq_lengths, &mut buf.ctx)?;
-        proj.forward(&buf.ctx, &p.w[3], Some(&p.b[3]), &mut buf.proj)?;
+        let (q, k, v) = thirds(&buf.qkv, h);
+        attn.check(q.len(), k.len(), v.len(), seq_lengths)?;
+        qkv.forward(x, &p.w[0], Some(&p.b[0]), &mut buf.qkv)?;
+        let (q, k, v) = thirds(&buf.qkv, h);
+        attn.forward(q, k, v, seq_lengths, &mut buf.ctx)?;
+        proj.forward(&buf.ctx, &p.w[1], Some(&p.b[1]), &mut buf.proj)?;
         let [m0, m1] = &mut buf.masks;
         tail.run(
             (seed, 0),
@@ -446,8 +450,8 @@ impl<T: OpElem> BertLayer<T> {
             &mut buf.h,
             m0,
         )?;
-        up.forward(&buf.h, &p.w[4], Some(&p.b[4]), &mut buf.inter)?;
-        down.forward(&buf.inter, &p.w[5], Some(&p.b[5]), &mut buf.proj)?;
+        up.forward(&buf.h, &p.w[2], Some(&p.b[2]), &mut buf.inter)?;
+        down.forward(&buf.inter, &p.w[3], Some(&p.b[3]), &mut buf.proj)?;
         tail.run(
             (seed, 1),
             h,
@@ -458,6 +462,12 @@ impl<T: OpElem> BertLayer<T> {
             m1,
         )
     }
+}
+
+/// Q, K and V in the fused `[tokens][3·h]` buffer: each starts at its third of the first row
+/// and runs to the end (the attention steps over rows `3·h` apart).
+fn thirds<T>(fused: &[T], h: usize) -> (&[T], &[T], &[T]) {
+    (fused, &fused[h..], &fused[2 * h..])
 }
 
 /// A parameter's length must match exactly (a longer slice is a mistake, not spare room).

@@ -1,6 +1,6 @@
 /* The operator entry points from C: tpp_conv2d_forward / _backward_data / _backward_weights,
- * tpp_linear_forward / _backward_data / _backward_weights and tpp_attention_forward, each
- * against naive loops written here, and their error paths. Prints "N passed, M failed" and
+ * tpp_linear_forward / _backward_data / _backward_weights, tpp_attention_forward and the
+ * tpp_bert_layer_* object, each against naive loops written here, and their error paths. Prints "N passed, M failed" and
  * exits non-zero on any failure. */
 #include "tpp.h"
 
@@ -178,10 +178,156 @@ static void test_attention(void) {
   free(q), free(k), free(v);
 }
 
+/* y[n][o] = b[o] + sum_i x[n][i] * w[o][i] */
+static void naive_linear(const double *x, const float *w, const float *b, double *y, int rows,
+                         int in, int out) {
+  for (int n = 0; n < rows; n++)
+    for (int o = 0; o < out; o++) {
+      double s = b[o];
+      for (int i = 0; i < in; i++) s += x[n * in + i] * w[o * in + i];
+      y[n * out + o] = s;
+    }
+}
+
+/* Each row of a + r normalised, then scaled and shifted. */
+static void naive_add_norm(const double *a, const double *r, const float *g, const float *be,
+                           double *y, int rows, int cols) {
+  for (int n = 0; n < rows; n++) {
+    double mean = 0, var = 0;
+    for (int c = 0; c < cols; c++) mean += a[n * cols + c] + r[n * cols + c];
+    mean /= cols;
+    for (int c = 0; c < cols; c++) {
+      double d = a[n * cols + c] + r[n * cols + c] - mean;
+      var += d * d;
+    }
+    var /= cols;
+    for (int c = 0; c < cols; c++)
+      y[n * cols + c] = (a[n * cols + c] + r[n * cols + c] - mean) / sqrt(var + 1e-12) * g[c] + be[c];
+  }
+}
+
+static void test_bert(void) {
+  enum { BB = 2, BS = 5, BH = 8, BN = 2, BI = 12, BD = BH / BN, T = BB * BS };
+  tpp_bert_desc d = {TPP_DTYPE_F32, BB, BS, BH, BN, BI, 0.0f, 0.0f, 0};
+  float *wq = fill(BH * BH, 20), *wk = fill(BH * BH, 21), *wv = fill(BH * BH, 22);
+  float *wo = fill(BH * BH, 23), *wi = fill(BI * BH, 24), *w2 = fill(BH * BI, 25);
+  float *bq = fill(BH, 26), *bk = fill(BH, 27), *bv = fill(BH, 28), *bo = fill(BH, 29);
+  float *bi = fill(BI, 30), *b2 = fill(BH, 31), *g1 = fill(BH, 32), *e1 = fill(BH, 33);
+  float *g2 = fill(BH, 34), *e2 = fill(BH, 35), *x = fill(T * BH, 36);
+  float y[T * BH];
+  int64_t lens[BB] = {5, 3};
+  tpp_bert_weights w = {wq, bq, wk, bk, wv, bv, wo, bo, g1, e1, wi, bi, w2, b2, g2, e2};
+  /* The reference, in double. */
+  double xd[T * BH], q[T * BH], k[T * BH], v[T * BH], ctx[T * BH], a[T * BH], h[T * BH];
+  double in[T * BI], o[T * BH], want[T * BH];
+  for (int i = 0; i < T * BH; i++) xd[i] = x[i];
+  naive_linear(xd, wq, bq, q, T, BH, BH);
+  naive_linear(xd, wk, bk, k, T, BH, BH);
+  naive_linear(xd, wv, bv, v, T, BH, BH);
+  for (int b = 0; b < BB; b++)
+    for (int hd = 0; hd < BN; hd++)
+      for (int i = 0; i < BS; i++) {
+        double sc[BS], mx = -INFINITY, sum = 0;
+        for (int j = 0; j < lens[b]; j++) {
+          sc[j] = 0;
+          for (int t = 0; t < BD; t++)
+            sc[j] += q[(b * BS + i) * BH + hd * BD + t] * k[(b * BS + j) * BH + hd * BD + t];
+          sc[j] /= sqrt((double)BD);
+          if (sc[j] > mx) mx = sc[j];
+        }
+        for (int j = 0; j < lens[b]; j++) sum += exp(sc[j] - mx);
+        for (int t = 0; t < BD; t++) {
+          double acc = 0;
+          for (int j = 0; j < lens[b]; j++)
+            acc += exp(sc[j] - mx) / sum * v[(b * BS + j) * BH + hd * BD + t];
+          ctx[(b * BS + i) * BH + hd * BD + t] = acc;
+        }
+      }
+  naive_linear(ctx, wo, bo, a, T, BH, BH);
+  naive_add_norm(a, xd, g1, e1, h, T, BH);
+  naive_linear(h, wi, bi, in, T, BH, BI);
+  for (int i = 0; i < T * BI; i++) in[i] = 0.5 * in[i] * (1.0 + erf(in[i] / sqrt(2.0)));
+  naive_linear(in, w2, b2, o, T, BI, BH);
+  naive_add_norm(o, h, g2, e2, want, T, BH);
+
+  tpp_bert_layer *layer = NULL;
+  CHECK(tpp_bert_layer_create(&d, &layer) == TPP_OK, "bert create: %s", tpp_last_error());
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_ERR_INVALID_ARGUMENT,
+        "bert forward before set_weights");
+  CHECK(tpp_bert_layer_set_weights(layer, &w) == TPP_OK, "bert weights: %s", tpp_last_error());
+  for (int i = 0; i < T * BH; i++) y[i] = NAN;
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_OK, "bert forward: %s",
+        tpp_last_error());
+  CHECK(all_close(y, want, T * BH, 1e-4), "bert forward values");
+  /* Bad operands: null x or y, x and y overlapping, a length outside 1..=seq, a null
+   * parameter (nothing changes: the layer still gives the same values afterwards). */
+  CHECK(tpp_bert_layer_forward(layer, NULL, lens, y) == TPP_ERR_INVALID_ARGUMENT, "null x");
+  CHECK(tpp_bert_layer_forward(layer, x, lens, NULL) == TPP_ERR_INVALID_ARGUMENT, "null y");
+  CHECK(tpp_bert_layer_forward(layer, x, lens, x + 3) == TPP_ERR_INVALID_ARGUMENT,
+        "overlapping x and y");
+  lens[1] = 0;
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_ERR_INVALID_ARGUMENT, "length 0");
+  lens[1] = BS + 1;
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_ERR_INVALID_ARGUMENT, "length > seq");
+  lens[1] = 3;
+  tpp_bert_weights bad_w = w;
+  bad_w.out_norm_beta = NULL;
+  CHECK(tpp_bert_layer_set_weights(layer, &bad_w) == TPP_ERR_INVALID_ARGUMENT, "null beta");
+  CHECK(tpp_bert_layer_set_weights(layer, NULL) == TPP_ERR_INVALID_ARGUMENT, "null weights");
+  for (int i = 0; i < T * BH; i++) y[i] = NAN;
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_OK, "bert forward again: %s",
+        tpp_last_error());
+  CHECK(all_close(y, want, T * BH, 1e-4), "bert values after rejected calls");
+  /* Bad descriptors: each a typed error, and no layer. */
+  tpp_bert_layer *none = NULL;
+  tpp_bert_desc bad = d;
+  bad.heads = 3; /* does not divide hidden */
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_DESCRIPTOR, "heads 3: %s",
+        tpp_last_error());
+  bad = d;
+  bad.batch = -1;
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_ARGUMENT, "negative batch");
+  bad = d;
+  bad.seq = 0;
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_DESCRIPTOR, "seq 0");
+  bad = d;
+  bad.dropout = 1.0f;
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_DESCRIPTOR, "dropout 1");
+  bad = d;
+  bad.dtype = TPP_DTYPE_I8;
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_ARGUMENT, "i8 layer");
+  bad = d;
+  bad.dtype = TPP_DTYPE_BF16;
+  bad.hidden = 6; /* head size 3: bf16 needs pairs */
+  CHECK(tpp_bert_layer_create(&bad, &none) == TPP_ERR_INVALID_DESCRIPTOR, "bf16 odd head");
+  bad = d;
+  bad.hidden = INT64_MAX / 2;
+  CHECK(tpp_bert_layer_create(&bad, &none) != TPP_OK, "a layer no memory can hold");
+  CHECK(none == NULL, "no layer from a failed create");
+  CHECK(tpp_bert_layer_create(NULL, &none) == TPP_ERR_INVALID_ARGUMENT, "null desc");
+  CHECK(tpp_bert_layer_create(&d, NULL) == TPP_ERR_INVALID_ARGUMENT, "null out");
+  /* Ids: made-up values and released layers are errors, never dereferenced. */
+  CHECK(tpp_bert_layer_forward((tpp_bert_layer *)(uintptr_t)0x1234, x, NULL, y) ==
+            TPP_ERR_INVALID_ARGUMENT,
+        "made-up layer");
+  CHECK(tpp_bert_layer_forward(NULL, x, NULL, y) == TPP_ERR_INVALID_ARGUMENT, "null layer");
+  CHECK(tpp_bert_layer_set_seed(layer, 7) == TPP_OK, "set seed");
+  CHECK(tpp_bert_layer_release(layer) == TPP_OK, "release");
+  CHECK(tpp_bert_layer_forward(layer, x, lens, y) == TPP_ERR_INVALID_ARGUMENT,
+        "forward after release");
+  CHECK(tpp_bert_layer_set_weights(layer, &w) == TPP_ERR_INVALID_ARGUMENT,
+        "weights after release");
+  CHECK(tpp_bert_layer_release(layer) == TPP_ERR_INVALID_ARGUMENT, "double release");
+  CHECK(tpp_bert_layer_release(NULL) == TPP_OK, "release NULL");
+  free(wq), free(wk), free(wv), free(wo), free(wi), free(w2), free(bq), free(bk), free(bv);
+  free(bo), free(bi), free(b2), free(g1), free(e1), free(g2), free(e2), free(x);
+}
+
 int main(void) {
   test_conv();
   test_linear();
   test_attention();
+  test_bert();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
