@@ -216,6 +216,11 @@ fn element(
             }
             let f = |p: &[f64]| math::pointwise(u, p[0]);
             let y = f(&[x.0]);
+            if matches!(u, UnaryOp::Reciprocal | UnaryOp::Rsqrt) && x.0.abs() <= x.1 {
+                // The operand may be 0 (the pole lies between the corners of its error box,
+                // which `spread` would miss): any result.
+                return (y, f64::INFINITY);
+            }
             let local = match u {
                 UnaryOp::Identity | UnaryOp::Zero | UnaryOp::Negate | UnaryOp::Abs => 0.0,
                 UnaryOp::Relu { .. } => 0.0,
