@@ -6,15 +6,14 @@
 use super::Backend;
 use crate::dispatch::{caps, log_decline};
 use crate::exec::{
-    arena, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
+    arena, eltwise_spec, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs,
+    TernaryArgs, UnaryArgs,
 };
-use crate::isa::{
-    BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc,
-};
-use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features, MaskSpec, PortSpec};
+use crate::isa::{BinaryDesc, DType, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
+use crate::kernels_arm::eltwise::{self, EltwiseSpec, Features};
 use crate::kernels_arm::reduce::{self, ReduceArgsLayout};
+use crate::lower;
 use crate::lower::equation::RegisterBudget;
-use crate::lower::{self, MicroOp, Port, Program};
 use std::marker::PhantomData;
 use std::mem::offset_of;
 
@@ -74,13 +73,6 @@ pub(super) fn features() -> Features {
     }
 }
 
-fn uses(p: &Program, port: Port) -> bool {
-    p.ops.iter().any(|op| match *op {
-        MicroOp::Load { port: q, .. } | MicroOp::Store { port: q, .. } => q == port,
-        _ => false,
-    })
-}
-
 fn generate<A: 'static>(name: String, spec: EltwiseSpec) -> Option<Box<dyn Exec<A>>> {
     match eltwise::generate(&spec, features()) {
         Ok(bytes) => install(&name, bytes),
@@ -88,22 +80,6 @@ fn generate<A: 'static>(name: String, spec: EltwiseSpec) -> Option<Box<dyn Exec<
             log_decline("neon", &name, &why.0);
             None
         }
-    }
-}
-
-fn port(
-    port: Port,
-    dtype: crate::isa::DType,
-    broadcast: Broadcast,
-    ld: usize,
-    arg_offset: usize,
-) -> PortSpec {
-    PortSpec {
-        port,
-        dtype,
-        broadcast,
-        ld,
-        arg_offset,
     }
 }
 
@@ -129,48 +105,7 @@ impl Backend for Neon {
             return super::neon_layout::generate(self.name(), d);
         }
         let program = lower::eltwise::unary(d)?;
-        let mut ports = vec![];
-        if uses(&program, Port::In0) {
-            ports.push(port(
-                Port::In0,
-                d.in_dtype,
-                d.broadcast,
-                d.ld_in,
-                offset_of!(UnaryArgs, input),
-            ));
-        }
-        if uses(&program, Port::Aux) {
-            ports.push(port(
-                Port::Aux,
-                d.in_dtype,
-                Broadcast::None,
-                d.ld_in,
-                offset_of!(UnaryArgs, aux),
-            ));
-        }
-        ports.push(port(
-            Port::Out,
-            d.out_dtype,
-            Broadcast::None,
-            d.ld_out,
-            offset_of!(UnaryArgs, output),
-        ));
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: Some(MaskSpec {
-                arg_offset: offset_of!(UnaryArgs, mask_in),
-                ld_bits: d.mask_ld,
-            }),
-            mask_out: Some(MaskSpec {
-                arg_offset: offset_of!(UnaryArgs, mask_out),
-                ld_bits: d.mask_ld,
-            }),
-            seed_offset: Some(offset_of!(UnaryArgs, seed)),
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::unary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 
@@ -191,45 +126,7 @@ impl Backend for Neon {
             return None;
         }
         let program = lower::eltwise::binary(d)?;
-        let mut ports = vec![
-            port(
-                Port::In0,
-                d.in0_dtype,
-                d.broadcast0,
-                d.ld_in0,
-                offset_of!(BinaryArgs, in0),
-            ),
-            port(
-                Port::In1,
-                d.in1_dtype,
-                d.broadcast1,
-                d.ld_in1,
-                offset_of!(BinaryArgs, in1),
-            ),
-        ];
-        let output = offset_of!(BinaryArgs, output);
-        if !d.op.is_compare() {
-            ports.push(port(
-                Port::Out,
-                d.out_dtype,
-                Broadcast::None,
-                d.ld_out,
-                output,
-            ));
-        }
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: None,
-            mask_out: d.op.is_compare().then_some(MaskSpec {
-                arg_offset: output,
-                ld_bits: d.ld_out,
-            }),
-            seed_offset: None,
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::binary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 
@@ -238,37 +135,7 @@ impl Backend for Neon {
             return None;
         }
         let program = lower::eltwise::ternary(d)?;
-        let offsets = [
-            offset_of!(TernaryArgs, in0),
-            offset_of!(TernaryArgs, in1),
-            offset_of!(TernaryArgs, in2),
-        ];
-        let mut ports: Vec<PortSpec> = [Port::In0, Port::In1, Port::In2]
-            .into_iter()
-            .enumerate()
-            .take(d.op.inputs())
-            .map(|(i, p)| port(p, d.in_dtypes[i], d.broadcasts[i], d.ld_in[i], offsets[i]))
-            .collect();
-        ports.push(port(
-            Port::Out,
-            d.out_dtype,
-            Broadcast::None,
-            d.ld_out,
-            offset_of!(TernaryArgs, output),
-        ));
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: (d.op == TernaryOp::Select).then_some(MaskSpec {
-                arg_offset: offset_of!(TernaryArgs, mask),
-                ld_bits: d.mask_ld,
-            }),
-            mask_out: None,
-            seed_offset: None,
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::ternary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 

@@ -4,13 +4,12 @@
 use super::Backend;
 use crate::dispatch::caps;
 use crate::exec::{
-    arena, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs, TernaryArgs, UnaryArgs,
+    arena, eltwise_spec, BinaryArgs, Exec, GemmArgs, ProgramArgs, ProgramSpec, ReduceArgs,
+    TernaryArgs, UnaryArgs,
 };
-use crate::isa::{
-    BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, TernaryOp, UnaryDesc,
-};
-use crate::kernels_x86::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
-use crate::lower::{self, MicroOp, Port, Program};
+use crate::isa::{BinaryDesc, Broadcast, DType, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
+use crate::kernels_x86::eltwise::{self, EltwiseSpec};
+use crate::lower;
 use std::marker::PhantomData;
 use std::mem::offset_of;
 
@@ -45,13 +44,6 @@ pub(super) fn install<A: 'static>(name: &str, bytes: Vec<u8>) -> Option<Box<dyn 
         size: code.len(),
         _args: PhantomData,
     }))
-}
-
-fn uses(p: &Program, port: Port) -> bool {
-    p.ops.iter().any(|op| match *op {
-        MicroOp::Load { port: q, .. } | MicroOp::Store { port: q, .. } => q == port,
-        _ => false,
-    })
 }
 
 /// The caps check shared by every eltwise descriptor: AVX-512, and BF16 for bf16 stores.
@@ -197,55 +189,7 @@ impl Backend for Avx512 {
             return None;
         }
         let program = lower::eltwise::unary(d)?;
-        let mut ports = vec![];
-        let port = |port, dtype, broadcast, ld, arg_offset| PortSpec {
-            port,
-            dtype,
-            broadcast,
-            ld,
-            arg_offset,
-        };
-        if uses(&program, Port::In0) {
-            ports.push(port(
-                Port::In0,
-                d.in_dtype,
-                d.broadcast,
-                d.ld_in,
-                offset_of!(UnaryArgs, input),
-            ));
-        }
-        if uses(&program, Port::Aux) {
-            ports.push(port(
-                Port::Aux,
-                d.in_dtype,
-                Broadcast::None,
-                d.ld_in,
-                offset_of!(UnaryArgs, aux),
-            ));
-        }
-        ports.push(port(
-            Port::Out,
-            d.out_dtype,
-            Broadcast::None,
-            d.ld_out,
-            offset_of!(UnaryArgs, output),
-        ));
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: Some(MaskSpec {
-                arg_offset: offset_of!(UnaryArgs, mask_in),
-                ld_bits: d.mask_ld,
-            }),
-            mask_out: Some(MaskSpec {
-                arg_offset: offset_of!(UnaryArgs, mask_out),
-                ld_bits: d.mask_ld,
-            }),
-            seed_offset: Some(offset_of!(UnaryArgs, seed)),
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::unary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 
@@ -258,45 +202,7 @@ impl Backend for Avx512 {
             return None;
         }
         let program = lower::eltwise::binary(d)?;
-        let mut ports = vec![
-            PortSpec {
-                port: Port::In0,
-                dtype: d.in0_dtype,
-                broadcast: d.broadcast0,
-                ld: d.ld_in0,
-                arg_offset: offset_of!(BinaryArgs, in0),
-            },
-            PortSpec {
-                port: Port::In1,
-                dtype: d.in1_dtype,
-                broadcast: d.broadcast1,
-                ld: d.ld_in1,
-                arg_offset: offset_of!(BinaryArgs, in1),
-            },
-        ];
-        let output = offset_of!(BinaryArgs, output);
-        if !d.op.is_compare() {
-            ports.push(PortSpec {
-                port: Port::Out,
-                dtype: d.out_dtype,
-                broadcast: Broadcast::None,
-                ld: d.ld_out,
-                arg_offset: output,
-            });
-        }
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: None,
-            mask_out: d.op.is_compare().then_some(MaskSpec {
-                arg_offset: output,
-                ld_bits: d.ld_out,
-            }),
-            seed_offset: None,
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::binary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 
@@ -305,43 +211,7 @@ impl Backend for Avx512 {
             return None;
         }
         let program = lower::eltwise::ternary(d)?;
-        let offsets = [
-            offset_of!(TernaryArgs, in0),
-            offset_of!(TernaryArgs, in1),
-            offset_of!(TernaryArgs, in2),
-        ];
-        let mut ports: Vec<PortSpec> = [Port::In0, Port::In1, Port::In2]
-            .into_iter()
-            .enumerate()
-            .take(d.op.inputs())
-            .map(|(i, port)| PortSpec {
-                port,
-                dtype: d.in_dtypes[i],
-                broadcast: d.broadcasts[i],
-                ld: d.ld_in[i],
-                arg_offset: offsets[i],
-            })
-            .collect();
-        ports.push(PortSpec {
-            port: Port::Out,
-            dtype: d.out_dtype,
-            broadcast: Broadcast::None,
-            ld: d.ld_out,
-            arg_offset: offset_of!(TernaryArgs, output),
-        });
-        let spec = EltwiseSpec {
-            program: &program,
-            rows: d.rows,
-            cols: d.cols,
-            ports,
-            mask_in: (d.op == TernaryOp::Select).then_some(MaskSpec {
-                arg_offset: offset_of!(TernaryArgs, mask),
-                ld_bits: d.mask_ld,
-            }),
-            mask_out: None,
-            seed_offset: None,
-            extra: Default::default(),
-        };
+        let spec = eltwise_spec::ternary_spec(d, &program);
         generate(d.kernel_name(self.name()), spec)
     }
 

@@ -5,6 +5,7 @@ pub mod arena;
 mod args;
 mod call_eltwise;
 mod call_gemm;
+pub mod eltwise_spec;
 mod equation;
 mod gemm_equation;
 mod kernel;

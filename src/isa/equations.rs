@@ -29,16 +29,27 @@ pub fn layer_norm(rows: usize, cols: usize, dtype: DType, eps: f32) -> Equation 
     let x = eq.input(dtype, Broadcast::None);
     let gamma = eq.input(F32, Broadcast::Row);
     let beta = eq.input(F32, Broadcast::Row);
-    let mean = row_mean(&mut eq, ReduceOp::Sum, x);
+    let (y, mean, rstd) = normalize_rows(&mut eq, x, gamma, beta, eps);
+    eq.output(y, dtype).output(mean, F32).output(rstd, F32);
+    eq
+}
+
+/// The layer norm of `x`'s rows: `(y, mean, rstd)` as [`layer_norm`] defines them.
+fn normalize_rows(
+    eq: &mut Equation,
+    x: Expr,
+    gamma: Expr,
+    beta: Expr,
+    eps: f32,
+) -> (Expr, Expr, Expr) {
+    let mean = row_mean(eq, ReduceOp::Sum, x);
     let d = eq.sub(x, mean);
-    let var = row_mean(&mut eq, ReduceOp::SumSq, d);
+    let var = row_mean(eq, ReduceOp::SumSq, d);
     let e = eq.constant(eps);
     let ve = eq.add(var, e);
     let rstd = eq.unary(UnaryOp::Rsqrt, ve);
     let xhat = eq.mul(d, rstd);
-    let y = eq.ternary(TernaryOp::MulAdd, xhat, gamma, beta);
-    eq.output(y, dtype).output(mean, F32).output(rstd, F32);
-    eq
+    (eq.ternary(TernaryOp::MulAdd, xhat, gamma, beta), mean, rstd)
 }
 
 /// Backward of [`layer_norm`]: with `x̂ = (x − mean)·rstd` and `g = dy·gamma`,
@@ -274,14 +285,7 @@ pub fn dropout_residual_layer_norm(
     let beta = eq.input(F32, Broadcast::Row);
     let dropped = (p > 0.0).then(|| eq.unary(UnaryOp::Dropout { p }, x));
     let s = eq.add(dropped.unwrap_or(x), res);
-    let mean = row_mean(&mut eq, ReduceOp::Sum, s);
-    let d = eq.sub(s, mean);
-    let var = row_mean(&mut eq, ReduceOp::SumSq, d);
-    let e = eq.constant(eps);
-    let ve = eq.add(var, e);
-    let rstd = eq.unary(UnaryOp::Rsqrt, ve);
-    let xhat = eq.mul(d, rstd);
-    let y = eq.ternary(TernaryOp::MulAdd, xhat, gamma, beta);
+    let (y, _, _) = normalize_rows(&mut eq, s, gamma, beta, eps);
     eq.output(y, dtype);
     if let Some(dropped) = dropped {
         let k = eq.mask_of(dropped);
