@@ -21,9 +21,9 @@
 
 use super::asm::*;
 use super::convert::{self, Bf16Round};
+use crate::exec::EpilogueArgs;
 use crate::exec::GemmArgs;
 use crate::isa::{BatchReduce, GemmDesc};
-use crate::kernels_x86::gemm::EpilogueArgs;
 
 pub use super::gemm_arith::{Arith, DotI8};
 #[path = "gemm_mmla.rs"]

@@ -27,6 +27,12 @@ pub use crate::lower::spec::{EltwiseSpec, MaskSpec, PortSpec, ProgramExtras};
 #[derive(Debug)]
 pub struct Declined(pub String);
 
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl From<iced_x86::IcedError> for Declined {
     fn from(e: iced_x86::IcedError) -> Self {
         Declined(format!("assembler: {e}"))

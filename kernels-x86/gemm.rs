@@ -23,21 +23,7 @@ use std::mem::offset_of;
 
 pub use super::gemm_blocking::{Arith, Blocking};
 
-/// The argument struct of an epilogue kernel (an eltwise kernel over one C tile): `acc` is
-/// the f32 scratch tile, `bias` already offset to the tile, `c` the tile of C, `mask` the
-/// tile's first mask byte.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct EpilogueArgs {
-    /// The scaled accumulators, f32, `ld` = the full tile width.
-    pub acc: *const f32,
-    /// The bias at the tile's first row or column.
-    pub bias: *const std::ffi::c_void,
-    /// C at the tile's first element.
-    pub c: *mut std::ffi::c_void,
-    /// The relu mask at the tile's first element (its column is a multiple of 8).
-    pub mask: *mut u8,
-}
+pub use crate::exec::EpilogueArgs;
 
 /// How a vector with `active` lanes (`None`: all) moves: whole, as its low 128 or 256 bits
 /// (unmasked, cheaper than a masked access where the active part is exactly that), or masked.

@@ -5,10 +5,9 @@
 //! the AVX-512 dot products (the cross-over measured by `cargo bench --bench gemm`); everything
 //! else goes on to the `avx512` backend.
 
-use super::x86::install_or_decline_as;
-use super::x86_gemm::epilogue_spec;
-use super::Backend;
+use super::{jit, Backend};
 use crate::dispatch::{caps, log_decline};
+use crate::exec::eltwise_spec::gemm_epilogue_spec;
 use crate::exec::{arena, Exec, GemmArgs};
 use crate::isa::{DType, GemmDesc, Layout};
 use crate::kernels_x86::amx::TileDot;
@@ -43,13 +42,7 @@ impl Backend for Amx {
             );
             return None;
         }
-        match generate_code(d) {
-            Ok(bytes) => install_or_decline_as(self.name(), &name, Ok(bytes)),
-            Err(why) => {
-                log_decline(self.name(), &name, &why);
-                None
-            }
-        }
+        jit::install_or_decline(self.name(), &name, generate_code(d))
     }
 }
 
@@ -195,11 +188,10 @@ pub fn generate_code(d: &GemmDesc) -> Result<Vec<u8>, String> {
             .ok_or("the epilogue has no micro-op lowering")?;
         let name = d.kernel_name("amx");
         for (rows, cols) in blocking.shapes(d.m, d.n) {
-            let spec = epilogue_spec(d, &program, blocking.block_cols(), rows, cols);
+            let spec = gemm_epilogue_spec(d, &program, blocking.block_cols(), rows, cols);
             let bytes = eltwise::generate(&spec).map_err(|e| e.0)?;
-            arena::dump(&format!("{name}_finish_{rows}x{cols}"), &bytes);
-            let code = arena::install(&bytes).map_err(|e| e.to_string())?;
-            finish.push(((rows, cols), code.ptr() as u64));
+            let entry = jit::install_part(&format!("{name}_finish_{rows}x{cols}"), &bytes)?;
+            finish.push(((rows, cols), entry));
         }
     }
     let spec = AmxSpec {

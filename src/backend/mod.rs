@@ -5,6 +5,8 @@
 pub mod amx;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod gemm_compose;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod jit;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 #[cfg(target_arch = "aarch64")]

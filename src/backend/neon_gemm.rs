@@ -5,16 +5,15 @@
 
 use super::gemm_compose::{canonical, compose, Parts};
 use super::neon::{features, install_or_decline, Neon};
-use super::Backend;
+use super::{jit, Backend};
 use crate::dispatch::{caps, log_decline};
-use crate::exec::{arena, Exec, GemmArgs};
-use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
-use crate::kernels_arm::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
+use crate::exec::eltwise_spec::gemm_epilogue_spec;
+use crate::exec::{Exec, GemmArgs};
+use crate::isa::{Activation, DType, GemmDesc, Layout};
+use crate::kernels_arm::eltwise;
 use crate::kernels_arm::gemm::TILE_COLS;
 use crate::kernels_arm::gemm::{self, Arith, DotI8, GemmSpec, Mmla, MmlaUse, MMLA_MIN_ROWS};
-use crate::kernels_x86::gemm::EpilogueArgs;
-use crate::lower::{self, Port};
-use std::mem::offset_of;
+use crate::lower;
 
 /// The kernel for `d`, or `None` when this backend leaves it to the next one.
 pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
@@ -43,15 +42,13 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
             return decline("the epilogue has no micro-op lowering");
         };
         for (rows, cols) in gemm::tiles(d.m, d.n, arith.tile_cols()) {
-            let spec = epilogue_spec(d, &program, rows, cols);
+            let spec = gemm_epilogue_spec(d, &program, TILE_COLS, rows, cols);
             let bytes = match eltwise::generate(&spec, features()) {
                 Ok(b) => b,
                 Err(why) => return decline(&why.0),
             };
-            let tile_name = format!("{name}_epilogue_{rows}x{cols}");
-            arena::dump(&tile_name, &bytes);
-            let code = arena::install(&bytes).ok()?;
-            epilogues.push(((rows, cols), code.ptr() as u64));
+            let entry = jit::install_part(&format!("{name}_epilogue_{rows}x{cols}"), &bytes);
+            epilogues.push(((rows, cols), entry.ok()?));
         }
     }
     let spec = GemmSpec {
@@ -124,53 +121,4 @@ fn mmla(arith: Arith) -> Option<MmlaUse> {
         kind,
         min_rows: MMLA_MIN_ROWS,
     })
-}
-
-/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
-/// f32 accumulators lie one full tile width apart.
-fn epilogue_spec<'a>(
-    d: &GemmDesc,
-    program: &'a lower::Program,
-    rows: usize,
-    cols: usize,
-) -> EltwiseSpec<'a> {
-    let mut ports = vec![PortSpec {
-        port: Port::In0,
-        dtype: DType::F32,
-        broadcast: Broadcast::None,
-        ld: TILE_COLS,
-        arg_offset: offset_of!(EpilogueArgs, acc),
-    }];
-    if let Some(bias) = d.epilogue.bias {
-        ports.push(PortSpec {
-            port: Port::In1,
-            dtype: bias.dtype,
-            broadcast: match bias.broadcast {
-                BiasBroadcast::Row => Broadcast::Row,
-                BiasBroadcast::Col => Broadcast::Col,
-            },
-            ld: 0,
-            arg_offset: offset_of!(EpilogueArgs, bias),
-        });
-    }
-    ports.push(PortSpec {
-        port: Port::Out,
-        dtype: d.c_dtype,
-        broadcast: Broadcast::None,
-        ld: d.ldc,
-        arg_offset: offset_of!(EpilogueArgs, c),
-    });
-    EltwiseSpec {
-        program,
-        rows,
-        cols,
-        ports,
-        mask_in: None,
-        mask_out: Some(MaskSpec {
-            arg_offset: offset_of!(EpilogueArgs, mask),
-            ld_bits: d.epilogue.mask_ld,
-        }),
-        seed_offset: None,
-        extra: Default::default(),
-    }
 }

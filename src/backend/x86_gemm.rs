@@ -2,14 +2,15 @@
 //! generates the epilogue kernels of its tile shapes from the shared lowering, then the
 //! microkernel that calls them.
 
+use super::jit;
 use super::x86::install_or_decline;
 use crate::dispatch::{caps, log_decline};
-use crate::exec::{arena, Exec, GemmArgs};
-use crate::isa::{Activation, BiasBroadcast, Broadcast, DType, GemmDesc, Layout};
-use crate::kernels_x86::eltwise::{self, EltwiseSpec, MaskSpec, PortSpec};
-use crate::kernels_x86::gemm::{self, Arith, Blocking, EpilogueArgs, GemmSpec};
-use crate::lower::{self, Port};
-use std::mem::offset_of;
+use crate::exec::eltwise_spec::gemm_epilogue_spec;
+use crate::exec::{Exec, GemmArgs};
+use crate::isa::{Activation, DType, GemmDesc, Layout};
+use crate::kernels_x86::eltwise;
+use crate::kernels_x86::gemm::{self, Arith, Blocking, GemmSpec};
+use crate::lower;
 
 /// The kernel for `d`, or `None` (logged under `TPP_VERBOSE`) when this backend leaves it to
 /// the reference.
@@ -52,15 +53,13 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
             return decline("the epilogue has no micro-op lowering (f64 bias?)");
         };
         for (rows, cols) in blocking.tiles(d.m, d.n) {
-            let spec = epilogue_spec(d, &program, blocking.cols(), rows, cols);
+            let spec = gemm_epilogue_spec(d, &program, blocking.cols(), rows, cols);
             let bytes = match eltwise::generate(&spec) {
                 Ok(b) => b,
                 Err(why) => return decline(&why.0),
             };
-            let tile_name = format!("{name}_epilogue_{rows}x{cols}");
-            arena::dump(&tile_name, &bytes);
-            let code = arena::install(&bytes).ok()?;
-            epilogues.push(((rows, cols), code.ptr() as u64));
+            let entry = jit::install_part(&format!("{name}_epilogue_{rows}x{cols}"), &bytes);
+            epilogues.push(((rows, cols), entry.ok()?));
         }
     }
     let spec = GemmSpec {
@@ -105,54 +104,4 @@ fn displacements_fit(d: &GemmDesc, arith: Arith, blk: &Blocking) -> bool {
     [a_row, a_step, b_step, c_row]
         .iter()
         .all(|&x| x.checked_mul(blk.rows.max(8)).is_some_and(|v| v < lim))
-}
-
-/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
-/// f32 accumulators lie `acc_ld` apart.
-pub(super) fn epilogue_spec<'a>(
-    d: &GemmDesc,
-    program: &'a lower::Program,
-    acc_ld: usize,
-    rows: usize,
-    cols: usize,
-) -> EltwiseSpec<'a> {
-    let mut ports = vec![PortSpec {
-        port: Port::In0,
-        dtype: DType::F32,
-        broadcast: Broadcast::None,
-        ld: acc_ld,
-        arg_offset: offset_of!(EpilogueArgs, acc),
-    }];
-    if let Some(bias) = d.epilogue.bias {
-        ports.push(PortSpec {
-            port: Port::In1,
-            dtype: bias.dtype,
-            broadcast: match bias.broadcast {
-                BiasBroadcast::Row => Broadcast::Row,
-                BiasBroadcast::Col => Broadcast::Col,
-            },
-            ld: 0,
-            arg_offset: offset_of!(EpilogueArgs, bias),
-        });
-    }
-    ports.push(PortSpec {
-        port: Port::Out,
-        dtype: d.c_dtype,
-        broadcast: Broadcast::None,
-        ld: d.ldc,
-        arg_offset: offset_of!(EpilogueArgs, c),
-    });
-    EltwiseSpec {
-        program,
-        rows,
-        cols,
-        ports,
-        mask_in: None,
-        mask_out: Some(MaskSpec {
-            arg_offset: offset_of!(EpilogueArgs, mask),
-            ld_bits: d.epilogue.mask_ld,
-        }),
-        seed_offset: None,
-        extra: Default::default(),
-    }
 }

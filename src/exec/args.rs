@@ -115,3 +115,19 @@ pub struct ReduceArgs {
     /// Output vector (read too when accumulating).
     pub output: *mut c_void,
 }
+
+/// The argument struct of an epilogue kernel (an eltwise kernel over one C tile): `acc` is
+/// the f32 scratch tile, `bias` already offset to the tile, `c` the tile of C, `mask` the
+/// tile's first mask byte.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct EpilogueArgs {
+    /// The scaled accumulators, f32, `ld` = the full tile width.
+    pub acc: *const f32,
+    /// The bias at the tile's first row or column.
+    pub bias: *const c_void,
+    /// C at the tile's first element.
+    pub c: *mut c_void,
+    /// The relu mask at the tile's first element (its column is a multiple of 8).
+    pub mask: *mut u8,
+}

@@ -1,9 +1,12 @@
 //! The generator spec of a unary, binary or ternary descriptor, read through its kernel ABI
 //! ([`UnaryArgs`], [`BinaryArgs`], [`TernaryArgs`]): built once here for every CPU backend,
-//! as [`crate::exec::ProgramSpec::eltwise_spec`] is for equation passes.
+//! as [`crate::exec::ProgramSpec::eltwise_spec`] is for equation passes; and the spec of a
+//! GEMM's epilogue over one tile of C ([`EpilogueArgs`]).
 
-use crate::exec::{BinaryArgs, TernaryArgs, UnaryArgs};
-use crate::isa::{BinaryDesc, Broadcast, TernaryDesc, TernaryOp, UnaryDesc};
+use crate::exec::{BinaryArgs, EpilogueArgs, TernaryArgs, UnaryArgs};
+use crate::isa::{
+    BiasBroadcast, BinaryDesc, Broadcast, DType, GemmDesc, TernaryDesc, TernaryOp, UnaryDesc,
+};
 use crate::lower::spec::{EltwiseSpec, MaskSpec, PortSpec};
 use crate::lower::{MicroOp, Port, Program};
 use std::mem::offset_of;
@@ -153,6 +156,56 @@ pub fn ternary_spec<'a>(d: &TernaryDesc, program: &'a Program) -> EltwiseSpec<'a
             ld_bits: d.mask_ld,
         }),
         mask_out: None,
+        seed_offset: None,
+        extra: Default::default(),
+    }
+}
+
+/// The eltwise spec of the epilogue over one `rows × cols` tile (see [`EpilogueArgs`]) whose
+/// f32 accumulators lie `acc_ld` apart.
+pub fn gemm_epilogue_spec<'a>(
+    d: &GemmDesc,
+    program: &'a Program,
+    acc_ld: usize,
+    rows: usize,
+    cols: usize,
+) -> EltwiseSpec<'a> {
+    let mut ports = vec![PortSpec {
+        port: Port::In0,
+        dtype: DType::F32,
+        broadcast: Broadcast::None,
+        ld: acc_ld,
+        arg_offset: offset_of!(EpilogueArgs, acc),
+    }];
+    if let Some(bias) = d.epilogue.bias {
+        ports.push(PortSpec {
+            port: Port::In1,
+            dtype: bias.dtype,
+            broadcast: match bias.broadcast {
+                BiasBroadcast::Row => Broadcast::Row,
+                BiasBroadcast::Col => Broadcast::Col,
+            },
+            ld: 0,
+            arg_offset: offset_of!(EpilogueArgs, bias),
+        });
+    }
+    ports.push(PortSpec {
+        port: Port::Out,
+        dtype: d.c_dtype,
+        broadcast: Broadcast::None,
+        ld: d.ldc,
+        arg_offset: offset_of!(EpilogueArgs, c),
+    });
+    EltwiseSpec {
+        program,
+        rows,
+        cols,
+        ports,
+        mask_in: None,
+        mask_out: Some(MaskSpec {
+            arg_offset: offset_of!(EpilogueArgs, mask),
+            ld_bits: d.epilogue.mask_ld,
+        }),
         seed_offset: None,
         extra: Default::default(),
     }

@@ -12,7 +12,7 @@ mod kernel;
 pub(crate) mod operand;
 mod program;
 
-pub use args::{BinaryArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
+pub use args::{BinaryArgs, EpilogueArgs, GemmArgs, ReduceArgs, TernaryArgs, UnaryArgs};
 pub use call_eltwise::UnaryCall;
 pub use call_gemm::{GemmCall, GemmInputs};
 pub use equation::{EquationArgs, EquationKernel};
