@@ -498,9 +498,7 @@ impl<'a> Gen<'a> {
         if iters > 0 {
             let mut col_top = self.a.create_label();
             self.a.set_label(&mut col_top)?;
-            for u in 0..self.unroll {
-                self.step(u, u * LANES, None)?;
-            }
+            self.steps(self.unroll, 0)?;
             self.add_imm(self.col, self.unroll * LANES)?;
             if self.mask_byte != self.tmp {
                 self.add_imm(self.mask_byte, self.unroll * LANES / 8)?;
@@ -509,9 +507,7 @@ impl<'a> Gen<'a> {
                 .cmp(self.col.q(), (iters * self.unroll * LANES) as i32)?;
             self.a.jb(col_top)?;
         }
-        for v in 0..full % self.unroll {
-            self.step(v, v * LANES, None)?;
-        }
+        self.steps(full % self.unroll, 0)?;
         if rem != 0 {
             self.step(0, (full % self.unroll) * LANES, Some(rem))?;
         }
@@ -573,6 +569,27 @@ impl<'a> Gen<'a> {
             self.a.dd(&[bits])?;
         }
         Ok(self.a.assemble(0)?)
+    }
+
+    /// `copies` full vectors of the program, copy `u` on lanes `col + e + u·16 ..`, their ops
+    /// interleaved (op by op, copy by copy) so that the independent chains of the copies lie
+    /// next to each other in program order: a long chain (a transcendental is ~40 dependent
+    /// ops) then fills the out-of-order scheduler with ready work instead of waiting on one
+    /// chain's latency.
+    fn steps(&mut self, copies: usize, e: usize) -> Result<(), Declined> {
+        let spec = self.spec;
+        for u in 0..copies {
+            self.prefetch(e + u * LANES)?;
+        }
+        for (i, op) in spec.program.ops.iter().enumerate() {
+            if invariant_def(op).is_some() || self.asg.row_op[i] {
+                continue;
+            }
+            for u in 0..copies {
+                self.op(op, u, e + u * LANES, None, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// One vector of the program: lanes `col + e ..`, unrolled copy `copy`; `tail` is the
