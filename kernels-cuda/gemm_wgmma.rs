@@ -242,9 +242,27 @@ pub fn kernel_name(d: &GemmDesc) -> String {
     d.kernel_name("wgmma")
 }
 
-/// Generates the wgmma kernel for `d` (any shape [`supports`] takes).
+/// Generates the wgmma kernel for `d` (any shape [`supports`] takes) with its own plan.
 pub fn generate(d: &GemmDesc) -> Result<PtxKernel, Declined> {
     let plan = supports(d).map_err(Declined)?;
+    generate_plan(d, plan)
+}
+
+/// Generates the wgmma kernel for `d` with the tile width of `plan` (the tests run every
+/// width on small shapes).
+pub fn generate_plan(d: &GemmDesc, plan: Plan) -> Result<PtxKernel, Declined> {
+    supports(d).map_err(Declined)?;
+    if ![64, 128, 256].contains(&plan.bn)
+        || plan
+            != (Plan {
+                bn: plan.bn,
+                ..Plan::choose(d)
+            })
+    {
+        return Err(Declined(format!(
+            "wgmma: no plan {plan:?} for this descriptor"
+        )));
+    }
     let name = kernel_name(d);
     let program = crate::lower::eltwise::gemm_finish(&d.epilogue, d.alpha as f32, d.beta as f32)
         .ok_or_else(|| Declined(format!("{name}: epilogue has no micro-op program")))?;
