@@ -634,6 +634,26 @@ mod tests {
     }
 
     #[test]
+    fn only_compute_capability_9_0_gets_the_wgmma_family() {
+        let o = GemmOptions::default();
+        let d = GemmDesc::new(512, 512, 512, DType::BF16).beta(0.0);
+        for (cap, wgmma) in [
+            ((9, 0), true),
+            ((8, 0), false),
+            ((8, 9), false),
+            ((10, 0), false),
+        ] {
+            let target = Target::for_capability(cap.0, cap.1).unwrap();
+            assert_eq!(select(&d, target, o).is_ok(), wgmma, "{cap:?}");
+            let k = super::super::families::gemm(&d, target, o).unwrap();
+            assert_eq!(k.name.starts_with("gemm_wgmma_bf16"), wgmma, "{}", k.name);
+        }
+        let offsets = d.batch(BatchReduce::Offsets);
+        let k = super::super::families::gemm(&offsets, Target::Sm90a, o).unwrap();
+        assert!(k.name.starts_with("gemm_cuda_sm90a_"), "{}", k.name);
+    }
+
+    #[test]
     fn selection_sends_what_wgmma_does_not_take_to_mma_sync() {
         let o = GemmOptions::default();
         let d = GemmDesc::new(512, 512, 512, DType::BF16);
