@@ -16,7 +16,8 @@
 //! overwrote a stage before its consumers released it (a wrong phase, a missing wait) would
 //! change what they read: the scheduler runs the producer first.
 
-use super::emu::{conv, Arg, Inst, Memory, Opnd, Thread};
+use super::emu::{Arg, Inst, Memory, Opnd, Thread};
+use super::emu_warp::conv;
 use std::collections::HashMap;
 use tpp::kernels_cuda::tma::{TensorMapBytes, TensorMapSpec, SWIZZLE_BYTES};
 use tpp::DType;
