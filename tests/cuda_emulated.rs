@@ -723,6 +723,46 @@ mod wgmma_gemm {
         }
     }
 
+    /// The catalogue's GEMMs and random descriptors through the differential harness on the
+    /// wgmma backend: those it takes (bf16/f16, row-major B, 16-byte rows) must match the
+    /// reference, the rest must be declined.
+    #[test]
+    fn catalogue_and_random_gemms_through_the_harness() {
+        use super::common::harness::{self, Checked};
+        use super::cuda_support::{catalogue, emu_bridge::EmulatedWgmma};
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        tpp::dispatch::register_backend(&EmulatedWgmma);
+        let check = |d: &GemmDesc, seed: u64| -> Result<bool, String> {
+            let takes = tpp::kernels_cuda::gemm_wgmma::supports(d).is_ok();
+            match harness::check_gemm("cuda_emulated_wgmma", d, seed)? {
+                Checked::Compared if takes => Ok(true),
+                Checked::Unsupported if !takes => Ok(false),
+                c => Err(format!("{d:?}: {c:?}, but supports() says {takes}")),
+            }
+        };
+        let mut compared = 0;
+        let descs = catalogue::gemms()
+            .into_iter()
+            .map(|c| c.desc)
+            .chain(catalogue::wgmma_gemms())
+            .filter(|d| d.m * d.n <= 320 * 320);
+        for (i, d) in descs.enumerate() {
+            compared += check(&d, i as u64).unwrap_or_else(|e| panic!("{e}")) as usize;
+        }
+        assert!(
+            compared >= 10,
+            "only {compared} catalogue GEMMs took the wgmma path"
+        );
+        let mut runner = TestRunner::new(super::common::scale::config(24));
+        runner
+            .run(
+                &(super::common::strategies::gemm(), any::<u64>()),
+                |(d, seed)| check(&d, seed).map(|_| ()).map_err(TestCaseError::fail),
+            )
+            .unwrap();
+    }
+
     #[test]
     fn stride_batch_alpha_beta_bias_relu_mask_and_narrow_outputs() {
         // 3 members of 3 k steps: the 4-stage ring wraps twice.
