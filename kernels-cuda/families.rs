@@ -191,11 +191,26 @@ pub fn reduce(d: &ReduceDesc, target: Target) -> Result<PtxKernel, Declined> {
     super::reduce::generate(d, &name, target)
 }
 
-/// A GEMM or BRGEMM ([`super::gemm`] for the options).
+/// A GEMM or BRGEMM ([`super::gemm`] for the options): the sm_90a wgmma family where
+/// [`super::gemm_wgmma::select`] takes the descriptor, the `mma.sync` / SIMT path otherwise
+/// (the reason is logged under `TPP_VERBOSE=1` on sm_90a).
 pub fn gemm(
     d: &GemmDesc,
     target: Target,
     opts: super::gemm::GemmOptions,
 ) -> Result<PtxKernel, Declined> {
-    super::gemm::generate(d, target, opts)
+    match super::gemm_wgmma::select(d, target, opts) {
+        Ok(plan) => super::gemm_wgmma::generate_plan(d, plan),
+        Err(why) => {
+            if target == Target::Sm90a {
+                crate::dispatch::env::log(|| {
+                    format!(
+                        "cuda gemm {}: the mma.sync path ({why})",
+                        d.kernel_name(backend_name(target))
+                    )
+                });
+            }
+            super::gemm::generate(d, target, opts)
+        }
+    }
 }

@@ -332,21 +332,55 @@ fn mma_epilogue(
     ep: &Epilogue,
 ) -> Result<(), Declined> {
     let t = plan.tiling;
-    let (mi_n, ni_n) = (t.warp_m() / 16, t.warp_n() / 8);
-    let (row_base, col_base, byte_base) = (k.r32(), k.r32(), k.r32());
+    let (row_base, byte_base) = (k.r32(), k.r32());
     k.inst(format!("add.u32 {row_base}, {}, {}", frame.m0, lanes.row0));
     k.inst(format!("add.u32 {row_base}, {row_base}, {}", lanes.g));
     k.inst(format!("add.u32 {byte_base}, {}, {}", frame.n0, lanes.col0));
-    k.inst(format!(
-        "mad.lo.u32 {col_base}, {}, 2, {byte_base}",
-        lanes.t
-    ));
+    let tile = FragmentTile {
+        row_base,
+        byte_base,
+        t: lanes.t,
+        mi_n: t.warp_m() / 16,
+        ni_n: t.warp_n() / 8,
+    };
+    fragment_epilogue(k, &tile, &acc.f, &acc.i, ep)
+}
+
+/// A warp's accumulators laid out as `mi_n × ni_n` m16n8 C fragments (the `mma.sync` C
+/// layout, which is also each warp's share of a `wgmma` m64nN accumulator).
+pub struct FragmentTile {
+    /// The lane's first row of C: the warp's first row + `%laneid / 4`.
+    pub row_base: R32,
+    /// The warp's first column of C.
+    pub byte_base: R32,
+    /// `%laneid % 4`.
+    pub t: R32,
+    /// m16 fragments along m.
+    pub mi_n: usize,
+    /// n8 fragments along n.
+    pub ni_n: usize,
+}
+
+/// The shared epilogue over a warp's fragments: accumulator `(mi·ni_n + nj)·4 + r` (f32 in
+/// `acc_f`, or s32 in `acc_i` for int8) holds row `g + 8·(r >> 1)`, column `2t + (r & 1)` of
+/// fragment `(mi, nj)`.
+pub fn fragment_epilogue(
+    k: &mut KernelBuilder,
+    tile: &FragmentTile,
+    acc_f: &[F32],
+    acc_i: &[R32],
+    ep: &Epilogue,
+) -> Result<(), Declined> {
+    let (mi_n, ni_n) = (tile.mi_n, tile.ni_n);
+    let (row_base, byte_base) = (tile.row_base, tile.byte_base);
+    let col_base = k.r32();
+    k.inst(format!("mad.lo.u32 {col_base}, {}, 2, {byte_base}", tile.t));
     let (bit0, bit1, two_t) = (k.r32(), k.r32(), k.r32());
-    k.inst(format!("shl.b32 {two_t}, {}, 1", lanes.t));
+    k.inst(format!("shl.b32 {two_t}, {}, 1", tile.t));
     k.inst(format!("shl.b32 {bit0}, 1, {two_t}"));
     k.inst(format!("shl.b32 {bit1}, {bit0}, 1"));
     let writer = k.pred();
-    k.inst(format!("setp.eq.u32 {writer}, {}, 0", lanes.t));
+    k.inst(format!("setp.eq.u32 {writer}, {}, 0", tile.t));
     for mi in 0..mi_n {
         for nj in 0..ni_n {
             for h in 0..2 {
@@ -360,12 +394,12 @@ fn mma_epilogue(
                         let at = (mi * ni_n + nj) * 4 + r;
                         let col = k.r32();
                         k.inst(format!("add.u32 {col}, {col_base}, {}", nj * 8 + c));
-                        let accr = if plan.path == MmaPath::Int8 {
-                            acc.i[at]
-                        } else {
+                        let accr = if acc_i.is_empty() {
                             let v = k.r32();
-                            k.inst(format!("mov.b32 {v}, {}", acc.f[at]));
+                            k.inst(format!("mov.b32 {v}, {}", acc_f[at]));
                             v
+                        } else {
+                            acc_i[at]
                         };
                         Elem {
                             acc: accr,
@@ -617,22 +651,34 @@ impl Frame {
         program: Option<crate::lower::Program>,
     ) -> Epilogue {
         let _ = k;
-        Epilogue {
-            int_beta: program.is_none() && d.beta == 1.0,
-            program,
-            c: self.c,
-            c_dtype: d.c_dtype,
-            c_layout: d.c_layout,
-            ldc: d.ldc,
-            m: d.m,
-            n: d.n,
-            bias: d.epilogue.bias.map(|b| (self.bias, b.broadcast, b.dtype)),
-            mask: d
-                .epilogue
-                .activation
-                .writes_mask()
-                .then_some((self.mask, d.epilogue.mask_ld)),
-        }
+        epilogue_of(d, program, self.c, self.bias, self.mask)
+    }
+}
+
+/// The epilogue of `d` over the C, bias and mask pointers (`program`: the float paths'
+/// micro-op program, `None` for int8).
+pub fn epilogue_of(
+    d: &GemmDesc,
+    program: Option<crate::lower::Program>,
+    c: R64,
+    bias: R64,
+    mask: R64,
+) -> Epilogue {
+    Epilogue {
+        int_beta: program.is_none() && d.beta == 1.0,
+        program,
+        c,
+        c_dtype: d.c_dtype,
+        c_layout: d.c_layout,
+        ldc: d.ldc,
+        m: d.m,
+        n: d.n,
+        bias: d.epilogue.bias.map(|b| (bias, b.broadcast, b.dtype)),
+        mask: d
+            .epilogue
+            .activation
+            .writes_mask()
+            .then_some((mask, d.epilogue.mask_ld)),
     }
 }
 

@@ -8,7 +8,9 @@
 //! [`reduce`], [`transform`] (the elementwise, reduction and data-movement kernels) ·
 //! [`vector`] (v2/v4 global accesses) · [`equation`], [`equation_rows`] (equations: one
 //! kernel per group of passes of their plan) · [`wgmma`] (sm_90a warpgroup MMA atoms and tile) ·
-//! [`gemm_tiling`], [`gemm_load`], [`gemm`], [`gemm_simt`] (GEMM/BRGEMM) · [`families`]
+//! [`tma`] (sm_90 TMA copies, mbarriers, tensor-map descriptions) · [`gemm_tiling`],
+//! [`gemm_load`], [`gemm`], [`gemm_simt`] (GEMM/BRGEMM on `mma.sync`) · [`gemm_wgmma`]
+//! (GEMM/BRGEMM on sm_90a `wgmma` fed by TMA) · [`families`]
 //! (descriptor → kernel).
 
 pub mod atoms;
@@ -21,10 +23,12 @@ pub mod gemm_epilogue;
 pub mod gemm_load;
 pub mod gemm_simt;
 pub mod gemm_tiling;
+pub mod gemm_wgmma;
 pub mod grid;
 pub mod microops;
 pub mod ptx;
 pub mod reduce;
+pub mod tma;
 pub mod transform;
 pub mod vector;
 pub mod wgmma;

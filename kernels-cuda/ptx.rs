@@ -115,6 +115,7 @@ pub struct KernelBuilder {
     name: String,
     arg_bytes: usize,
     max_threads: u32,
+    param_align: usize,
     dynamic_smem: bool,
     counts: [u32; 5],
     labels: u32,
@@ -130,6 +131,7 @@ impl KernelBuilder {
             name: name.to_string(),
             arg_bytes,
             max_threads,
+            param_align: 8,
             dynamic_smem: false,
             counts: [0; 5],
             labels: 0,
@@ -140,6 +142,12 @@ impl KernelBuilder {
     /// Declares the dynamic shared-memory window `smem` (its size is set at launch).
     pub fn use_dynamic_smem(&mut self) {
         self.dynamic_smem = true;
+    }
+
+    /// Aligns the argument struct's `.param` to `align` bytes (64 when it holds TMA tensor
+    /// maps, which must be 64-byte aligned; the Rust struct must be aligned alike).
+    pub fn align_params(&mut self, align: usize) {
+        self.param_align = align;
     }
 
     fn next(&mut self, kind: usize) -> u32 {
@@ -264,8 +272,9 @@ impl KernelBuilder {
         }
         let _ = writeln!(
             s,
-            ".visible .entry {}(\n\t.param .align 8 .b8 args[{}]\n)\n.maxntid {}, 1, 1\n{{",
+            ".visible .entry {}(\n\t.param .align {} .b8 args[{}]\n)\n.maxntid {}, 1, 1\n{{",
             self.name,
+            self.param_align,
             self.arg_bytes.max(8),
             self.max_threads
         );

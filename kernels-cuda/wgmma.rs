@@ -1,7 +1,9 @@
 //! sm_90a warpgroup MMA (`wgmma.mma_async`, PTX ISA 8.0, `.target sm_90a` only): the atoms,
 //! the shared-memory matrix descriptor, and a one-block tile kernel (`C[64×n] = A[64×k]·Bᵀ`,
 //! bf16 or f16 in, f32 out) that the tests run on the PTX interpreter and assemble with ptxas.
-//! It is the building block of a Hopper GEMM path; the GEMM generator does not select it yet.
+//! The GEMM family built on these atoms, fed by TMA with the 128-byte swizzle, is
+//! [`super::gemm_wgmma`]; the tile kernel here stays as the smallest check of the atoms and
+//! of the no-swizzle descriptor.
 //!
 //! **What is implemented, from the PTX ISA manual** (section "Asynchronous Warpgroup Level
 //! Matrix Multiply-Accumulate Instructions", subsections "Matrix Descriptor Format", "Shared
@@ -78,12 +80,30 @@ impl KernelBuilder {
         desc_b: R64,
         scale_d: super::ptx::Pred,
     ) {
+        self.wgmma_m64nnk16_f32_ss_t(input, d, desc_a, desc_b, scale_d, false, false);
+    }
+
+    /// The same with the transpose immediates: `trans_a` reads A M-major (m contiguous in
+    /// shared memory), `trans_b` reads B N-major (16-bit types only).
+    #[allow(clippy::too_many_arguments)]
+    pub fn wgmma_m64nnk16_f32_ss_t(
+        &mut self,
+        input: DType,
+        d: &[F32],
+        desc_a: R64,
+        desc_b: R64,
+        scale_d: super::ptx::Pred,
+        trans_a: bool,
+        trans_b: bool,
+    ) {
         let t = if input == DType::BF16 { "bf16" } else { "f16" };
         let regs: Vec<String> = d.iter().map(|r| r.to_string()).collect();
         self.inst(format!(
-            "wgmma.mma_async.sync.aligned.m64n{}k16.f32.{t}.{t} {{{}}}, {desc_a}, {desc_b}, {scale_d}, 1, 1, 0, 0",
+            "wgmma.mma_async.sync.aligned.m64n{}k16.f32.{t}.{t} {{{}}}, {desc_a}, {desc_b}, {scale_d}, 1, 1, {}, {}",
             2 * d.len(),
-            regs.join(", ")
+            regs.join(", "),
+            trans_a as u32,
+            trans_b as u32
         ));
     }
 }

@@ -136,6 +136,46 @@ mod random {
     }
 }
 
+/// Shapes past the wgmma threshold: on an sm_90 device (compute capability 9.0) they take
+/// the TMA-fed wgmma family (every transpose, the stride batch, ragged edges, bias + relu
+/// mask, narrow outputs); elsewhere the mma.sync path. Either way against the reference.
+#[test]
+fn large_bf16_and_f16_gemms_take_wgmma_on_sm90_and_match_the_reference() {
+    let Some(dev) = device() else { return };
+    use tpp::{Activation, BatchReduce, BiasBroadcast};
+    let base = GemmDesc::new(300, 260, 200, DType::BF16)
+        .ld(200, 264, 260)
+        .beta(0.0);
+    let ds = [
+        base,
+        base.trans_a().ld(304, 264, 260),
+        base.trans_b().ld(200, 200, 260),
+        GemmDesc::new(300, 260, 200, DType::F16)
+            .trans_a()
+            .trans_b()
+            .ld(304, 200, 260)
+            .alpha(0.5)
+            .beta(1.0),
+        base.batch(BatchReduce::Stride {
+            a: 300 * 200,
+            b: 200 * 264,
+        }),
+        base.bias(BiasBroadcast::Row, DType::BF16)
+            .activation(Activation::Relu { mask: true })
+            .output(DType::BF16),
+    ];
+    let mut r = vec![];
+    for (i, d) in ds.iter().enumerate() {
+        let k = dev.gemm(d, Default::default()).unwrap();
+        assert_eq!(k.uses_wgmma(), dev.capability() == (9, 0), "{}", k.name());
+        r.push((
+            k.name().to_string(),
+            harness::check_gemm("cuda", d, i as u64),
+        ));
+    }
+    all_compared("large GEMMs", r);
+}
+
 #[test]
 fn tf32_gemm_is_within_tf32_rounding_of_the_reference() {
     let Some(dev) = device() else { return };

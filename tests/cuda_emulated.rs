@@ -696,3 +696,101 @@ fn wgmma_tiles_match_an_f64_product() {
         }
     }
 }
+
+/// The sm_90a wgmma GEMM family (`kernels_cuda::gemm_wgmma`: TMA into a swizzled 4-stage
+/// ring, mbarrier handshakes between a producer warp and two consumer warpgroups, wgmma on
+/// K-major and MN-major tiles, the shared epilogue) run by the interpreter against an f64
+/// product: every tile width, ragged m, n, k, every transpose, the stride batch, alpha and
+/// beta over NaN-poisoned padding, bias with relu and its mask, bf16 and f16 outputs.
+mod wgmma_gemm {
+    use super::cuda_support::emu_wgmma::run;
+    use tpp::{Activation, BatchReduce, BiasBroadcast, DType, GemmDesc};
+
+    #[test]
+    fn every_tile_width_and_transpose_with_ragged_edges() {
+        for (bn, dt) in [(64, DType::BF16), (128, DType::F16), (256, DType::BF16)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                // m, n, k not multiples of 128, bn or 64; lda/ldb 16-byte multiples.
+                let mut d = GemmDesc::new(130, 72, 100, dt).ld(104, 72, 72).beta(0.0);
+                if ta {
+                    d = d.trans_a().ld(136, d.ldb, 72);
+                }
+                if tb {
+                    d = d.trans_b().ld(d.lda, 104, 72);
+                }
+                run(&d, 1, bn);
+            }
+        }
+    }
+
+    /// The catalogue's GEMMs and random descriptors through the differential harness on the
+    /// wgmma backend: those it takes (bf16/f16, row-major B, 16-byte rows) must match the
+    /// reference, the rest must be declined.
+    #[test]
+    fn catalogue_and_random_gemms_through_the_harness() {
+        use super::common::harness::{self, Checked};
+        use super::cuda_support::{catalogue, emu_bridge::EmulatedWgmma};
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        tpp::dispatch::register_backend(&EmulatedWgmma);
+        let check = |d: &GemmDesc, seed: u64| -> Result<bool, String> {
+            let takes = tpp::kernels_cuda::gemm_wgmma::supports(d).is_ok();
+            match harness::check_gemm("cuda_emulated_wgmma", d, seed)? {
+                Checked::Compared if takes => Ok(true),
+                Checked::Unsupported if !takes => Ok(false),
+                c => Err(format!("{d:?}: {c:?}, but supports() says {takes}")),
+            }
+        };
+        let mut compared = 0;
+        let descs = catalogue::gemms()
+            .into_iter()
+            .map(|c| c.desc)
+            .chain(catalogue::wgmma_gemms())
+            .filter(|d| d.m * d.n <= 320 * 320);
+        for (i, d) in descs.enumerate() {
+            compared += check(&d, i as u64).unwrap_or_else(|e| panic!("{e}")) as usize;
+        }
+        assert!(
+            compared >= 10,
+            "only {compared} catalogue GEMMs took the wgmma path"
+        );
+        let mut runner = TestRunner::new(super::common::scale::config(24));
+        runner
+            .run(
+                &(super::common::strategies::gemm(), any::<u64>()),
+                |(d, seed)| check(&d, seed).map(|_| ()).map_err(TestCaseError::fail),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn stride_batch_alpha_beta_bias_relu_mask_and_narrow_outputs() {
+        // 3 members of 3 k steps: the 4-stage ring wraps twice.
+        let d = GemmDesc::new(70, 90, 136, DType::BF16)
+            .ld(136, 96, 93)
+            .batch(BatchReduce::Stride {
+                a: 70 * 136 + 8,
+                b: 136 * 96,
+            })
+            .alpha(0.5)
+            .beta(0.5);
+        for batch in [3, 0] {
+            run(&d, batch, 128);
+        }
+        let d = GemmDesc::new(129, 65, 80, DType::BF16)
+            .ld(80, 72, 65)
+            .beta(0.0)
+            .bias(BiasBroadcast::Row, DType::BF16)
+            .activation(Activation::Relu { mask: true })
+            .output(DType::BF16);
+        run(&d, 1, 64);
+        let d = GemmDesc::new(66, 130, 72, DType::F16)
+            .trans_a()
+            .ld(72, 136, 130)
+            .bias(BiasBroadcast::Col, DType::F32)
+            .activation(Activation::Relu { mask: true })
+            .output(DType::F16)
+            .beta(1.0);
+        run(&d, 1, 256);
+    }
+}

@@ -72,6 +72,14 @@ fn generate_all(target: Target) -> Vec<Job> {
                 format!("wgmma tile {dt} n{n} k{k}"),
             );
         }
+        for d in catalogue::wgmma_gemms() {
+            d.validate().unwrap_or_else(|e| panic!("{d:?}: {e}"));
+            push(
+                "wgmma_gemm",
+                kernels_cuda::gemm_wgmma::generate(&d),
+                format!("{d:?}"),
+            );
+        }
     }
     // Equations: one kernel per pass (and the column folds' init), ready-made and random.
     let random = (0..48u64).map(|seed| {
@@ -127,7 +135,7 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spi
                 let arch = target.sm();
                 match ptxas::assemble(&ptxas, &dir, &format!("{n}_{}", k.name), &k.ptx, arch) {
                     Ok(r) => {
-                        if matches!(job.family, "gemm" | "equation" | "wgmma") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
+                        if matches!(job.family, "gemm" | "equation" | "wgmma" | "wgmma_gemm") && (r.spill_stores > 0 || r.spill_loads > 0 || r.stack > 0) {
                             failures.lock().unwrap().push(format!(
                                 "{} ({arch}): {} registers, {} bytes spill stores, {} bytes spill loads, {} bytes stack",
                                 k.name, r.registers, r.spill_stores, r.spill_loads, r.stack
@@ -145,7 +153,7 @@ fn every_kernel_family_assembles_for_sm80_and_sm90a_without_gemm_or_equation_spi
         }
     });
     for ((family, arch), (regs, name)) in worst.lock().unwrap().iter() {
-        eprintln!("{family:8} {arch:7} most registers: {regs:3} ({name})");
+        eprintln!("{family:10} {arch:7} most registers: {regs:3} ({name})");
     }
     let failures = failures.into_inner().unwrap();
     assert!(

@@ -213,7 +213,7 @@ impl DeviceKernel<GemmDesc> {
         args.b = ptr(ops.b);
         args.c = ptr_mut(ops.c);
         // SAFETY: every pointer was checked above to cover what the descriptor touches.
-        let r = unsafe { self.launch_args(&args) };
+        let r = unsafe { self.launch_gemm(args) };
         drop(uploaded);
         r
     }

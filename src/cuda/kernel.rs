@@ -18,6 +18,8 @@ unsafe impl DeviceRepr for UnaryArgs {}
 unsafe impl DeviceRepr for BinaryArgs {}
 unsafe impl DeviceRepr for TernaryArgs {}
 unsafe impl DeviceRepr for ReduceArgs {}
+// SAFETY: as above, 64-byte aligned like the kernel's `.param` (it holds two tensor maps).
+unsafe impl DeviceRepr for kernels_cuda::gemm_wgmma::WgmmaGemmArgs {}
 
 /// A kernel loaded into a device.
 pub(crate) struct Loaded {
@@ -34,6 +36,9 @@ pub struct DeviceKernel<D> {
     pub(crate) device: Device,
     loaded: Arc<Loaded>,
     pub(crate) desc: D,
+    /// GEMMs of the sm_90a wgmma family: their tiling, which says how to encode the tensor
+    /// maps of each call (`None`: every other kernel, whose argument struct is passed as is).
+    pub(crate) tma: Option<kernels_cuda::gemm_wgmma::Plan>,
 }
 
 impl<D> DeviceKernel<D> {
@@ -114,11 +119,45 @@ macro_rules! raw_call {
         }
     };
 }
-raw_call!(GemmDesc, GemmArgs);
 raw_call!(UnaryDesc, UnaryArgs);
 raw_call!(BinaryDesc, BinaryArgs);
 raw_call!(TernaryDesc, TernaryArgs);
 raw_call!(ReduceDesc, ReduceArgs);
+
+impl DeviceKernel<GemmDesc> {
+    /// True when the kernel is of the sm_90a wgmma family (TMA-fed, `gemm_wgmma_...`), false
+    /// for the `mma.sync` / SIMT path.
+    pub fn uses_wgmma(&self) -> bool {
+        self.tma.is_some()
+    }
+
+    /// Queues the kernel with a raw argument struct of device addresses (the wgmma family
+    /// encodes the tensor maps of `args.a` and `args.b` first: a host-only driver call).
+    ///
+    /// # Safety
+    /// Every pointer in `args` must be a device address on this kernel's device, covering
+    /// what the descriptor reads and writes (the checked call's rules), and stay valid until
+    /// the stream has run the call.
+    pub unsafe fn call_raw(&self, args: &GemmArgs) -> Result<()> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.launch_gemm(*args) }
+    }
+
+    /// Launches with `args`, wrapped with the tensor maps for the wgmma family.
+    ///
+    /// # Safety
+    /// As [`Self::call_raw`].
+    pub(crate) unsafe fn launch_gemm(&self, args: GemmArgs) -> Result<()> {
+        match &self.tma {
+            None => unsafe { self.launch_args(&args) },
+            Some(plan) => {
+                let w = super::tensor_map::wgmma_args(&self.desc, plan, args)?;
+                // SAFETY: the maps cover the operands the caller vouched for.
+                unsafe { self.launch_args(&w) }
+            }
+        }
+    }
+}
 
 impl Device {
     fn load(
@@ -173,18 +212,25 @@ impl Device {
         Ok(loaded)
     }
 
-    /// The GEMM / BRGEMM kernel of `d` (`opts.tf32` lets f32 GEMMs use tf32 tensor cores).
+    /// The GEMM / BRGEMM kernel of `d` (`opts.tf32` lets f32 GEMMs use tf32 tensor cores). On
+    /// an sm_90 device (compute capability 9.0) a large enough bf16/f16 GEMM gets the wgmma
+    /// family fed by TMA (`gemm_wgmma_...`), everything else the `mma.sync` / SIMT path
+    /// ([`kernels_cuda::gemm_wgmma::select`] decides).
     pub fn gemm(&self, d: &GemmDesc, opts: GemmOptions) -> Result<DeviceKernel<GemmDesc>> {
         d.validate()?;
         let d = d.canonical();
         let target = self.target();
+        // The same selection as the generator's: the wgmma family's kernels take tensor maps.
+        let tma = kernels_cuda::gemm_wgmma::select(&d, target, opts).ok();
         let loaded = self.load(Key::Gemm(d, opts), || {
             kernels_cuda::gemm_kernel(&d, target, opts)
         })?;
+        debug_assert_eq!(tma.is_some(), loaded.name().starts_with("gemm_wgmma_"));
         Ok(DeviceKernel {
             device: self.clone(),
             loaded,
             desc: d,
+            tma,
         })
     }
 
@@ -198,6 +244,7 @@ impl Device {
             device: self.clone(),
             loaded,
             desc: d,
+            tma: None,
         })
     }
 
@@ -211,6 +258,7 @@ impl Device {
             device: self.clone(),
             loaded,
             desc: d,
+            tma: None,
         })
     }
 
@@ -224,6 +272,7 @@ impl Device {
             device: self.clone(),
             loaded,
             desc: d,
+            tma: None,
         })
     }
 
@@ -237,6 +286,7 @@ impl Device {
             device: self.clone(),
             loaded,
             desc: d,
+            tma: None,
         })
     }
 

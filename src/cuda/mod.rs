@@ -35,6 +35,7 @@ mod calls;
 mod device;
 mod equation;
 mod kernel;
+mod tensor_map;
 
 pub use buffer::{DeviceBuffer, DeviceOperand};
 pub use calls::{BinaryOperands, GemmOperands, ReduceOperands, TernaryOperands, UnaryOperands};

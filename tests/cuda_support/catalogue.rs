@@ -296,6 +296,64 @@ pub fn gemms() -> Vec<GemmCase> {
     v
 }
 
+/// Descriptors for the sm_90a wgmma family (generated directly, any shape): both dtypes,
+/// every transpose, the three tile widths, ragged edges, alpha/beta, the stride batch, bias
+/// each way with every kind of activation, the relu mask, bf16/f16 and VNNI2 outputs.
+pub fn wgmma_gemms() -> Vec<GemmDesc> {
+    let mut v = vec![];
+    for dt in [DType::BF16, DType::F16] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let mut d = GemmDesc::new(200, 136, 72, dt).beta(0.0);
+            if ta {
+                d = d.trans_a();
+            }
+            if tb {
+                d = d.trans_b();
+            }
+            v.push(d);
+        }
+        // bn 256 (16384 x 1024) and 128 (2048 x 2048), alpha and beta 1.
+        v.push(GemmDesc::new(16384, 1024, 512, dt).alpha(0.5));
+        v.push(GemmDesc::new(2048, 2048, 256, dt).trans_b());
+        v.push(
+            GemmDesc::new(130, 140, 150, dt)
+                .ld(152, 144, 141)
+                .batch(BatchReduce::Stride {
+                    a: 130 * 152,
+                    b: 152 * 144,
+                })
+                .beta(0.5),
+        );
+        v.push(
+            GemmDesc::new(256, 192, 64, dt)
+                .vnni_c()
+                .output(dt)
+                .beta(0.0),
+        );
+    }
+    for act in [
+        Activation::Relu { mask: true },
+        Activation::Gelu,
+        Activation::Silu,
+    ] {
+        v.push(
+            GemmDesc::new(16384, 1024, 256, DType::BF16)
+                .beta(0.0)
+                .bias(BiasBroadcast::Row, DType::BF16)
+                .activation(act)
+                .output(DType::BF16),
+        );
+    }
+    v.push(
+        GemmDesc::new(300, 260, 128, DType::F16)
+            .trans_a()
+            .ld(304, 264, 260)
+            .bias(BiasBroadcast::Col, DType::F32)
+            .activation(Activation::Relu { mask: true }),
+    );
+    v
+}
+
 /// Every ready-made equation in each dtype on a ragged shape, and the norm backward passes on
 /// rows too wide for the shared-memory copy of their column reductions.
 pub fn equations() -> Vec<tpp::Equation> {

@@ -5,12 +5,13 @@
 //! are trivially atomic; loads and stores must be aligned to their size, as on the hardware.
 //! `cp.async` copies at once (its wait is then a no-op). It models the documented instruction
 //! semantics, including the mma and ldmatrix fragment layouts, so a layout mistake in the
-//! generator shows up as a wrong product.
+//! generator shows up as a wrong product. The sm_90 units (mbarrier, TMA, wgmma) live in
+//! [`super::emu_async`]; a thread whose `mbarrier.try_wait` fails yields until the next round.
 
 use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
-enum Opnd {
+pub(super) enum Opnd {
     Reg(usize, usize),
     Imm(u64),
     Sym(String),
@@ -18,18 +19,20 @@ enum Opnd {
 }
 
 #[derive(Clone, Debug)]
-enum Arg {
+pub(super) enum Arg {
     Op(Opnd),
     Mem(Opnd, i64),
     List(Vec<Opnd>),
     Label(String),
+    /// `[map, {c0, c1, ..}]`: a tensor map and coordinates.
+    Tensor(Opnd, Vec<Opnd>),
 }
 
 #[derive(Clone, Debug)]
-struct Inst {
+pub(super) struct Inst {
     pred: Option<(usize, bool)>,
-    parts: Vec<String>,
-    args: Vec<Arg>,
+    pub(super) parts: Vec<String>,
+    pub(super) args: Vec<Arg>,
 }
 
 /// A parsed kernel.
@@ -140,6 +143,18 @@ impl Program {
                                 .map(operand)
                                 .collect(),
                         )
+                    } else if a.starts_with('[') && a.contains('{') {
+                        let inner = a.trim_matches(|c| c == '[' || c == ']');
+                        let (map, coords) = inner.split_once(',').unwrap();
+                        Arg::Tensor(
+                            operand(map),
+                            coords
+                                .trim()
+                                .trim_matches(|c| c == '{' || c == '}')
+                                .split(',')
+                                .map(operand)
+                                .collect(),
+                        )
                     } else if a.starts_with('[') {
                         let inner = a.trim_matches(|c| c == '[' || c == ']');
                         match inner.split_once('+') {
@@ -194,20 +209,22 @@ impl Memory {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     Run,
+    /// Waiting on an mbarrier phase: runs again (and retries) next round.
+    Yield,
     Barrier,
     Collective(usize),
     Done,
 }
 
-struct Thread {
-    regs: [Vec<u64>; 5],
+pub(super) struct Thread {
+    pub(super) regs: [Vec<u64>; 5],
     pc: usize,
     state: State,
     tid: u32,
     ntid: u32,
 }
 
-fn bf16_to_f32(b: u16) -> f32 {
+pub(super) fn bf16_to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
@@ -262,13 +279,23 @@ pub fn run_block2(
             ntid: threads,
         })
         .collect();
+    let mut bars = super::emu_async::Barriers::default();
     loop {
         // Highest thread first: a lane that reads what lane 0 writes without waiting for it
         // (a missing `bar.warp.sync` or `bar.sync`) reads the old value and the test fails.
+        // (In the wgmma GEMM the producer warp is the highest: it runs ahead of the consumers.)
+        let mut progressed = false;
         for t in ts.iter_mut().rev() {
-            while t.state == State::Run {
-                step(p, t, mem, &mut smem, params, bx, ctaid, grid);
+            if t.state == State::Yield {
+                t.state = State::Run;
             }
+            let (pc0, mut steps) = (t.pc, 0);
+            while t.state == State::Run {
+                step(p, t, mem, &mut smem, &mut bars, params, bx, ctaid, grid);
+                steps += 1;
+            }
+            // A wait that failed at once is not progress.
+            progressed |= steps > 0 && !(t.state == State::Yield && t.pc == pc0 && steps == 1);
         }
         let live: Vec<usize> = (0..ts.len())
             .filter(|&i| ts[i].state != State::Done)
@@ -276,7 +303,6 @@ pub fn run_block2(
         if live.is_empty() {
             return;
         }
-        let mut progressed = false;
         let is_wgmma = |pc: usize| p.insts[pc].parts[0] == "wgmma";
         for g in 0..(threads / 128) as usize {
             let group = g * 128..g * 128 + 128;
@@ -286,7 +312,7 @@ pub fn run_block2(
                         .iter()
                         .all(|t| t.state == State::Collective(pc))
                 {
-                    wgmma(&p.insts[pc], &mut ts[group.clone()], &smem);
+                    super::emu_async::wgmma(&p.insts[pc], &mut ts[group.clone()], &smem);
                     for t in &mut ts[group] {
                         t.pc += 1;
                         t.state = State::Run;
@@ -305,7 +331,7 @@ pub fn run_block2(
             if let State::Collective(pc) = ts[lanes[0]].state {
                 if !is_wgmma(pc) && lanes.iter().all(|&i| ts[i].state == State::Collective(pc)) {
                     assert_eq!(lanes.len(), 32, "a collective with exited lanes");
-                    collective(&p.insts[pc], &mut ts[w * 32..w * 32 + 32], &smem);
+                    super::emu_warp::collective(&p.insts[pc], &mut ts[w * 32..w * 32 + 32], &smem);
                     for t in &mut ts[w * 32..w * 32 + 32] {
                         t.pc += 1;
                         t.state = State::Run;
@@ -337,6 +363,7 @@ fn get(t: &Thread, o: &Opnd, ctaid: (u32, u32), grid: (u32, u32), bx: u32) -> u6
         Opnd::Reg(k, n) => t.regs[*k][*n],
         Opnd::Imm(v) => *v,
         Opnd::Sym(s) if s == "smem" => 0,
+        Opnd::Sym(s) if s == "args" => super::emu_async::PARAM_BASE,
         Opnd::Special(s) => match s.as_str() {
             "%tid.x" => (t.tid % bx) as u64,
             "%tid.y" => (t.tid / bx) as u64,
@@ -382,6 +409,7 @@ fn step(
     t: &mut Thread,
     mem: &mut Memory,
     smem: &mut [u8],
+    bars: &mut super::emu_async::Barriers,
     params: &[u8],
     bx: u32,
     ctaid: (u32, u32),
@@ -705,6 +733,29 @@ fn step(
                 set(t, &dst(0), old as u64);
             }
         }
+        "cp" if i.parts.get(2).is_some_and(|x| x == "bulk") => {
+            let value = |t: &Thread, o: &Opnd| get(t, o, ctaid, grid, bx);
+            super::emu_async::tma_load(i, t, value, mem, params, smem, bars);
+        }
+        "mbarrier" => {
+            let value = |n: usize| a(n, t);
+            let at = |n: usize| addr(n, t);
+            let mut done = None;
+            let outcome = super::emu_async::mbarrier(i, bars, value, at, |d| done = Some(d));
+            if let (Some(d), Arg::Op(o)) = (done, &i.args[0]) {
+                set(t, o, d as u64);
+            }
+            if let super::emu_async::Outcome::NotYet = outcome {
+                t.state = State::Yield;
+                return;
+            }
+        }
+        // The generic address of a kernel parameter is its tagged param address.
+        "cvta" => {
+            assert_eq!(i.parts[1], "param");
+            let v = a(1, t);
+            set(t, &dst(0), v)
+        }
         "cp" if i.parts[1] == "async" && i.parts.len() > 3 => {
             let (s, g) = (addr(0, t) as usize, addr(1, t));
             let n = a(3, t) as usize;
@@ -720,237 +771,4 @@ fn step(
         o => panic!("no emulation of {o} ({:?})", i.parts),
     }
     t.pc += 1;
-}
-
-/// The warp-wide instructions, on 32 lanes that all reached `i`.
-fn collective(i: &Inst, lanes: &mut [Thread], smem: &[u8]) {
-    let reg = |o: &Opnd| match o {
-        Opnd::Reg(k, n) => (*k, *n),
-        o => panic!("{o:?}"),
-    };
-    let list = |n: usize| match &i.args[n] {
-        Arg::List(v) => v.iter().map(reg).collect::<Vec<_>>(),
-        o => panic!("{o:?}"),
-    };
-    match i.parts[0].as_str() {
-        "shfl" => {
-            let (d, s) = match (&i.args[0], &i.args[1]) {
-                (Arg::Op(d), Arg::Op(s)) => (reg(d), reg(s)),
-                _ => panic!(),
-            };
-            let Arg::Op(Opnd::Imm(m)) = &i.args[2] else {
-                panic!()
-            };
-            let vals: Vec<u64> = lanes.iter().map(|t| t.regs[s.0][s.1]).collect();
-            for (l, t) in lanes.iter_mut().enumerate() {
-                t.regs[d.0][d.1] = vals[l ^ *m as usize];
-            }
-        }
-        "bar" => {}
-        "vote" => {
-            // vote.sync.ballot.b32 d, p, membermask: bit l of d = p of lane l.
-            let (d, q) = match (&i.args[0], &i.args[1]) {
-                (Arg::Op(d), Arg::Op(q)) => (reg(d), reg(q)),
-                _ => panic!(),
-            };
-            let ballot = lanes
-                .iter()
-                .enumerate()
-                .fold(0u64, |b, (l, t)| b | ((t.regs[q.0][q.1] != 0) as u64) << l);
-            for t in lanes.iter_mut() {
-                t.regs[d.0][d.1] = ballot;
-            }
-        }
-        "ldmatrix" => {
-            let trans = i.parts.contains(&"trans".to_string());
-            let d = list(0);
-            let Arg::Mem(base, off) = &i.args[1] else {
-                panic!()
-            };
-            let rows: Vec<usize> = lanes
-                .iter()
-                .map(|t| {
-                    let Opnd::Reg(k, n) = base else { panic!() };
-                    (t.regs[*k][*n] as i64 + off) as usize
-                })
-                .collect();
-            let elem = |m: usize, r: usize, c: usize| -> u16 {
-                let a = rows[8 * m + r] + 2 * c;
-                u16::from_le_bytes([smem[a], smem[a + 1]])
-            };
-            for (l, t) in lanes.iter_mut().enumerate() {
-                for (m, &(k, n)) in d.iter().enumerate() {
-                    let (r, c) = (l / 4, 2 * (l % 4));
-                    let (lo, hi) = if trans {
-                        (elem(m, c, r), elem(m, c + 1, r))
-                    } else {
-                        (elem(m, r, c), elem(m, r, c + 1))
-                    };
-                    t.regs[k][n] = lo as u64 | (hi as u64) << 16;
-                }
-            }
-        }
-        "mma" => {
-            let shape = i.parts[3].as_str();
-            let (d, a, b, c) = (list(0), list(1), list(2), list(3));
-            let types: Vec<&str> = i.parts[6..].iter().map(|s| s.as_str()).collect();
-            let get = |l: usize, r: (usize, usize)| lanes[l].regs[r.0][r.1];
-            // (row, k) → value of A, (k, n) → value of B, from the fragment layouts.
-            let mut out = vec![[0u64; 4]; 32];
-            let (kdim, int) = match shape {
-                "m16n8k16" => (16, false),
-                "m16n8k8" => (8, false),
-                _ => (32, true),
-            };
-            let a_val = |row: usize, k: usize| -> f64 {
-                let g = row % 8;
-                match shape {
-                    "m16n8k16" => {
-                        let (t, reg, half) = ((k % 8) / 2, (row / 8) + 2 * (k / 8), k % 2);
-                        let v = get(4 * g + t, a[reg]) >> (16 * half) & 0xffff;
-                        conv(types[1], v)
-                    }
-                    "m16n8k8" => {
-                        let (t, reg) = (k % 4, (row / 8) + 2 * (k / 4));
-                        conv("tf32", get(4 * g + t, a[reg]))
-                    }
-                    _ => {
-                        let (t, reg, byte) = ((k % 16) / 4, (row / 8) + 2 * (k / 16), k % 4);
-                        conv(types[1], get(4 * g + t, a[reg]) >> (8 * byte) & 0xff)
-                    }
-                }
-            };
-            let b_val = |k: usize, n: usize| -> f64 {
-                match shape {
-                    "m16n8k16" => {
-                        let (t, reg, half) = ((k % 8) / 2, k / 8, k % 2);
-                        conv(types[2], get(4 * n + t, b[reg]) >> (16 * half) & 0xffff)
-                    }
-                    "m16n8k8" => conv("tf32", get(4 * n + k % 4, b[k / 4])),
-                    _ => {
-                        let (t, reg, byte) = ((k % 16) / 4, k / 16, k % 4);
-                        conv(types[2], get(4 * n + t, b[reg]) >> (8 * byte) & 0xff)
-                    }
-                }
-            };
-            for (l, o) in out.iter_mut().enumerate() {
-                let (g, t) = (l / 4, l % 4);
-                for (r, slot) in o.iter_mut().enumerate() {
-                    let (row, col) = (g + 8 * (r / 2), 2 * t + r % 2);
-                    let mut s = 0f64;
-                    for k in 0..kdim {
-                        s += a_val(row, k) * b_val(k, col);
-                    }
-                    let cv = get(l, c[r]);
-                    *slot = if int {
-                        (cv as u32 as i32).wrapping_add(s as i64 as i32) as u32 as u64
-                    } else {
-                        ((f32::from_bits(cv as u32) as f64 + s) as f32).to_bits() as u64
-                    };
-                }
-            }
-            for (l, t) in lanes.iter_mut().enumerate() {
-                for r in 0..4 {
-                    t.regs[d[r].0][d[r].1] = out[l][r];
-                }
-            }
-        }
-        o => panic!("collective {o}"),
-    }
-}
-
-fn conv(ty: &str, v: u64) -> f64 {
-    match ty {
-        "bf16" => bf16_to_f32(v as u16) as f64,
-        "f16" => half::f16::from_bits(v as u16).to_f32() as f64,
-        "tf32" => f32::from_bits(v as u32) as f64,
-        "s8" => v as u8 as i8 as f64,
-        "u8" => v as u8 as f64,
-        t => panic!("mma type {t}"),
-    }
-}
-
-/// `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` with both operands in shared memory,
-/// K-major, no swizzle, on the 128 threads of a warpgroup. The PTX ISA's reading
-/// ("Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions": "Matrix Descriptor
-/// Format", "Shared Memory Matrix Layout", the `.m64nNk16` register fragments):
-/// - descriptor bits 0–13: start address >> 4; 16–29: LBO >> 4 (between core matrices
-///   adjacent in K); 32–45: SBO >> 4 (adjacent in M or N); 49–51 base offset; 62–63 swizzle;
-/// - a core matrix is 8 rows of 16 contiguous bytes; element (r, c) of an operand lives at
-///   start + (r/8)·SBO + (c/8)·LBO + (r%8)·16 + (c%8)·2;
-/// - D register v of thread t (warp w, lane l): row 16w + l/4 + 8·((v/2) mod 2), column
-///   8·(v/4) + 2·(l mod 4) + (v mod 2).
-fn wgmma(i: &Inst, group: &mut [Thread], smem: &[u8]) {
-    let reg = |o: &Opnd| match o {
-        Opnd::Reg(k, n) => (*k, *n),
-        o => panic!("{o:?}"),
-    };
-    let shape = i.parts[4].as_str();
-    let n: usize = shape[shape.find('n').unwrap() + 1..shape.find('k').unwrap()]
-        .parse()
-        .unwrap();
-    assert!(
-        shape.starts_with("m64") && shape.ends_with("k16"),
-        "wgmma shape {shape}"
-    );
-    assert_eq!(i.parts[5], "f32", "wgmma accumulator");
-    let ty = i.parts[6].clone();
-    let Arg::List(d) = &i.args[0] else { panic!() };
-    let d: Vec<(usize, usize)> = d.iter().map(reg).collect();
-    assert_eq!(d.len(), n / 2, "wgmma m64n{n}: n/2 accumulators");
-    let op = |a: &Arg| match a {
-        Arg::Op(o) => o.clone(),
-        a => panic!("{a:?}"),
-    };
-    let (da, db, sd) = (
-        reg(&op(&i.args[1])),
-        reg(&op(&i.args[2])),
-        reg(&op(&i.args[3])),
-    );
-    // imm-scale-a, imm-scale-b: 1; imm-trans-a, imm-trans-b: 0 (both operands K-major).
-    for (n, a) in i.args[4..8].iter().enumerate() {
-        let Arg::Op(Opnd::Imm(v)) = a else {
-            panic!("{a:?}")
-        };
-        assert_eq!(*v, u64::from(n < 2), "wgmma: scales 1, no transpose");
-    }
-    let decode = |desc: u64| {
-        assert_eq!(desc >> 62, 0, "only the no-swizzle layout is emulated");
-        assert_eq!((desc >> 49) & 7, 0, "base offset");
-        let f = |shift: u32| ((desc >> shift) & 0x3FFF) as usize * 16;
-        (f(0), f(16), f(32))
-    };
-    let (a_desc, b_desc) = (
-        decode(group[0].regs[da.0][da.1]),
-        decode(group[0].regs[db.0][db.1]),
-    );
-    for t in group.iter() {
-        assert_eq!(
-            (decode(t.regs[da.0][da.1]), decode(t.regs[db.0][db.1])),
-            (a_desc, b_desc),
-            "descriptors differ across the warpgroup"
-        );
-    }
-    let elem = |(start, lbo, sbo): (usize, usize, usize), r: usize, c: usize| -> f64 {
-        let at = start + (r / 8) * sbo + (c / 8) * lbo + (r % 8) * 16 + (c % 8) * 2;
-        conv(&ty, u16::from_le_bytes([smem[at], smem[at + 1]]) as u64)
-    };
-    for (tid, t) in group.iter_mut().enumerate() {
-        let (w, l) = (tid / 32, tid % 32);
-        let accumulate = t.regs[sd.0][sd.1] != 0;
-        for (v, &(k, r)) in d.iter().enumerate() {
-            let row = 16 * w + l / 4 + 8 * ((v / 2) % 2);
-            let col = 8 * (v / 4) + 2 * (l % 4) + v % 2;
-            let mut s = 0f64;
-            for kk in 0..16 {
-                s += elem(a_desc, row, kk) * elem(b_desc, col, kk);
-            }
-            let old = if accumulate {
-                f32::from_bits(t.regs[k][r] as u32) as f64
-            } else {
-                0.0
-            };
-            t.regs[k][r] = ((old + s) as f32).to_bits() as u64;
-        }
-    }
 }

@@ -16,6 +16,19 @@ use tpp::{BinaryDesc, GemmDesc, ReduceDesc, TernaryDesc, UnaryDesc};
 /// The backend.
 pub struct EmulatedCuda;
 
+/// GEMMs through the sm_90a wgmma family at any shape it takes (`cuda_emulated_wgmma`; it
+/// declines the rest), its TMA maps described to the interpreter.
+pub struct EmulatedWgmma;
+
+impl Backend for EmulatedWgmma {
+    fn name(&self) -> &'static str {
+        "cuda_emulated_wgmma"
+    }
+    fn gemm(&self, d: &GemmDesc) -> Option<Box<dyn Exec<GemmArgs>>> {
+        Some(Box::new(make(*d, kernels_cuda::gemm_wgmma::generate(d))?))
+    }
+}
+
 struct Run<D> {
     d: D,
     kernel: PtxKernel,
@@ -164,7 +177,20 @@ impl Exec<GemmArgs> for Run<GemmDesc> {
                 ));
             }
         }
-        s.run(self, &bytes_of(&a2));
+        if self.kernel.name.starts_with("gemm_wgmma_") {
+            // The wgmma family reads A and B through tensor maps, described in the tests'
+            // encoding (`emu_async::encode_map`) from the copies' addresses.
+            let plan = kernels_cuda::gemm_wgmma::Plan::choose(&d);
+            let [ma, mb] = plan.maps(&d, a2.a as usize as u64, a2.b as usize as u64, batch);
+            let w = kernels_cuda::gemm_wgmma::WgmmaGemmArgs {
+                tmap_a: super::emu_async::encode_map(&ma),
+                tmap_b: super::emu_async::encode_map(&mb),
+                gemm: a2,
+            };
+            s.run(self, &bytes_of(&w));
+        } else {
+            s.run(self, &bytes_of(&a2));
+        }
     }
 }
 

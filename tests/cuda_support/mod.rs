@@ -5,6 +5,9 @@
 pub mod bridge;
 pub mod catalogue;
 pub mod emu;
+pub mod emu_async;
 pub mod emu_bridge;
 pub mod emu_equation;
+pub mod emu_warp;
+pub mod emu_wgmma;
 pub mod ptxas;
