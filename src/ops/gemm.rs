@@ -442,8 +442,8 @@ fn amx_bf16() -> bool {
     false
 }
 
-/// Whether a task's B chunks should take half of L2 rather than all of it (Intel cores).
-fn b_group_half_l2() -> bool {
+/// Whether the core is Intel's (the large GEMM's B groups are sized per vendor).
+fn intel_core() -> bool {
     crate::dispatch::caps::x86().vendor == crate::dispatch::caps::Vendor::Intel
 }
 
@@ -487,12 +487,12 @@ impl<T: MatmulElem> Plan<T> {
         // A chunk of an A block in an eighth of L2; the B chunks of a task's column group in
         // the whole of it on AMD cores (measured at 2048³ f32 on Zen 4: 8 k blocks × 8 column
         // blocks on its 1 MiB L2 run 30% faster than one column block at a time, which
-        // re-reads A from L3), in half of it on Intel cores, whose L2 keeps less of a stream
-        // that fills it (Xeon with 2 MiB L2, `cargo bench --bench gemm_large`, 1 thread:
-        // 2048³ from 103 to 137 GFLOP/s, 60% to 84% of the same-run FMA peak; 1024³ from 109
-        // to 129).
+        // re-reads A from L3), in a quarter of it on Intel cores (Xeon with 2 MiB L2, 1 thread,
+        // the three choices interleaved in one process, medians of 13: 2048³ f32 98.5, 104.1
+        // and 108.8 GFLOP/s for the whole, half and quarter; 4096³ 103.4, 108.9 and 111.3;
+        // the spread within one choice was ±15% on that shared machine).
         let chunk = (l2 / (8 * bm * bk * size)).clamp(1, 16).min(kb);
-        let b_share = if b_group_half_l2() { 2 } else { 1 };
+        let b_share = if intel_core() { 4 } else { 1 };
         let group = (l2 / (b_share * chunk * bk * bn * size)).clamp(1, 16);
         Ok(Plan {
             bm,
