@@ -38,9 +38,6 @@ impl Gen<'_> {
                         UnOp::Neg => dynasm!(self.a ; .arch aarch64 ; fneg V(d).S4, V(x).S4),
                         UnOp::Abs => dynasm!(self.a ; .arch aarch64 ; fabs V(d).S4, V(x).S4),
                         UnOp::Sqrt => dynasm!(self.a ; .arch aarch64 ; fsqrt V(d).S4, V(x).S4),
-                        UnOp::RoundEven => {
-                            dynasm!(self.a ; .arch aarch64 ; frintn V(d).S4, V(x).S4)
-                        }
                     }
                 }
                 MicroOp::Bin { dst, op, a, b } => self.bin(

@@ -108,7 +108,6 @@ pub fn emit_selected(
                     UnOp::Neg => format!("xor.b32 {r}, {a}, 0x80000000"),
                     UnOp::Abs => format!("and.b32 {r}, {a}, 0x7FFFFFFF"),
                     UnOp::Sqrt => format!("sqrt.rn.f32 {r}, {a}"),
-                    UnOp::RoundEven => format!("cvt.rni.f32.f32 {r}, {a}"),
                 });
                 v[dst.0 as usize] = Some(r);
             }

@@ -654,7 +654,6 @@ impl<'a> Gen<'a> {
                         UnOp::Neg => self.a.vpxord(d, x, dword_bcst(self.sign))?,
                         UnOp::Abs => self.a.vpandd(d, x, dword_bcst(self.abs))?,
                         UnOp::Sqrt => self.a.vsqrtps(d, x)?,
-                        UnOp::RoundEven => self.a.vrndscaleps(d, x, 0)?,
                     }
                 }
                 MicroOp::Bin {

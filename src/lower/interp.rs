@@ -67,7 +67,6 @@ pub fn run_lane(p: &Program, lane: &Lane) -> LaneOut {
                     UnOp::Neg => x.to_bits() ^ 0x8000_0000,
                     UnOp::Abs => x.to_bits() & 0x7fff_ffff,
                     UnOp::Sqrt => x.sqrt().to_bits(),
-                    UnOp::RoundEven => x.round_ties_even().to_bits(),
                 }
             }
             MicroOp::Bin { dst, op, a, b } => {

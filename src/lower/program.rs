@@ -57,8 +57,6 @@ pub enum UnOp {
     Abs,
     /// `√a`, exact.
     Sqrt,
-    /// Round to the nearest integer, ties to even (as an f32).
-    RoundEven,
 }
 
 /// Lane-wise binary operations on f32 lanes.
