@@ -243,13 +243,21 @@ fn invalid_problems_are_errors() {
     assert!(matmul(&p.scalars(f64::NAN, 0.0), &a, &b, &mut c).is_err());
 }
 
-/// Few rows of C (at most two row blocks): each task packs the B chunk of its columns just
-/// before using it, rather than all of B up front; row- and column-major (the latter swaps
-/// the operands, so its n is the row-major problem's m), transposed B, alpha and beta, padded
-/// leading dimensions, partial k blocks and column groups.
+/// Few rows of C (at most two row blocks): each task copies (row-major f32/f64 B) or packs
+/// (transposed B) the B chunk of its columns just before using it, rather than all of B up
+/// front; row- and column-major (the latter swaps the operands, so its n is the row-major
+/// problem's m), transposed B, alpha and beta, padded leading dimensions, partial k blocks,
+/// chunks of several k blocks, and column groups of a page of B's row with a narrower last.
 #[test]
 fn few_rows_pack_b_by_chunks() {
-    for (m, n, k) in [(1, 300, 100), (64, 130, 257), (96, 70, 64), (97, 65, 129)] {
+    for (m, n, k) in [
+        (1, 300, 100),
+        (64, 130, 257),
+        (96, 70, 64),
+        (97, 65, 129),
+        (48, 2100, 300),
+        (7, 1500, 700),
+    ] {
         for (alpha, beta) in [(1.0, 0.0), (-1.5, 0.75), (0.5, 1.0)] {
             let p = Matmul::new(m, n, k).scalars(alpha, beta);
             check::<f32>(p, 5).unwrap();

@@ -9,7 +9,7 @@
 //! `vdpbf16ps` on AVX-512) with an f32 C;
 //! row- or column-major storage, either transpose, any alpha and beta, any sizes.
 
-use super::pack::{pack, Blocks, View};
+use super::pack::{copy_rows, pack, Blocks, View};
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{BatchReduce, DType, GemmDesc};
@@ -423,15 +423,19 @@ fn give_buffer(v: Vec<u64>) {
     });
 }
 
-/// `len` elements of `T` in `buf` (grown as needed; 8-byte words suit every element type).
+/// `len` elements of `T` in `buf` (grown as needed; 8-byte words suit every element type),
+/// from a cache-line boundary on: vector loads of packed rows that straddle two lines cost
+/// two accesses each.
 fn as_elems<T: MatmulElem>(buf: &mut Vec<u64>, len: usize) -> &mut [T] {
-    let words = (len * std::mem::size_of::<T>()).div_ceil(8);
+    const LINE_WORDS: usize = 64 / 8;
+    let words = (len * std::mem::size_of::<T>()).div_ceil(8) + LINE_WORDS;
     if buf.len() < words {
         buf.resize(words, 0);
     }
-    // SAFETY: the words cover `len` elements, are 8-aligned (at least T's alignment), and
-    // every bit pattern is a valid f32, f64 or bf16.
-    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), len) }
+    let skip = buf.as_ptr().align_offset(64).min(LINE_WORDS);
+    // SAFETY: the words from `skip` on cover `len` elements, are 8-aligned (at least T's
+    // alignment), and every bit pattern is a valid f32, f64 or bf16.
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().add(skip).cast::<T>(), len) }
 }
 
 /// Whether the bf16 BRGEMM kernels run on AMX tiles here.
@@ -506,28 +510,43 @@ impl<T: MatmulElem> Plan<T> {
     }
 
     /// The BRGEMM kernel for an `mm × nn` block of C over `kk`-deep blocks of A (leading
-    /// dimension `lda`, the next block `a_step` elements on) and packed B.
+    /// dimension `lda`, the next block `a_step` elements on) and of B (packed blocks, or rows
+    /// `ldb` apart).
     fn kernel(
         &self,
         r: &Matmul,
         (mm, nn, kk): (usize, usize, usize),
-        lda: usize,
-        a_step: usize,
-        beta: f64,
+        (lda, a_step): (usize, usize),
+        ldb: usize,
+        (alpha, beta): (f64, f64),
     ) -> Result<GemmKernel> {
         let mut d = GemmDesc::new(mm, nn, kk, T::DTYPE)
             .output(T::C_DTYPE)
-            .ld(lda, self.bn, r.ldc)
-            .alpha(if T::VNNI2 { r.alpha } else { 1.0 })
+            .ld(lda, ldb, r.ldc)
+            .alpha(alpha)
             .beta(beta)
             .batch(BatchReduce::Stride {
                 a: a_step,
-                b: self.bk * self.bn,
+                b: self.bk * ldb,
             });
         if T::VNNI2 {
             d = d.vnni_b();
         }
         d.dispatch()
+    }
+
+    /// Column blocks per task and k blocks per chunk where each task copies its B rows: rows
+    /// of a page or more (fewer columns where the threads would run out of tasks), and about
+    /// a quarter of L2 of them (Xeon, 2 MiB L2: 64×4096×4096 f32 at 1 and 2 threads, chunks of
+    /// 1 and 2 k blocks interleaved in one process, 2 ahead by 2–4%).
+    fn copy_shape(&self, nb: usize, threads: usize) -> (usize, usize) {
+        let size = T::DTYPE.size();
+        let page = (4096 / (self.bn * size)).max(1);
+        let group = page.min(nb.div_ceil(threads)).max(1);
+        let l2 = crate::dispatch::caps::caches().l2;
+        let k_block = (group * self.bn + 64 / size) * size * self.bk;
+        let chunk = (l2 / 4 + k_block / 2) / k_block;
+        (group, chunk.clamp(1, self.kb))
     }
 
     unsafe fn run(&self, r: &Matmul, a: *const T, b: *const T, c: *mut T::C) -> Result<()> {
@@ -573,13 +592,31 @@ impl<T: MatmulElem> Plan<T> {
         // With few rows of C (at most two row blocks) each element of B is used once or twice:
         // packing all of B first would write it to memory and read it back, so each task
         // packs the B chunk of its columns just before using it, into a buffer that stays in
-        // L2 (a B read in place instead defeats the prefetchers: its rows are pages apart).
+        // L2 (a B read in place instead defeats the prefetchers: its rows are pages apart;
+        // measured with the rows prefetched in the kernel too, 64×4096×4096 ran at a third of
+        // the speed).
         let stream_b = direct_a && r.m <= 2 * bm;
+        // A row-major f32/f64 B needs no blocks there: the chunk is a plain copy of whole rows
+        // of the task's columns (a page or more each, which the prefetchers stream), its rows
+        // one cache line longer than the columns so that they do not alias in L1.
+        let copy_b = stream_b && !T::VNNI2 && !r.trans_b;
+        let threads = rayon::current_num_threads();
+        let (group, chunk_k) = if copy_b {
+            self.copy_shape(nb, threads)
+        } else {
+            (self.group.min(nb), self.chunk)
+        };
+        let ldb = if copy_b {
+            group * bn + 64 / T::DTYPE.size()
+        } else {
+            bn
+        };
         let pb = as_elems::<T>(&mut bbuf, if stream_b { 0 } else { bblk.len() });
         // alpha rides on B (as the reference BLAS multiplies it into B's elements), except for
-        // bf16, whose rounding would lose it; the kernels then see alpha 1 and beta 0 or 1, so
-        // other scalars make no new kernels.
-        let alpha_b = if T::VNNI2 { 1.0 } else { r.alpha };
+        // bf16, whose rounding would lose it, and a copied B; the kernels then see alpha 1 and
+        // beta 0 or 1, so other scalars make no new kernels.
+        let alpha_b = if T::VNNI2 || copy_b { 1.0 } else { r.alpha };
+        let alpha_k = if T::VNNI2 || copy_b { r.alpha } else { 1.0 };
         if !stream_b {
             pack(b_view, bblk, T::VNNI2, true, alpha_b, pb);
         }
@@ -639,7 +676,8 @@ impl<T: MatmulElem> Plan<T> {
                             .iter()
                             .any(|(key, _)| *key == (mm, nn, kk, beta.to_bits()))
                     {
-                        let k = self.kernel(r, (mm, nn, kk), lda, a_step, beta)?;
+                        let k =
+                            self.kernel(r, (mm, nn, kk), (lda, a_step), ldb, (alpha_k, beta))?;
                         kernels.push(((mm, nn, kk, beta.to_bits()), k));
                     }
                 }
@@ -655,8 +693,6 @@ impl<T: MatmulElem> Plan<T> {
         // Tasks: groups of `group` column blocks (whose B chunk stays in L2 while every row
         // block's A chunk passes through), split into row ranges too when there are fewer
         // groups than twice the threads.
-        let threads = rayon::current_num_threads();
-        let group = self.group.min(nb);
         let col_groups = nb.div_ceil(group);
         // Streaming B, every row task of a column group would pack the same chunks again.
         let row_groups = if col_groups >= 2 * threads || stream_b {
@@ -672,8 +708,8 @@ impl<T: MatmulElem> Plan<T> {
         let pb = &*pb;
         // The calls of one C block over k: chunks of full k blocks, then the partial block.
         let mut calls = vec![];
-        for kc in (0..kfull).step_by(self.chunk) {
-            calls.push((kc, self.chunk.min(kfull - kc), bk));
+        for kc in (0..kfull).step_by(chunk_k) {
+            calls.push((kc, chunk_k.min(kfull - kc), bk));
         }
         if kedge > 0 {
             calls.push((kfull, 1, kedge));
@@ -701,15 +737,21 @@ impl<T: MatmulElem> Plan<T> {
                 k.call_raw(&args);
             }
         };
-        tasks.par_iter().for_each(|&(cg, rg)| {
+        tasks.par_iter().try_for_each(|&(cg, rg)| -> Result<()> {
             let rows = rg * rows_per..((rg + 1) * rows_per).min(mb);
             let cols = cg * group..((cg + 1) * group).min(nb);
             let mut chunk_buf = if stream_b { take_buffer() } else { vec![] };
             for (n, &call) in calls.iter().enumerate() {
                 let beta = if n == 0 { first_beta } else { 1.0 };
-                let (kc, count, _) = call;
-                // The chunk's B, packed as [column block][k block][bk × bn].
-                let chunk = if stream_b {
+                let (kc, count, kk) = call;
+                // The chunk's B: copied rows, or packed as [column block][k block][bk × bn].
+                let chunk = if copy_b {
+                    let (k0, j0) = (kc * bk, cols.start * bn);
+                    let view = b_view.sub(k0, j0, count * kk, (r.n - j0).min(cols.len() * bn));
+                    let buf = as_elems::<T>(&mut chunk_buf, count * kk * ldb);
+                    copy_rows(view, ldb, buf)?;
+                    Some(buf.as_ptr())
+                } else if stream_b {
                     let (k0, j0) = (kc * bk, cols.start * bn);
                     let view = b_view.sub(
                         k0,
@@ -732,6 +774,7 @@ impl<T: MatmulElem> Plan<T> {
                 for i in rows.clone() {
                     for j in cols.clone() {
                         let b_blk = match chunk {
+                            Some(p) if copy_b => p.add((j - cols.start) * bn),
                             Some(p) => p.add((j - cols.start) * count * bk * bn),
                             None => pb.as_ptr().add((j * self.kb + kc) * bk * bn),
                         };
@@ -742,7 +785,8 @@ impl<T: MatmulElem> Plan<T> {
             if stream_b {
                 give_buffer(chunk_buf);
             }
-        });
+            Ok(())
+        })?;
         give_buffer(abuf);
         give_buffer(bbuf);
         Ok(())

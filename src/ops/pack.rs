@@ -63,6 +63,35 @@ impl Blocks {
     }
 }
 
+/// Copies a view with contiguous rows (`cs == 1`) into `out`, rows `ld_out` elements apart,
+/// through tpp's copy kernel (JIT where the backend has one).
+///
+/// # Safety
+/// `v` must describe valid memory.
+pub(crate) unsafe fn copy_rows<T: super::MatmulElem>(
+    v: View<T>,
+    ld_out: usize,
+    out: &mut [T],
+) -> crate::error::Result<()> {
+    debug_assert!(v.cs == 1 && ld_out >= v.cols);
+    if v.rows == 0 || v.cols == 0 {
+        return Ok(());
+    }
+    assert!(out.len() >= (v.rows - 1) * ld_out + v.cols);
+    let k = UnaryDesc::new(UnaryOp::Identity, v.rows, v.cols, T::DTYPE)
+        .ld(v.rs, ld_out)
+        .dispatch()?;
+    let args = UnaryArgs {
+        input: v.ptr.cast(),
+        output: out.as_mut_ptr().cast(),
+        ..UnaryArgs::default()
+    };
+    // SAFETY: the view is valid memory (the caller's promise), `out` holds the rows at
+    // `ld_out` (asserted), and the kernel was made for exactly these shapes and strides.
+    k.call_raw(&args);
+    Ok(())
+}
+
 /// Packs `alpha·v` into blocks, each `b.r × b.c` row-major (with `vnni2`, in VNNI2: pairs of
 /// rows interleaved), ordered `[block row][block column]`, or `[block column][block row]` with
 /// `by_cols` (so that B's k blocks of one column block are contiguous).
