@@ -122,21 +122,25 @@ fn header(what: &str) {
     );
 }
 
-fn dnnl_timed(
+/// tpp's run and oneDNN's forward primitive from `make` (where it builds one), timed
+/// interleaved: medians of tpp, and of oneDNN with the implementation it picked.
+fn timed_with_dnnl(
+    tpp: impl FnMut(),
     make: impl FnOnce() -> *mut std::ffi::c_void,
     threads: usize,
-) -> Option<(f64, String)> {
+) -> (f64, Option<(f64, String)>) {
     let p = make();
     if p.is_null() {
-        return None;
+        return (time(tpp), None);
     }
     // SAFETY: a primitive of the shim, run on its own memory.
     let imp = unsafe { CStr::from_ptr(dnnl::tpp_dnnl_fwd_impl(p)) }
         .to_string_lossy()
         .into_owned();
     // SAFETY: as above.
-    let t = time(|| assert_eq!(unsafe { dnnl::tpp_dnnl_fwd_run(p, threads as i32) }, 0));
-    Some((t, imp))
+    let dnnl = || assert_eq!(unsafe { dnnl::tpp_dnnl_fwd_run(p, threads as i32) }, 0);
+    let (t, d) = time_interleaved(tpp, dnnl);
+    (t, Some((d, imp)))
 }
 
 fn conv_row<T: OpElem>(
@@ -167,11 +171,11 @@ fn conv_row<T: OpElem>(
     let w = vec![T::from_f32(0.01); conv.weight_layout().len()];
     let b = vec![0.1f32; k];
     let mut y = vec![T::default(); conv.output_layout().len()];
-    let tpp = time(|| conv.forward(&x, &w, Some(&b), &mut y).unwrap());
     let bf = (T::DTYPE.size() == 2) as i32;
     let d = |v: usize| v as i64;
     // SAFETY: the shim builds its own memories.
-    let dnnl = dnnl_timed(
+    let (tpp, dnnl) = timed_with_dnnl(
+        || conv.forward(&x, &w, Some(&b), &mut y).unwrap(),
         || unsafe {
             dnnl::tpp_dnnl_conv(
                 bf,
@@ -219,11 +223,11 @@ fn linear_row<T: OpElem>(
     let w = vec![T::from_f32(0.01); lin.weight_layout().len()];
     let b = vec![0.1f32; k];
     let mut y = vec![T::default(); seq * k];
-    let tpp = time(|| lin.forward(&x, &w, Some(&b), &mut y).unwrap());
     let relu = (name == "ffn_up") as i32;
     let bf = (T::DTYPE.size() == 2) as i32;
     // SAFETY: the shim builds its own memories.
-    let dnnl = dnnl_timed(
+    let (tpp, dnnl) = timed_with_dnnl(
+        || lin.forward(&x, &w, Some(&b), &mut y).unwrap(),
         || unsafe { dnnl::tpp_dnnl_inner_product(bf, seq as i64, c as i64, k as i64, relu) },
         threads,
     );
