@@ -1,6 +1,7 @@
 //! AMX vocabulary: typed tile registers, the `ldtilecfg` operand (palette 1), and the tile
 //! dot products. Encoding stays with iced-x86; this only names things.
 
+use super::asm::{assemble, assembler};
 use iced_x86::code_asm::*;
 
 /// A tile register, `tmm0..tmm7`.
@@ -115,7 +116,7 @@ impl TileDot {
 /// fn(iters: u64)` running `4·iters` dot products of full 16 × 64-byte tiles into four
 /// independent accumulators (`tmm0..3` from `tmm4..7`), with no memory traffic.
 pub fn peak_loop(dot: TileDot) -> Result<Vec<u8>, IcedError> {
-    let mut a = CodeAssembler::new(64)?;
+    let mut a = assembler()?;
     let mut cfg = TileConfig::default();
     let k_rows = 64 / 4;
     for t in 0..8 {
@@ -145,7 +146,7 @@ pub fn peak_loop(dot: TileDot) -> Result<Vec<u8>, IcedError> {
     a.ret()?;
     a.set_label(&mut data)?;
     a.db(&cfg.bytes())?;
-    a.assemble(0)
+    assemble(&mut a)
 }
 
 /// Operations (2 per multiply-add) of one full-tile dot product: 16 × 16 × 32 bf16 pairs'

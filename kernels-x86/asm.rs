@@ -3,6 +3,8 @@
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
+pub use super::assemble::assemble;
+
 /// `r` under opmask `k` (iced's operand types each have their own `k1()..k7()`).
 macro_rules! with_k {
     ($r:expr, $k:expr) => {{
@@ -140,9 +142,12 @@ impl Gpr {
 /// as "cannot generate" rather than a panic).
 pub type AsmResult<T> = Result<T, IcedError>;
 
-/// A fresh 64-bit assembler.
+/// A fresh 64-bit assembler whose branches to labels are near (rel32): [`assemble`] then
+/// knows every instruction's size in one pass.
 pub fn assembler() -> AsmResult<CodeAssembler> {
-    CodeAssembler::new(64)
+    let mut a = CodeAssembler::new(64)?;
+    a.set_prefer_short_branch(false);
+    Ok(a)
 }
 
 /// Opens a counted loop of `count` trips on `counter` (`None`: it runs once, and no loop

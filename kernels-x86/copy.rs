@@ -158,7 +158,7 @@ pub fn rows(
     a.jb(top)?;
     a.vzeroupper()?;
     a.ret()?;
-    a.assemble(0)
+    assemble(&mut a)
 }
 
 /// Which column transform [`cols`] generates.
@@ -222,7 +222,7 @@ pub fn cols(
     a.jnz(top)?;
     a.vzeroupper()?;
     a.ret()?;
-    a.assemble(0)
+    assemble(&mut a)
 }
 
 /// Eight columns from `COL` on (under `k`, fewer) through a gather or scatter.

@@ -568,7 +568,7 @@ impl<'a> Gen<'a> {
             self.a.set_label(&mut label)?;
             self.a.dd(&[bits])?;
         }
-        Ok(self.a.assemble(0)?)
+        Ok(assemble(&mut self.a)?)
     }
 
     /// `copies` full vectors of the program, copy `u` on lanes `col + e + u·16 ..`, their ops

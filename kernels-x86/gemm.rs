@@ -214,7 +214,7 @@ pub fn generate(spec: &GemmSpec) -> AsmResult<Vec<u8>> {
         j0_known: Some(0),
     };
     g.emit()?;
-    g.a.assemble(0)
+    assemble(&mut g.a)
 }
 
 /// The loops and calls of `spec`'s kernel.

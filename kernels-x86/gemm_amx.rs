@@ -189,7 +189,7 @@ pub fn generate(spec: &AmxSpec) -> AsmResult<Vec<u8>> {
         frame: 0,
     };
     g.emit()?;
-    g.a.assemble(0)
+    assemble(&mut g.a)
 }
 
 struct Gen<'a> {

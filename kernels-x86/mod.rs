@@ -4,6 +4,7 @@
 
 pub mod amx;
 pub mod asm;
+mod assemble;
 pub mod convert;
 pub mod copy;
 pub mod eltwise;

@@ -63,7 +63,7 @@ pub fn generate(d: &ReduceDesc) -> Option<AsmResult<Vec<u8>>> {
     Some((|| {
         let mut g = Gen { a: assembler()?, d };
         g.emit()?;
-        g.a.assemble(0)
+        assemble(&mut g.a)
     })())
 }
 

@@ -108,7 +108,7 @@ pub fn transpose(
     }
     a.vzeroupper()?;
     a.ret()?;
-    a.assemble(0)
+    assemble(&mut a)
 }
 
 #[derive(Clone, Copy)]

@@ -139,7 +139,7 @@ fn emit(
     }
     a.vzeroupper()?;
     a.ret()?;
-    a.assemble(0)
+    assemble(&mut a)
 }
 
 struct Ctx {
