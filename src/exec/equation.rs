@@ -271,7 +271,8 @@ fn full_output_bytes(eq: &Equation) -> usize {
 /// (48 KiB L1, 2 MiB L2), 4096×1024 f32, one process interleaving the settings: layer norm
 /// 67 → 80% of the copy, its backward 68 → 81%, RMS norm 77 → 89%, softmax 56 → 77% and its
 /// backward 79 → 97% going from 128 rows to 4, with 2 to 16 rows within the noise of each
-/// other and 1 row worse; the one-pass equations were level or slightly behind.
+/// other and 1 row worse (this rule gives 12 rows there); the one-pass equations were level
+/// or slightly behind with small blocks.
 /// `TPP_EQ_BLOCK_ROWS` sets it instead (tests use it to run many blocks on small shapes).
 fn block_rows(eq: &Equation, plan: &Plan) -> usize {
     if let Some(n) = std::env::var("TPP_EQ_BLOCK_ROWS")

@@ -612,9 +612,10 @@ impl<T: MatmulElem> Plan<T> {
             bn
         };
         let pb = as_elems::<T>(&mut bbuf, if stream_b { 0 } else { bblk.len() });
-        // alpha rides on B (as the reference BLAS multiplies it into B's elements), except for
-        // bf16, whose rounding would lose it, and a copied B; the kernels then see alpha 1 and
-        // beta 0 or 1, so other scalars make no new kernels.
+        // alpha rides on B as it is packed (as the reference BLAS multiplies it into B's
+        // elements), so that the kernels see alpha 1 and other scalars make no new kernels;
+        // bf16 (whose rounding would lose it) and a copied B take it in the kernels instead.
+        // The kernels' beta is 0 or 1 (any other beta scales C first).
         let alpha_b = if T::VNNI2 || copy_b { 1.0 } else { r.alpha };
         let alpha_k = if T::VNNI2 || copy_b { r.alpha } else { 1.0 };
         if !stream_b {
