@@ -226,7 +226,9 @@ fn runners(c: &Case) -> Vec<(String, Run)> {
             b.as_ptr().cast()
         };
         // SAFETY: B holds k × n elements of the dtype; oneDNN copies it into its layout.
-        let mm = unsafe { dnnl::tpp_dnnl_matmul(bf, m as i64, n as i64, k as i64, bptr) };
+        let mm = dnnl::with_threads(t, || unsafe {
+            dnnl::tpp_dnnl_matmul(bf, m as i64, n as i64, k as i64, bptr)
+        });
         if !mm.is_null() {
             let mut cc = vec![0f32; m * n];
             let a32 = a.clone();

@@ -129,7 +129,7 @@ fn timed_with_dnnl(
     make: impl FnOnce() -> *mut std::ffi::c_void,
     threads: usize,
 ) -> (f64, Option<(f64, String)>) {
-    let p = make();
+    let p = dnnl::with_threads(threads, make);
     if p.is_null() {
         return (time(tpp), None);
     }
@@ -308,7 +308,9 @@ fn bert_layer_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
     let mut y = vec![T::default(); layer.len()];
     let bf = (T::DTYPE.size() == 2) as i32;
     // SAFETY: the shim builds its own memories.
-    let peer = unsafe { dnnl::tpp_dnnl_bert_layer(bf, 1, seq as i64, h as i64, 12, im as i64) };
+    let peer = dnnl::with_threads(threads, || unsafe {
+        dnnl::tpp_dnnl_bert_layer(bf, 1, seq as i64, h as i64, 12, im as i64)
+    });
     let (tpp, dnnl) = if peer.is_null() {
         (time(|| layer.run(&x, None, &mut y).unwrap()), None)
     } else {

@@ -14,9 +14,12 @@ extern void omp_set_num_threads(int);
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 
+/* In dnnl_shim.c: whether a bench chose the creation threads (tpp_dnnl_set_threads). */
+extern int tpp_dnnl_threads_chosen;
+
 static int init(void) {
     if (engine) return 0;
-    if (omp_set_num_threads) omp_set_num_threads(1);
+    if (omp_set_num_threads && !tpp_dnnl_threads_chosen) omp_set_num_threads(1);
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return -1;
     return dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success;
 }

@@ -23,9 +23,20 @@ static dnnl_stream_t stream;
 #pragma weak omp_set_num_threads
 extern void omp_set_num_threads(int);
 
+/* Set once a bench has chosen the OpenMP threads of primitive creation itself. */
+int tpp_dnnl_threads_chosen;
+
+/* Sets the calling thread's OpenMP thread count. oneDNN plans a primitive's parallel split
+ * when the primitive is created, so a bench creates it with the count it will run it on (a
+ * primitive created for 1 thread and run on 2 was measured at its 1-thread speed). */
+void tpp_dnnl_set_threads(int n) {
+    tpp_dnnl_threads_chosen = 1;
+    if (omp_set_num_threads) omp_set_num_threads(n);
+}
+
 static int init(void) {
     if (engine) return 0;
-    if (omp_set_num_threads) omp_set_num_threads(1);
+    if (omp_set_num_threads && !tpp_dnnl_threads_chosen) omp_set_num_threads(1);
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return -1;
     return dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success;
 }

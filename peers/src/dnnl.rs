@@ -35,6 +35,8 @@ macro_rules! shim {
 }
 
 shim! {
+    /// Sets the calling thread's OpenMP thread count (see [`with_threads`]).
+    fn tpp_dnnl_set_threads(n: i32) -> () = ();
     /// An eltwise primitive over a `rows × cols` f32 (or bf16) matrix: `alg` 0 relu, 1 gelu
     /// (tanh), 2 exp, 3 logistic.
     fn tpp_dnnl_eltwise(alg: i32, bf16: i32, rows: i64, cols: i64) -> *mut c_void =
@@ -90,4 +92,16 @@ shim! {
     fn tpp_dnnl_bert_run(l: *mut c_void, threads: i32) -> i32 = -1;
     /// The implementations oneDNN picked for the layer's steps, space-separated.
     fn tpp_dnnl_bert_impl(l: *const c_void) -> *const std::ffi::c_char = std::ptr::null();
+}
+
+/// Runs `make` (a primitive constructor) with `threads` OpenMP threads on the calling thread,
+/// then goes back to 1: oneDNN plans a primitive's parallel split when it creates it, so a
+/// primitive must be created with the thread count it will run on.
+pub fn with_threads<R>(threads: usize, make: impl FnOnce() -> R) -> R {
+    // SAFETY: only sets an OpenMP variable of the calling thread.
+    unsafe { tpp_dnnl_set_threads(threads as i32) };
+    let r = make();
+    // SAFETY: as above.
+    unsafe { tpp_dnnl_set_threads(1) };
+    r
 }
