@@ -509,7 +509,7 @@ fn consumers(
             "add.s64 {db}, {db0}, {}",
             (s * k16_step(plan.b_major)) >> 4
         ));
-        k.wgmma_m64nnk16_f32_ss_t(d.a_dtype, &acc, da, db, accumulate, ta, tb);
+        k.wgmma_m64nnk16_f32_ss(d.a_dtype, &acc, (da, db), accumulate, (ta, tb));
     }
     k.wgmma_commit_group();
     // The group before this one is complete: its stage goes back to the producer.

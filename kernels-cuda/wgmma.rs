@@ -71,30 +71,16 @@ impl KernelBuilder {
         self.inst(format!("wgmma.wait_group.sync.aligned {pending}"));
     }
     /// `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` with both operands from shared
-    /// memory (K-major), `D = A·B + (scale_d ? D : 0)`.
+    /// memory, `D = A·B + (scale_d ? D : 0)`; the transpose immediates `(trans_a, trans_b)`
+    /// read A M-major (m contiguous in shared memory) and B N-major (16-bit types only), K-major
+    /// otherwise.
     pub fn wgmma_m64nnk16_f32_ss(
         &mut self,
         input: DType,
         d: &[F32],
-        desc_a: R64,
-        desc_b: R64,
+        (desc_a, desc_b): (R64, R64),
         scale_d: super::ptx::Pred,
-    ) {
-        self.wgmma_m64nnk16_f32_ss_t(input, d, desc_a, desc_b, scale_d, false, false);
-    }
-
-    /// The same with the transpose immediates: `trans_a` reads A M-major (m contiguous in
-    /// shared memory), `trans_b` reads B N-major (16-bit types only).
-    #[allow(clippy::too_many_arguments)]
-    pub fn wgmma_m64nnk16_f32_ss_t(
-        &mut self,
-        input: DType,
-        d: &[F32],
-        desc_a: R64,
-        desc_b: R64,
-        scale_d: super::ptx::Pred,
-        trans_a: bool,
-        trans_b: bool,
+        (trans_a, trans_b): (bool, bool),
     ) {
         let t = if input == DType::BF16 { "bf16" } else { "f16" };
         let regs: Vec<String> = d.iter().map(|r| r.to_string()).collect();
@@ -159,7 +145,8 @@ pub fn tile_kernel(input: DType, n: usize, k: usize) -> Result<PtxKernel, Declin
         let step = (2 * s as u64 * LBO) as u32;
         let da = desc(&mut kb, step);
         let db = desc(&mut kb, a_bytes + step);
-        kb.wgmma_m64nnk16_f32_ss(input, &acc, da, db, if s == 0 { first } else { rest });
+        let scale_d = if s == 0 { first } else { rest };
+        kb.wgmma_m64nnk16_f32_ss(input, &acc, (da, db), scale_d, (false, false));
     }
     kb.wgmma_commit_group();
     kb.wgmma_wait_group(0);

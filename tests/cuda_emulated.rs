@@ -10,6 +10,7 @@ mod common;
 mod cuda_support;
 
 use cuda_support::emu::{self, Memory};
+use cuda_support::gemm_check::{assert_element, with_epilogue};
 use tpp::exec::GemmArgs;
 use tpp::isa::bitmask;
 use tpp::kernels_cuda::{self, GemmOptions, Target};
@@ -228,16 +229,7 @@ fn run(c: &Case) {
                 if d.c_dtype == DType::I32 && d.beta != 0.0 {
                     want = s + (c0[ci] * 8.0) as i32 as f64;
                 }
-                if let Some(bias) = d.epilogue.bias {
-                    want += bias_vals[if bias.broadcast == BiasBroadcast::Row {
-                        j
-                    } else {
-                        i
-                    }];
-                }
-                if let Activation::Relu { .. } = d.epilogue.activation {
-                    want = want.max(0.0);
-                }
+                let want = with_epilogue(&d, (i, j), want, |n| bias_vals[n]);
                 let es = d.c_dtype.size();
                 let got = decode(d.c_dtype, &c_out[ci * es..ci * es + es]);
                 let tol = if c.tf32 {
@@ -247,19 +239,7 @@ fn run(c: &Case) {
                 } else {
                     1e-6 * (1.0 + want.abs())
                 };
-                assert!(
-                    (got - want).abs() <= tol,
-                    "{}: C({i}, {j}) = {got}, want {want}",
-                    k.name
-                );
-                if d.epilogue.activation.writes_mask() {
-                    assert_eq!(
-                        bitmask::get(&mask_out, i, j, d.epilogue.mask_ld),
-                        want > 0.0,
-                        "{}: mask({i}, {j})",
-                        k.name
-                    );
-                }
+                assert_element(&d, &k.name, (i, j), (got, want, tol), &mask_out);
                 checked += 1;
             }
         }

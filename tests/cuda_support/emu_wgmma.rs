@@ -6,11 +6,11 @@
 
 use super::emu::{self, Memory};
 use super::emu_async::encode_map;
+use super::gemm_check::{assert_element, with_epilogue};
 use tpp::exec::GemmArgs;
 use tpp::isa::bitmask;
 use tpp::kernels_cuda::gemm_wgmma::{self, Plan, WgmmaGemmArgs};
-use tpp::kernels_cuda::tma::TensorMapBytes;
-use tpp::{Activation, BatchReduce, BiasBroadcast, DType, GemmDesc};
+use tpp::{BatchReduce, DType, GemmDesc};
 
 fn value(i: usize, seed: usize) -> f64 {
     (((i * 2_654_435_761 + seed * 97) >> 7) % 9) as f64 / 8.0 - 0.5
@@ -93,7 +93,6 @@ pub fn run(d: &GemmDesc, batch: usize, bn: usize) -> String {
         tmap_b: encode_map(&mb),
         gemm,
     };
-    let _: TensorMapBytes = args.tmap_a;
     // SAFETY: a plain `#[repr(C)]` struct; its bytes are the kernel's parameter.
     let params = unsafe {
         std::slice::from_raw_parts(
@@ -121,6 +120,7 @@ pub fn run(d: &GemmDesc, batch: usize, bn: usize) -> String {
     let c_out = mem.read(c_addr, c_bytes.len()).to_vec();
     let mask_out = mem.read(mask_addr, mask_bytes).to_vec();
     let es = d.c_dtype.size();
+    let name = format!("{} (bn {bn})", kernel.name);
     for i in 0..d.m {
         for j in 0..d.ldc {
             let ci = i * d.ldc + j;
@@ -146,35 +146,16 @@ pub fn run(d: &GemmDesc, batch: usize, bn: usize) -> String {
             if d.beta != 0.0 {
                 want += d.beta * decode(d.c_dtype, &c_bytes[ci * es..ci * es + es]);
             }
-            if let Some(bias) = d.epilogue.bias {
-                let at = if bias.broadcast == BiasBroadcast::Row {
-                    j
-                } else {
-                    i
-                };
-                want += decode(bias.dtype, &encode(bias.dtype, bias_vals[at]));
-            }
-            if let Activation::Relu { .. } = d.epilogue.activation {
-                want = want.max(0.0);
-            }
+            let want = with_epilogue(d, (i, j), want, |n| {
+                let dt = d.epilogue.bias.expect("a bias").dtype;
+                decode(dt, &encode(dt, bias_vals[n]))
+            });
             let tol = if d.c_dtype == DType::F32 {
                 1e-6 * (1.0 + want.abs())
             } else {
                 want.abs() / 128.0
             };
-            assert!(
-                (got - want).abs() <= tol,
-                "{} (bn {bn}): C({i}, {j}) = {got}, want {want}",
-                kernel.name
-            );
-            if d.epilogue.activation.writes_mask() {
-                assert_eq!(
-                    bitmask::get(&mask_out, i, j, d.epilogue.mask_ld),
-                    want > 0.0,
-                    "{}: mask({i}, {j})",
-                    kernel.name
-                );
-            }
+            assert_element(d, &name, (i, j), (got, want, tol), &mask_out);
         }
     }
     kernel.name

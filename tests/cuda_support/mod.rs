@@ -10,4 +10,5 @@ pub mod emu_bridge;
 pub mod emu_equation;
 pub mod emu_warp;
 pub mod emu_wgmma;
+pub mod gemm_check;
 pub mod ptxas;
