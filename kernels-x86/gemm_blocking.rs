@@ -64,12 +64,31 @@ impl Blocking {
     /// L2 once per row block, and tiles of 2 vectors × up to 14 rows halve that traffic
     /// (measured on Sapphire Rapids, `cargo bench --bench gemm`: BRGEMM 64³×16 from 64% to 78%
     /// of the same-run FMA peak, 3×3-conv 56×64×64×9 from 0.83× to 1.08× LIBXSMM; Zen 4 keeps
-    /// the wide tiles it reaches its peak with). Not when A's rows lie a multiple of 4 KiB
-    /// apart: twice as many rows would then share too few L1 sets (the large GEMM's A read in
-    /// place measured 7% slower so).
+    /// the wide tiles it reaches its peak with). Only when the wide tile would need two row
+    /// blocks or more: one that covers every row reads B once already. Not when A's rows lie
+    /// a multiple of 4 KiB apart: twice as many rows would then share too few L1 sets (the
+    /// large GEMM's A read in place measured 7% slower so).
     pub fn of(d: &GemmDesc, arith: Arith, vendor: Vendor) -> Blocking {
         let lanes = arith.lanes();
         let nv = d.n.div_ceil(lanes);
+        let wide = match nv {
+            0..=5 => nv.max(1),
+            _ if nv.is_multiple_of(3) && !nv.is_multiple_of(4) => 3,
+            _ => 4,
+        };
+        // zmm0..: accumulators; then `vectors` B registers and one broadcast register.
+        // DotI8I8 also keeps its column corrections and the 128s in registers.
+        let max_rows_of = |vectors: usize| {
+            let spare = if arith == Arith::DotI8I8 {
+                1 + 2 * vectors
+            } else {
+                1 + vectors
+            };
+            ((32 - spare) / vectors).min(24)
+        };
+        // Xeon (model 207), BRGEMM m×64×64×9 in the conv's access pattern, min of 300 runs:
+        // m = 7 from 68% (two wide row blocks) to 88% of the FMA peak as one tall block;
+        // m = 5, 6 stay at 90–100% wide, where tall fell to 70–80%.
         let a_row_bytes = d.lda * d.a_dtype.size();
         let tall = vendor == Vendor::Intel
             && arith == Arith::Fma32
@@ -77,22 +96,10 @@ impl Blocking {
             && d.batch != BatchReduce::None
             && !d.trans_a
             && nv >= 2
-            && d.m >= 12
+            && d.m > max_rows_of(wide)
             && !a_row_bytes.is_multiple_of(4096);
-        let vectors = match nv {
-            _ if tall => 2,
-            0..=5 => nv.max(1),
-            _ if nv.is_multiple_of(3) && !nv.is_multiple_of(4) => 3,
-            _ => 4,
-        };
-        // zmm0..: accumulators; then `vectors` B registers and one broadcast register.
-        // DotI8I8 also keeps its column corrections and the 128s in registers.
-        let spare = if arith == Arith::DotI8I8 {
-            1 + 2 * vectors
-        } else {
-            1 + vectors
-        };
-        let max_rows = ((32 - spare) / vectors).min(24);
+        let vectors = if tall { 2 } else { wide };
+        let max_rows = max_rows_of(vectors);
         // A divisor of m one short of the most rows makes one tile shape (half the code to
         // generate); else the row blocks are balanced. Fewer rows than that cost more than
         // the edge tile saves: Xeon (model 207), BRGEMM 64³×16 in one process, min of 100

@@ -192,6 +192,21 @@ fn check<T: OpElem>(case: Case, seed: u64, relu: bool, blocks: Option<(usize, us
         tol,
         red.sqrt(),
     );
+    // A second run of the same plan on other data: the buffers it keeps between runs (the
+    // zero-bordered input copy) must not carry anything over.
+    let x2 = rt(rng.vec(case.x_len()));
+    let mut xb2 = vec![T::from_f32(f32::NAN); il.len()];
+    il.from_nchw(&cast::<T>(&x2), &mut xb2).unwrap();
+    let mut yb2 = vec![T::from_f32(f32::NAN); ol.len()];
+    conv.forward(&xb2, &wb, Some(&bias), &mut yb2).unwrap();
+    ol.to_nchw(&yb2, &mut y).unwrap();
+    close(
+        "forward, second run",
+        &back(&y),
+        &case.forward(&x2, &w, &b, relu),
+        tol,
+        red.sqrt(),
+    );
 
     // Backward passes (of the pre-activation output).
     let no_act = Conv2d::<T>::new(
@@ -204,8 +219,13 @@ fn check<T: OpElem>(case: Case, seed: u64, relu: bool, blocks: Option<(usize, us
     .unwrap();
     let (dx_want, dw_want, db_want) = case.grads(&x, &w, &dy);
     let mut dyb = vec![T::from_f32(f32::NAN); ol.len()];
-    ol.from_nchw(&cast::<T>(&dy), &mut dyb).unwrap();
     let mut dxb = vec![T::from_f32(f32::NAN); il.len()];
+    // A first run on other data, so the checked run finds the gradient buffers the plan
+    // keeps already used.
+    ol.from_nchw(&cast::<T>(&rng.vec(case.y_len())), &mut dyb)
+        .unwrap();
+    no_act.backward_data(&dyb, &wb, &mut dxb).unwrap();
+    ol.from_nchw(&cast::<T>(&dy), &mut dyb).unwrap();
     no_act.backward_data(&dyb, &wb, &mut dxb).unwrap();
     let mut dx = vec![T::from_f32(f32::NAN); case.x_len()];
     il.to_nchw(&dxb, &mut dx).unwrap();

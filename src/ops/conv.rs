@@ -20,6 +20,7 @@
 use super::layout::{default_block, ActLayout, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
 use super::raw::{check_len, fits, unary, OpElem, Shared};
+use super::scratch::Reusable;
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
@@ -127,6 +128,11 @@ pub struct Conv2d<T: OpElem> {
     /// Forward batch offsets of A (input) and B (weights) over (input block, r, s).
     a_off: Vec<u64>,
     b_off: Vec<u64>,
+    /// Kept between runs: the zero-bordered input (its border written once), the backward
+    /// pass's f32 padded gradient, and its transposed weights.
+    padded_x: Reusable<T>,
+    grad_acc: Reusable<f32>,
+    weights_t: Reusable<T>,
     _t: PhantomData<T>,
 }
 
@@ -280,6 +286,9 @@ impl<T: OpElem> Conv2d<T> {
             chunks,
             a_off: vec![],
             b_off: vec![],
+            padded_x: Reusable::default(),
+            grad_acc: Reusable::default(),
+            weights_t: Reusable::default(),
             _t: PhantomData,
         };
         let edge = cols % qb;
@@ -369,33 +378,38 @@ impl<T: OpElem> Conv2d<T> {
         d.dispatch()
     }
 
-    /// The input with its zero border (borrowed as is when there is no padding).
-    fn padded<'a>(&self, x: &'a [T], keep: &'a mut Vec<T>) -> Result<&'a [T]> {
+    /// Runs `body` on the input with its zero border: `x` itself when there is no padding,
+    /// else the plan's kept copy, whose interior is rewritten here and whose border stays zero
+    /// from its first fill.
+    fn with_padded<R>(&self, x: &[T], body: impl FnOnce(&[T]) -> R) -> Result<R> {
         let (ph, pw) = self.opts.padding;
         if (ph, pw) == (0, 0) {
-            return Ok(x);
+            return Ok(body(x));
         }
         let bc = self.input.bc;
         let (h, w) = (self.shape.h, self.shape.w);
         let plane = self.hp * self.wp * bc;
-        *keep = vec![T::default(); self.shape.n * self.input.cb() * plane];
         let copy = UnaryDesc::new(UnaryOp::Identity, h, w * bc, T::DTYPE)
             .ld(w * bc, self.wp * bc)
             .dispatch()?;
-        let (s, d) = (Shared::of(x), Shared::of_mut(keep));
-        (0..self.shape.n * self.input.cb())
-            .into_par_iter()
-            .for_each(|i| {
-                // SAFETY: slab i of the input, copied inside the border of slab i of the copy.
-                unsafe {
-                    unary(
-                        &copy,
-                        s.at(i * self.input.block_len()),
-                        d.at(i * plane + (ph * self.wp + pw) * bc),
-                    )
-                };
-            });
-        Ok(keep)
+        let len = self.shape.n * self.input.cb() * plane;
+        Ok(self.padded_x.with(len, |keep, _| {
+            let (s, d) = (Shared::of(x), Shared::of_mut(keep));
+            (0..self.shape.n * self.input.cb())
+                .into_par_iter()
+                .for_each(|i| {
+                    // SAFETY: slab i of the input, copied inside the border of slab i of the
+                    // copy.
+                    unsafe {
+                        unary(
+                            &copy,
+                            s.at(i * self.input.block_len()),
+                            d.at(i * plane + (ph * self.wp + pw) * bc),
+                        )
+                    };
+                });
+            body(keep)
+        }))
     }
 
     /// `y = act(conv(x, w) + bias)` on blocked tensors (`bias`: `K` f32 values when the plan
@@ -405,14 +419,17 @@ impl<T: OpElem> Conv2d<T> {
         check_len("w", w.len(), self.weights.len())?;
         check_len("y", y.len(), self.output.len())?;
         let bias = self.blocked_bias(bias)?;
-        let mut keep = vec![];
-        let xp = self.padded(x, &mut keep)?;
+        self.with_padded(x, |xp| self.forward_padded(xp, w, bias.as_deref(), y))
+    }
+
+    /// The forward pass over the zero-bordered input (`bias` spread over the output blocks).
+    fn forward_padded(&self, xp: &[T], w: &[T], bias: Option<&[f32]>, y: &mut [T]) {
         let (bc, bk) = (self.input.bc, self.output.bc);
         let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
         let (u, v) = self.opts.stride;
         let plane = self.hp * self.wp * bc;
         let (xs, ws, ys) = (Shared::of(xp), Shared::of(w), Shared::of_mut(y));
-        let bs = bias.as_deref().map(Shared::of);
+        let bs = bias.map(Shared::of);
         let (kb_all, cb_all) = (self.output.cb(), self.input.cb());
         let cols = if self.flat { self.p * self.q } else { self.q };
         self.nest.run(|_, ind| {
@@ -451,7 +468,6 @@ impl<T: OpElem> Conv2d<T> {
                 k.call_raw(&args);
             }
         });
-        Ok(())
     }
 
     /// The caller's `K` bias values spread over the padded output blocks.
@@ -480,15 +496,10 @@ impl<T: OpElem> Conv2d<T> {
         check_len("w", w.len(), self.weights.len())?;
         check_len("dx", dx.len(), self.input.len())?;
         let tl = self.weights.transposed()?;
-        let mut wt = vec![T::default(); tl.len()];
-        self.weights.transpose_into(w, &mut wt)?;
         let (bc, bk) = (self.input.bc, self.output.bc);
-        let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
-        let (u, v) = self.opts.stride;
-        let (dh, dw) = self.opts.dilation;
+        let v = self.opts.stride.1;
         let (r, s) = (self.shape.r, self.shape.s);
         let cols = if self.flat { self.p * self.q } else { self.q };
-        let rows = if self.flat { 1 } else { self.p };
         let kernel = |m: usize| -> Result<GemmKernel> {
             let mut d = GemmDesc::new(m, bc, bk, T::DTYPE)
                 .ld(bk, bc, v * bc)
@@ -509,65 +520,93 @@ impl<T: OpElem> Conv2d<T> {
         } else {
             None
         };
+        // Each slab's interior of the padded f32 gradient, converted to T.
+        let (h, w_in) = (self.shape.h, self.shape.w);
+        let (ph, pw) = self.opts.padding;
+        let copy = UnaryDesc::new(UnaryOp::Identity, h, w_in * bc, DType::F32)
+            .dtypes(DType::F32, DType::F32, T::DTYPE)
+            .ld(self.wp * bc, w_in * bc)
+            .dispatch()?;
         let plane = self.hp * self.wp * bc;
-        let mut acc = vec![0f32; self.shape.n * self.input.cb() * plane];
-        let (ys, ws, accs) = (Shared::of(dy), Shared::of(&wt), Shared::of_mut(&mut acc));
+        let cb_all = self.input.cb();
+        let xs = Shared::of_mut(dx);
+        let run = |wt: &[T], acc: &mut [f32]| {
+            let (ys, ws, accs) = (Shared::of(dy), Shared::of(wt), Shared::of_mut(acc));
+            (0..self.shape.n * cb_all).into_par_iter().for_each(|slab| {
+                self.backward_data_slab(slab, (&full, edge.as_ref()), (ys, ws, accs), &tl);
+                // SAFETY: slab `slab` of the padded gradient, written above by this task
+                // alone, and of dx.
+                unsafe {
+                    unary(
+                        &copy,
+                        accs.at(slab * plane + (ph * self.wp + pw) * bc),
+                        xs.at(slab * self.input.block_len()),
+                    )
+                };
+            });
+        };
+        self.weights_t.with(tl.len(), |wt, _| {
+            self.weights.transpose_into(w, wt)?;
+            let len = self.shape.n * cb_all * plane;
+            self.grad_acc.with(len, |acc, _| run(wt, acc));
+            Ok(())
+        })
+    }
+
+    /// One `(image, input block)` slab of the padded f32 gradient: zeroed, then every output
+    /// row's and tap's BRGEMM accumulated into it.
+    fn backward_data_slab(
+        &self,
+        slab: usize,
+        (full, edge): (&GemmKernel, Option<&GemmKernel>),
+        (ys, ws, accs): (Shared<T>, Shared<T>, Shared<f32>),
+        tl: &WeightLayout,
+    ) {
+        let (bc, bk) = (self.input.bc, self.output.bc);
+        let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
+        let (u, v) = self.opts.stride;
+        let (dh, dw) = self.opts.dilation;
+        let (r, s) = (self.shape.r, self.shape.s);
+        let cols = if self.flat { self.p * self.q } else { self.q };
+        let rows = if self.flat { 1 } else { self.p };
+        let plane = self.hp * self.wp * bc;
         let (cb_all, kb_all) = (self.input.cb(), self.output.cb());
-        (0..self.shape.n * cb_all).into_par_iter().for_each(|slab| {
-            let (n, gc) = (slab / cb_all, slab % cb_all);
-            let g = gc / cbg;
-            for p in 0..rows {
-                for ri in 0..r {
-                    for si in 0..s {
-                        for q0 in (0..cols).step_by(self.qb) {
-                            let qn = self.qb.min(cols - q0);
-                            let k = if qn == self.qb {
-                                &full
-                            } else {
-                                edge.as_ref().expect("edge kernel")
+        // SAFETY: each slab belongs to one task.
+        unsafe { std::slice::from_raw_parts_mut(accs.at(slab * plane), plane) }.fill(0.0);
+        let (n, gc) = (slab / cb_all, slab % cb_all);
+        let g = gc / cbg;
+        for p in 0..rows {
+            for ri in 0..r {
+                for si in 0..s {
+                    for q0 in (0..cols).step_by(self.qb) {
+                        let qn = self.qb.min(cols - q0);
+                        let k = if qn == self.qb {
+                            full
+                        } else {
+                            edge.expect("edge kernel")
+                        };
+                        let a = (n * kb_all + g * kbg) * self.output.block_len()
+                            + (p * self.q + q0) * bk;
+                        let c = slab * plane
+                            + (p * u + ri * dh) * self.wp * bc
+                            + (q0 * v + si * dw) * bc;
+                        // SAFETY: A walks this image's output blocks of the group, B the
+                        // transposed weights of input block `gc` and tap (ri, si); C rows
+                        // lie in this task's padded slab.
+                        unsafe {
+                            let args = GemmArgs {
+                                a: ys.at(a).cast_const().cast(),
+                                b: ws.at(tl.block(gc, 0, ri, si)).cast_const().cast(),
+                                c: accs.at(c).cast(),
+                                batch: kbg as u64,
+                                ..GemmArgs::default()
                             };
-                            let a = (n * kb_all + g * kbg) * self.output.block_len()
-                                + (p * self.q + q0) * bk;
-                            let c = slab * plane
-                                + (p * u + ri * dh) * self.wp * bc
-                                + (q0 * v + si * dw) * bc;
-                            // SAFETY: A walks this image's output blocks of the group, B the
-                            // transposed weights of input block `gc` and tap (ri, si); C rows
-                            // lie in this task's padded slab.
-                            unsafe {
-                                let args = GemmArgs {
-                                    a: ys.at(a).cast_const().cast(),
-                                    b: ws.at(tl.block(gc, 0, ri, si)).cast_const().cast(),
-                                    c: accs.at(c).cast(),
-                                    batch: kbg as u64,
-                                    ..GemmArgs::default()
-                                };
-                                k.call_raw(&args);
-                            }
+                            k.call_raw(&args);
                         }
                     }
                 }
             }
-        });
-        // The interior of the padded f32 gradient, converted to T.
-        let (h, w) = (self.shape.h, self.shape.w);
-        let (ph, pw) = self.opts.padding;
-        let copy = UnaryDesc::new(UnaryOp::Identity, h, w * bc, DType::F32)
-            .dtypes(DType::F32, DType::F32, T::DTYPE)
-            .ld(self.wp * bc, w * bc)
-            .dispatch()?;
-        let (accs, xs) = (Shared::of(&acc), Shared::of_mut(dx));
-        (0..self.shape.n * cb_all).into_par_iter().for_each(|i| {
-            // SAFETY: slab i of the padded gradient and of dx.
-            unsafe {
-                unary(
-                    &copy,
-                    accs.at(i * plane + (ph * self.wp + pw) * bc),
-                    xs.at(i * self.input.block_len()),
-                )
-            };
-        });
-        Ok(())
+        }
     }
 
     /// `dw = ∂(conv)/∂w · dy` (f32, [`Self::weight_grad_layout`]) and, with a bias, `db`
@@ -583,8 +622,15 @@ impl<T: OpElem> Conv2d<T> {
         check_len("x", x.len(), self.input.len())?;
         check_len("dy", dy.len(), self.output.len())?;
         check_len("dw", dw.len(), gl.len())?;
-        let mut keep = vec![];
-        let xp = self.padded(x, &mut keep)?;
+        if self.opts.bias != db.is_some() {
+            return Err(Error::operand(
+                "db",
+                format!(
+                    "the plan {} a bias",
+                    if self.opts.bias { "needs" } else { "has no" }
+                ),
+            ));
+        }
         let (bc, bk) = (self.input.bc, self.output.bc);
         let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
         let (u, v) = self.opts.stride;
@@ -613,37 +659,33 @@ impl<T: OpElem> Conv2d<T> {
                 b_off.push((n * kb_all * self.output.block_len() + p * self.q * bk) as u64);
             }
         }
-        let (xs, ys, ws) = (Shared::of(xp), Shared::of(dy), Shared::of_mut(dw));
+        let (ys, ws) = (Shared::of(dy), Shared::of_mut(dw));
         let taps = r * s;
-        (0..kb_all * cbg * taps).into_par_iter().for_each(|i| {
-            let (gk, rest) = (i / (cbg * taps), i % (cbg * taps));
-            let (cb, tap) = (rest / taps, rest % taps);
-            let (ri, si) = (tap / s, tap % s);
-            let g = gk / kbg;
-            let a = (g * cbg + cb) * plane + ri * dh * self.wp * bc + si * dwl * bc;
-            // SAFETY: the offsets walk this tap's rows of the padded input and the output rows
-            // of block gk; the weight block belongs to this task.
-            unsafe {
-                let args = GemmArgs {
-                    a: xs.at(a).cast_const().cast(),
-                    b: ys.at(gk * self.output.block_len()).cast_const().cast(),
-                    c: ws.at(gl.block(gk, cb, ri, si)).cast(),
-                    a_offsets: a_off.as_ptr(),
-                    b_offsets: b_off.as_ptr(),
-                    batch: a_off.len() as u64,
-                    ..GemmArgs::default()
-                };
-                kernel.call_raw(&args);
-            }
-        });
-        match (self.opts.bias, db) {
-            (true, Some(db)) => self.bias_grad(dy, db),
-            (false, None) => Ok(()),
-            (want, _) => Err(Error::operand(
-                "db",
-                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
-            )),
-        }
+        self.with_padded(x, |xp| {
+            let xs = Shared::of(xp);
+            (0..kb_all * cbg * taps).into_par_iter().for_each(|i| {
+                let (gk, rest) = (i / (cbg * taps), i % (cbg * taps));
+                let (cb, tap) = (rest / taps, rest % taps);
+                let (ri, si) = (tap / s, tap % s);
+                let g = gk / kbg;
+                let a = (g * cbg + cb) * plane + ri * dh * self.wp * bc + si * dwl * bc;
+                // SAFETY: the offsets walk this tap's rows of the padded input and the output rows
+                // of block gk; the weight block belongs to this task.
+                unsafe {
+                    let args = GemmArgs {
+                        a: xs.at(a).cast_const().cast(),
+                        b: ys.at(gk * self.output.block_len()).cast_const().cast(),
+                        c: ws.at(gl.block(gk, cb, ri, si)).cast(),
+                        a_offsets: a_off.as_ptr(),
+                        b_offsets: b_off.as_ptr(),
+                        batch: a_off.len() as u64,
+                        ..GemmArgs::default()
+                    };
+                    kernel.call_raw(&args);
+                }
+            });
+        })?;
+        db.map_or(Ok(()), |db| self.bias_grad(dy, db))
     }
 
     /// `db[k] = Σ dy[·][k][·][·]`: a column reduction of each `[P·Q][bk]` block, accumulated

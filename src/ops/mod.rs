@@ -12,6 +12,7 @@ pub mod loops;
 mod mlp;
 mod pack;
 mod raw;
+mod scratch;
 
 pub use attention::{Attention, AttentionOptions};
 pub use attention_bwd::AttentionGrads;
