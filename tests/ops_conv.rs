@@ -369,7 +369,8 @@ proptest! {
 }
 
 /// Shapes where the channel blocks are ragged, several per group, and the pixel rows split
-/// into GEMM tiles (more than 56 output columns), plus a 1×1 layer (the flattened GEMM path).
+/// into GEMM tiles (more than 56 output columns), plus 1×1 layers (the flattened GEMM path,
+/// with and without a stride) and a conv1-like layer.
 #[test]
 fn conv_block_edges_and_1x1() {
     let base = |n, c, h, w, k, r, s| ConvShape {
@@ -418,6 +419,29 @@ fn conv_block_edges_and_1x1() {
                 stride: (1, 1),
                 pad: (0, 0),
                 dil: (1, 1),
+                groups: 1,
+            },
+            None,
+        ),
+        // A strided 1×1 layer (its forward reads a subsampled copy) with unequal strides,
+        // groups, and more than one 64-pixel tile.
+        (
+            Case {
+                s: base(2, 12, 19, 25, 10, 1, 1),
+                stride: (2, 3),
+                pad: (0, 0),
+                dil: (1, 1),
+                groups: 2,
+            },
+            None,
+        ),
+        // conv1-like: one input-channel block, a large filter, unequal padding and dilation.
+        (
+            Case {
+                s: base(1, 3, 21, 23, 20, 7, 5),
+                stride: (2, 2),
+                pad: (3, 2),
+                dil: (2, 1),
                 groups: 1,
             },
             None,

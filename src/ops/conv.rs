@@ -5,7 +5,10 @@
 //!   the input-channel blocks of the group and the `R×S` filter taps by offsets (the input is
 //!   read through a zero-padded copy, so every tap is a plain shifted view: rows `stride·bc`
 //!   apart). Bias and activation are the BRGEMM's fused epilogue. A 1×1 convolution with
-//!   stride 1 and no padding is a GEMM over the flattened `H·W` pixels.
+//!   stride 1 and no padding is a GEMM over the flattened `H·W` pixels; with a stride, over
+//!   the flattened pixels of a copy that holds only those it reads (each tile then reads
+//!   consecutive rows of A, and the small late-stage images make 64-pixel tiles instead of
+//!   one 7- or 14-pixel tile per output row). The copies are kept by the plan between runs.
 //! - **Backward data**: for each output row and tap, `dX_pad[rows at stride] += dY·Wᵀ`, a BRGEMM
 //!   over the output-channel blocks into an f32 padded gradient (strided C rows), which then
 //!   becomes `dX` (converted, padding dropped). Each task owns one `(image, input block)`
@@ -98,6 +101,25 @@ impl Default for ConvOptions {
     }
 }
 
+/// How the forward pass walks its input: the input itself or its zero-bordered copy, or for a
+/// strided 1×1 layer a copy of just the pixels it reads.
+#[derive(Clone, Copy, Debug)]
+struct FwdWalk {
+    /// Output tiles: `rows` of `cols` pixels, in blocks of `qb` (one row of `P·Q` pixels when
+    /// the pixels the layer reads are consecutive).
+    rows: usize,
+    cols: usize,
+    qb: usize,
+    /// Elements from one output pixel's A row to the next's, and from one input-channel slab
+    /// to the next.
+    px: usize,
+    plane: usize,
+    /// Whether the input is first copied to `[N][C/bc][P][Q][bc]` (a 1×1 layer with a stride
+    /// and no padding), so that the tiles read consecutive pixels: the TPP paper's
+    /// "reduce to unit stride".
+    subsampled: bool,
+}
+
 /// A convolution plan: built once from shapes, dtypes and options (validated, kernels
 /// dispatched), then run many times on blocked slices. `T` is f32 or bf16 (f32 accumulation;
 /// the output has the input's type).
@@ -113,8 +135,10 @@ pub struct Conv2d<T: OpElem> {
     wp: usize,
     /// Whether the pixels are one flattened row (1×1, stride 1, no padding).
     flat: bool,
-    /// Pixels per GEMM tile.
+    /// Pixels per GEMM tile of the backward passes.
     qb: usize,
+    /// How the forward pass walks its input.
+    walk: FwdWalk,
     input: ActLayout,
     output: ActLayout,
     weights: WeightLayout,
@@ -230,9 +254,22 @@ impl<T: OpElem> Conv2d<T> {
         let output = ActLayout::new(n, k, p, q, g, bk)?;
         let weights = WeightLayout::new(k, c, (r, s), g, (bc, bk), T::VNNI2)?;
         let flat = r == 1 && s == 1 && opts.stride == (1, 1) && opts.padding == (0, 0);
-        let (rows, cols) = if flat { (1, p * q) } else { (p, q) };
-        let qb = cols.min(if flat { 64 } else { 56 });
+        let qb = if flat { (p * q).min(64) } else { q.min(56) };
         let cbg = weights.cbg();
+        let subsampled = r == 1 && s == 1 && !flat && opts.padding == (0, 0);
+        let walk = FwdWalk {
+            rows: if flat || subsampled { 1 } else { p },
+            cols: if flat || subsampled { p * q } else { q },
+            qb: if flat || subsampled {
+                (p * q).min(64)
+            } else {
+                q.min(56)
+            },
+            px: if subsampled { bc } else { opts.stride.1 * bc },
+            plane: if subsampled { p * q * bc } else { hp * wp * bc },
+            subsampled,
+        };
+        let (rows, cols, fqb) = (walk.rows, walk.cols, walk.qb);
         let chunks = if T::VNNI2 {
             1
         } else {
@@ -248,12 +285,12 @@ impl<T: OpElem> Conv2d<T> {
             LoopSpec::new(0, n, 1),
             LoopSpec::new(0, output.cb(), 1),
             LoopSpec::new(0, rows, 1),
-            LoopSpec::new(0, cols, qb),
+            LoopSpec::new(0, cols, fqb),
             LoopSpec::new(0, chunks, 1),
         ];
         // A flattened 1×1 layer has one "row": its pixel blocks are the parallel work instead.
         // A chunked reduction walks every row of a block under each chunk (weights reused).
-        let default = match (flat, chunks > 1) {
+        let default = match (rows == 1, chunks > 1) {
             (true, false) => "ABDce",
             (false, false) => "ABCde",
             (true, true) => "ABecd",
@@ -277,6 +314,7 @@ impl<T: OpElem> Conv2d<T> {
             wp,
             flat,
             qb,
+            walk,
             input,
             output,
             weights,
@@ -291,7 +329,7 @@ impl<T: OpElem> Conv2d<T> {
             weights_t: Reusable::default(),
             _t: PhantomData,
         };
-        let edge = cols % qb;
+        let edge = cols % fqb;
         // (beta, epilogue) of the first, middle and last chunk; one kernel pair unchunked.
         let stages: &[(f64, bool)] = if chunks == 1 {
             &[(0.0, true)]
@@ -299,7 +337,7 @@ impl<T: OpElem> Conv2d<T> {
             &[(0.0, false), (1.0, false), (1.0, true)]
         };
         for &(beta, epi) in stages {
-            let full = conv.fwd_kernel(qb, beta, epi)?;
+            let full = conv.fwd_kernel(fqb, beta, epi)?;
             let ragged = if edge > 0 {
                 Some(conv.fwd_kernel(edge, beta, epi)?)
             } else {
@@ -307,7 +345,7 @@ impl<T: OpElem> Conv2d<T> {
             };
             conv.fwd.push((full, ragged));
         }
-        let plane = hp * wp * bc;
+        let plane = walk.plane;
         for cb in 0..cbg {
             for ri in 0..r {
                 for si in 0..s {
@@ -362,7 +400,7 @@ impl<T: OpElem> Conv2d<T> {
     fn fwd_kernel(&self, m: usize, beta: f64, epilogue: bool) -> Result<GemmKernel> {
         let (bc, bk) = (self.input.bc, self.output.bc);
         let mut d = GemmDesc::new(m, bk, bc, T::DTYPE)
-            .ld(self.opts.stride.1 * bc, bk, bk)
+            .ld(self.walk.px, bk, bk)
             .output(T::DTYPE)
             .beta(beta)
             .batch(BatchReduce::Offsets);
@@ -419,23 +457,64 @@ impl<T: OpElem> Conv2d<T> {
         check_len("w", w.len(), self.weights.len())?;
         check_len("y", y.len(), self.output.len())?;
         let bias = self.blocked_bias(bias)?;
-        self.with_padded(x, |xp| self.forward_padded(xp, w, bias.as_deref(), y))
+        let body = |xp: &[T]| self.forward_walk(xp, w, bias.as_deref(), y);
+        if self.walk.subsampled {
+            self.with_subsampled(x, body)
+        } else {
+            self.with_padded(x, body)
+        }
     }
 
-    /// The forward pass over the zero-bordered input (`bias` spread over the output blocks).
-    fn forward_padded(&self, xp: &[T], w: &[T], bias: Option<&[f32]>, y: &mut [T]) {
+    /// Runs `body` on the pixels a strided 1×1 layer reads, copied to `[N][C/bc][P][Q][bc]`
+    /// in the plan's kept buffer.
+    fn with_subsampled<R>(&self, x: &[T], body: impl FnOnce(&[T]) -> R) -> Result<R> {
+        let bc = self.input.bc;
+        let (u, v) = self.opts.stride;
+        let (p, q, w) = (self.p, self.q, self.shape.w);
+        let copy = UnaryDesc::new(UnaryOp::Identity, q, bc, T::DTYPE)
+            .ld(v * bc, bc)
+            .dispatch()?;
+        let slabs = self.shape.n * self.input.cb();
+        Ok(self.padded_x.with(slabs * self.walk.plane, |keep, _| {
+            let (s, d) = (Shared::of(x), Shared::of_mut(keep));
+            (0..slabs).into_par_iter().for_each(|i| {
+                for row in 0..p {
+                    // SAFETY: output row `row`'s pixels of slab i (every v-th of input row
+                    // row·u), into that row of slab i of the copy.
+                    unsafe {
+                        unary(
+                            &copy,
+                            s.at(i * self.input.block_len() + row * u * w * bc),
+                            d.at(i * self.walk.plane + row * q * bc),
+                        )
+                    };
+                }
+            });
+            body(keep)
+        }))
+    }
+
+    /// The forward pass over the input as [`Self::walk`] reads it (`bias` spread over the
+    /// output blocks).
+    fn forward_walk(&self, xp: &[T], w: &[T], bias: Option<&[f32]>, y: &mut [T]) {
         let (bc, bk) = (self.input.bc, self.output.bc);
         let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
-        let (u, v) = self.opts.stride;
-        let plane = self.hp * self.wp * bc;
+        let u = self.opts.stride.0;
+        let FwdWalk {
+            cols,
+            qb,
+            px,
+            plane,
+            ..
+        } = self.walk;
         let (xs, ws, ys) = (Shared::of(xp), Shared::of(w), Shared::of_mut(y));
         let bs = bias.map(Shared::of);
         let (kb_all, cb_all) = (self.output.cb(), self.input.cb());
-        let cols = if self.flat { self.p * self.q } else { self.q };
+        let taps = self.shape.r * self.shape.s;
         self.nest.run(|_, ind| {
             let (n, gk, p, q0, e) = (ind[0], ind[1], ind[2], ind[3], ind[4]);
             let g = gk / kbg;
-            let qn = self.qb.min(cols - q0);
+            let qn = qb.min(cols - q0);
             // The chunk's kernels (first: beta 0; last: the epilogue) and its batch members.
             let stage = match (self.chunks, e) {
                 (1, _) | (_, 0) => 0,
@@ -443,14 +522,14 @@ impl<T: OpElem> Conv2d<T> {
                 _ => 1,
             };
             let pair = &self.fwd[stage];
-            let k = if qn == self.qb {
+            let k = if qn == qb {
                 &pair.0
             } else {
                 pair.1.as_ref().expect("edge kernel")
             };
-            let taps = self.shape.r * self.shape.s;
             let members = e * self.chunk * taps..((e + 1) * self.chunk).min(cbg) * taps;
-            let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * v * bc;
+            // (A row p only exists unflattened, where the walk reads the padded input.)
+            let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * px;
             let c = ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
             // SAFETY: every offset stays inside the padded input and the weights (built from
             // their layouts); the output tile belongs to this point of the nest alone.
