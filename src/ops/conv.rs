@@ -427,25 +427,36 @@ impl<T: OpElem> Conv2d<T> {
         let bc = self.input.bc;
         let (h, w) = (self.shape.h, self.shape.w);
         let plane = self.hp * self.wp * bc;
-        let copy = UnaryDesc::new(UnaryOp::Identity, h, w * bc, T::DTYPE)
-            .ld(w * bc, self.wp * bc)
-            .dispatch()?;
-        let len = self.shape.n * self.input.cb() * plane;
-        Ok(self.padded_x.with(len, |keep, _| {
+        let slabs = self.shape.n * self.input.cb();
+        // Bands of rows, so that a single slab (one image, one channel block) still splits
+        // over the threads.
+        let band = h.div_ceil(
+            (4 * rayon::current_num_threads())
+                .div_ceil(slabs)
+                .clamp(1, h),
+        );
+        let bands = h.div_ceil(band);
+        let copy = |rows: usize| {
+            UnaryDesc::new(UnaryOp::Identity, rows, w * bc, T::DTYPE)
+                .ld(w * bc, self.wp * bc)
+                .dispatch()
+        };
+        let (full, last) = (copy(band)?, copy(h - (bands - 1) * band)?);
+        Ok(self.padded_x.with(slabs * plane, |keep, _| {
             let (s, d) = (Shared::of(x), Shared::of_mut(keep));
-            (0..self.shape.n * self.input.cb())
-                .into_par_iter()
-                .for_each(|i| {
-                    // SAFETY: slab i of the input, copied inside the border of slab i of the
-                    // copy.
-                    unsafe {
-                        unary(
-                            &copy,
-                            s.at(i * self.input.block_len()),
-                            d.at(i * plane + (ph * self.wp + pw) * bc),
-                        )
-                    };
-                });
+            (0..slabs * bands).into_par_iter().for_each(|i| {
+                let (slab, b) = (i / bands, i % bands);
+                let k = if b + 1 == bands { &last } else { &full };
+                // SAFETY: band b of slab `slab` of the input, copied inside the border of the
+                // same rows of the copy.
+                unsafe {
+                    unary(
+                        k,
+                        s.at(slab * self.input.block_len() + b * band * w * bc),
+                        d.at(slab * plane + ((ph + b * band) * self.wp + pw) * bc),
+                    )
+                };
+            });
             body(keep)
         }))
     }
