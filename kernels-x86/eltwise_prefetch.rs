@@ -8,14 +8,17 @@ use super::{Declined, Gen, Loc};
 const LINE: usize = 64;
 
 impl Gen<'_> {
-    /// Prefetches, into L2, the lines of the prefetch-only ports that start in the vector at
-    /// lanes `col + e ..` of the current row (so each line of a row is asked for once,
-    /// whatever the port's dtype). A port left on the stack by register pressure is skipped:
-    /// reloading its pointer would cost more than the prefetch saves.
+    /// Prefetches the lines of the prefetch-only ports that start in the vector at lanes
+    /// `col + e ..` of the current row (so each line of a row is asked for once, whatever the
+    /// port's dtype): into L2 for the inputs a later pass reads, for writing (`prefetchw`,
+    /// into L1 owned) for the outputs a later pass stores. A port left on the stack by
+    /// register pressure is skipped: reloading its pointer would cost more than the prefetch
+    /// saves.
     pub(super) fn prefetch(&mut self, e: usize) -> Result<(), Declined> {
         for (p, loc) in self.ports.clone() {
             let Loc::Reg(reg) = loc else { continue };
-            if !self.spec.extra.prefetch.contains(&p.port) {
+            let write = self.spec.extra.prefetch_write.contains(&p.port);
+            if !write && !self.spec.extra.prefetch.contains(&p.port) {
                 continue;
             }
             let size = p.dtype.size();
@@ -24,7 +27,12 @@ impl Gen<'_> {
             let first = (e * size).div_ceil(LINE) * LINE;
             let mut at = first;
             while at < e * size + lanes_bytes {
-                self.a.prefetcht1(self.elem(reg, size, at / size))?;
+                let line = self.elem(reg, size, at / size);
+                if write {
+                    self.a.prefetchw(line)?;
+                } else {
+                    self.a.prefetcht1(line)?;
+                }
                 at += LINE;
             }
         }

@@ -1,6 +1,6 @@
 //! Equations over many row blocks: `TPP_EQ_BLOCK_ROWS` makes small shapes run as several
 //! blocks (the shape of a matrix far larger than L2), so the passes of a group alternate
-//! block by block and the heaviest later pass prefetches the next block's inputs. Every
+//! block by block and prefetch (the next block's inputs, this block's outputs). Every
 //! kernel must still match the reference, including a last block shorter than the others.
 
 mod common;

@@ -2,7 +2,8 @@
 //! when the rows are 64-byte aligned. `TPP_STREAM_BYTES=0` makes every output "large" in this
 //! process; the streaming kernel must exist (for f32, bf16 and f16 outputs alike) and agree
 //! bit for bit with the same kernel writing to unaligned rows (the ordinary stores), and leave
-//! the padding alone.
+//! the padding alone. Row blocks of 4 (`TPP_EQ_BLOCK_ROWS`) make the passes prefetch, so the
+//! streaming variants of the passes that prefetch outputs for writing run too.
 
 mod common;
 
@@ -31,6 +32,7 @@ impl Drop for Aligned {
 #[test]
 fn streaming_stores_match_ordinary_stores() {
     std::env::set_var("TPP_STREAM_BYTES", "0");
+    std::env::set_var("TPP_EQ_BLOCK_ROWS", "4");
     let mut checked = 0;
     let mut streams = 0;
     for dt in [DType::F32, DType::BF16, DType::F16] {

@@ -23,7 +23,7 @@ macro_rules! shim {
             ///
             /// # Safety
             /// Pointers must hold the shapes the primitive was built for (see `c/dnnl_shim.c`).
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, clippy::unused_unit)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 #[cfg(tpp_dnnl)]
                 return sys::$name($($arg),*);

@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::dispatch::{caps, env};
 use crate::error::{Error, Result};
-use crate::exec::{Exec, In, KernelInfo, Out, ProgramArgs, ProgramSpec};
+use crate::exec::{Exec, In, KernelInfo, Out, Prefetch, ProgramArgs, ProgramSpec};
 use crate::isa::{Broadcast, DType, EqOutputKind, Equation};
 use crate::lower::equation::{plan_within, Buf, PassPort, Plan, Space};
 use crate::lower::Fold;
@@ -38,8 +38,8 @@ enum Runner {
         /// For outputs larger than the caches: each pass that writes a full-matrix output
         /// again, with streaming stores (used when the output rows are 64-byte aligned).
         streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
-        /// Per pass, the inputs whose next row block it prefetches (see [`prefetches`]).
-        prefetch: Vec<Vec<PassPort>>,
+        /// Per pass, what it prefetches (see [`prefetches`]).
+        prefetch: Vec<Prefetch>,
         /// Which outputs are full matrices (the ones streaming stores write).
         full: Vec<bool>,
         block_rows: usize,
@@ -154,7 +154,7 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
         let prefetch = if block_rows < eq.rows() && prefetch_enabled() {
             prefetches(&plan)
         } else {
-            vec![Vec::new(); plan.passes.len()]
+            vec![Prefetch::default(); plan.passes.len()]
         };
         let mut kernels = Vec::new();
         let mut streaming = Vec::new();
@@ -171,10 +171,17 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
                 prefetch,
             };
             kernels.push(backend.program(&spec)?);
+            // Where the outputs stream, a pass that prefetches them for writing would bring
+            // back the reads for ownership the streaming stores save: its variant does not.
             let streams = big && pass.ports.iter().any(|p| p.streams());
-            streaming.push(if streams {
+            let unowned = Prefetch {
+                read: prefetch.read.clone(),
+                write: vec![],
+            };
+            streaming.push(if streams || (big && !prefetch.write.is_empty()) {
                 backend.program(&ProgramSpec {
                     stream: true,
+                    prefetch: &unowned,
                     ..spec
                 })
             } else {
@@ -218,7 +225,7 @@ fn stream_threshold() -> usize {
         .unwrap_or(caps::caches().l3 / 2)
 }
 
-/// `TPP_EQ_PREFETCH=0` turns the next-block prefetch off (to measure what it brings).
+/// `TPP_EQ_PREFETCH=0` turns the prefetches off (to measure what they bring).
 fn prefetch_enabled() -> bool {
     std::env::var("TPP_EQ_PREFETCH").map_or(true, |v| v.trim() != "0")
 }
@@ -303,12 +310,19 @@ fn block_rows(eq: &Equation, plan: &Plan) -> usize {
     (budget / per_row.max(1)).clamp(1, eq.rows())
 }
 
-/// Which pass prefetches what: in each group of several passes over rows, the group's first
-/// pass reads its full-matrix inputs from memory and the later ones work on the block in L2,
-/// leaving the memory idle; the later pass with the most micro-ops (the one with the most
-/// computation to hide the reads behind) prefetches the next block of those inputs.
-fn prefetches(plan: &Plan) -> Vec<Vec<PassPort>> {
-    let mut out = vec![Vec::new(); plan.passes.len()];
+/// Which pass prefetches what, in each group of several passes over full rows:
+/// - **read**: the group's first pass reads its full-matrix inputs from memory and the later
+///   ones work on the block in cache, leaving the memory idle; the later pass with the most
+///   micro-ops (the most computation to hide the reads behind) prefetches the next block of
+///   those inputs.
+/// - **write**: a later pass stores the full-matrix outputs; each store's read for ownership
+///   would then stall it on memory after the first pass's reads are done. The first pass
+///   prefetches those outputs' lines of its own block for writing, so that the two kinds of
+///   traffic overlap. Xeon (model 207), 4096×1024 f32 RMS-norm backward, one process
+///   interleaving the kernels, median of 40: 5.3–5.6 ms → 3.9–4.4 ms, as fast as a one-pass
+///   equation moving the same bytes (3.4–3.5 ms).
+fn prefetches(plan: &Plan) -> Vec<Prefetch> {
+    let mut out = vec![Prefetch::default(); plan.passes.len()];
     let mut p = 0;
     while p < plan.passes.len() {
         let group = plan.passes[p].group;
@@ -316,18 +330,35 @@ fn prefetches(plan: &Plan) -> Vec<Vec<PassPort>> {
             .iter()
             .take_while(|q| q.group == group)
             .count();
-        let heaviest = (p + 1..end)
-            .filter(|&q| plan.passes[q].space == Space::Full)
-            .max_by_key(|&q| plan.passes[q].program.ops.len());
-        if let (Some(q), false) = (heaviest, plan.passes[p].space == Space::Cols) {
-            let mut inputs: Vec<PassPort> = Vec::new();
-            for port in &plan.passes[p].ports {
-                let streamed = matches!(port.buf, Buf::Input(_)) && port.shape == Broadcast::None;
-                if streamed && !inputs.iter().any(|i| i.buf == port.buf) {
-                    inputs.push(*port);
+        if plan.passes[p].space != Space::Cols {
+            let full = |port: &&PassPort, output: bool| {
+                port.shape == Broadcast::None
+                    && if output {
+                        matches!(port.buf, Buf::Output(_))
+                    } else {
+                        matches!(port.buf, Buf::Input(_))
+                    }
+            };
+            let unique = |ports: &mut Vec<PassPort>, port: &PassPort| {
+                if !ports.iter().any(|i| i.buf == port.buf) {
+                    ports.push(*port);
+                }
+            };
+            let heaviest = (p + 1..end)
+                .filter(|&q| plan.passes[q].space == Space::Full)
+                .max_by_key(|&q| plan.passes[q].program.ops.len());
+            if let Some(q) = heaviest {
+                for port in plan.passes[p].ports.iter().filter(|x| full(x, false)) {
+                    unique(&mut out[q].read, port);
                 }
             }
-            out[q] = inputs;
+            let mut write = Vec::new();
+            for q in (p + 1..end).filter(|&q| plan.passes[q].space == Space::Full) {
+                for port in plan.passes[q].ports.iter().filter(|x| full(x, true)) {
+                    unique(&mut write, port);
+                }
+            }
+            out[p].write = write;
         }
         p = end;
     }
@@ -592,7 +623,7 @@ struct Run<'a> {
     plan: &'a Plan,
     kernels: &'a [Box<dyn Exec<ProgramArgs>>],
     streaming: &'a [Option<Box<dyn Exec<ProgramArgs>>>],
-    prefetch: &'a [Vec<PassPort>],
+    prefetch: &'a [Prefetch],
     block: usize,
     inputs: &'a [*const c_void],
     outputs: &'a [*mut c_void],
@@ -694,10 +725,17 @@ impl Run<'_> {
         } else {
             row0
         };
-        for port in &self.prefetch[q] {
+        let pf = &self.prefetch[q];
+        for port in &pf.read {
             if let Buf::Input(i) = port.buf {
                 let at = next * port.ld * port.dtype.size();
                 ptrs.push(self.inputs[i as usize].cast::<u8>().add(at) as *mut c_void);
+            }
+        }
+        for port in &pf.write {
+            if let Buf::Output(o) = port.buf {
+                let at = row0 * port.ld * port.dtype.size();
+                ptrs.push(self.outputs[o as usize].cast::<u8>().add(at) as *mut c_void);
             }
         }
         let mask_at = |bits: Option<usize>| bits.map_or(0, |b| row0 * b / 8);

@@ -19,4 +19,4 @@ pub use equation::{EquationArgs, EquationKernel};
 pub use gemm_equation::GemmEquationKernel;
 pub use kernel::{Exec, Family, Kernel, KernelInfo};
 pub use operand::{In, Out};
-pub use program::{ProgramArgs, ProgramSpec};
+pub use program::{Prefetch, ProgramArgs, ProgramSpec};

@@ -37,11 +37,28 @@ pub struct ProgramSpec<'a> {
     /// Store whole vectors of the full-matrix outputs with non-temporal stores (the caller
     /// guarantees their rows are 64-byte aligned).
     pub stream: bool,
-    /// Full-matrix inputs to prefetch while the pass runs: the next row block's, so that
-    /// their reads from memory overlap this pass's computation. Their pointers follow the
-    /// pass's ports in the table, at the row one block below the pass's first row; a backend
-    /// may ignore them.
-    pub prefetch: &'a [PassPort],
+    /// What to prefetch while the pass runs (see [`Prefetch`]); a backend may ignore it.
+    pub prefetch: &'a Prefetch,
+}
+
+/// The prefetch-only ports of a pass. Their pointers follow the pass's own ports in the
+/// table: first `read`, then `write`.
+#[derive(Clone, Debug, Default)]
+pub struct Prefetch {
+    /// Full-matrix inputs, at the row one block below the pass's first row: the next block's,
+    /// which a later pass of the group reads from memory, so that those reads overlap this
+    /// pass's computation.
+    pub read: Vec<PassPort>,
+    /// Full-matrix outputs at the pass's own rows, which a later pass of the group stores:
+    /// their reads for ownership then overlap this pass's reads instead of following them.
+    pub write: Vec<PassPort>,
+}
+
+impl Prefetch {
+    /// Whether the pass prefetches nothing.
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.write.is_empty()
+    }
 }
 
 impl ProgramSpec<'_> {
@@ -52,11 +69,14 @@ impl ProgramSpec<'_> {
     /// prefetch leaves them out, so that they take no register).
     pub fn eltwise_spec(&self, prefetch: bool) -> EltwiseSpec<'_> {
         let pass = self.pass;
-        let extra_ports: &[PassPort] = if prefetch { self.prefetch } else { &[] };
+        let none = Prefetch::default();
+        let pf = if prefetch { self.prefetch } else { &none };
+        let (first_read, first_write) = (pass.ports.len(), pass.ports.len() + pf.read.len());
         let ports = pass
             .ports
             .iter()
-            .chain(extra_ports)
+            .chain(&pf.read)
+            .chain(&pf.write)
             .enumerate()
             .map(|(n, p)| PortSpec {
                 port: Port::Buf(n as u16),
@@ -96,7 +116,10 @@ impl ProgramSpec<'_> {
                     .filter(|(_, p)| self.stream && p.streams())
                     .map(|(n, _)| Port::Buf(n as u16))
                     .collect(),
-                prefetch: (pass.ports.len()..pass.ports.len() + extra_ports.len())
+                prefetch: (first_read..first_write)
+                    .map(|n| Port::Buf(n as u16))
+                    .collect(),
+                prefetch_write: (first_write..first_write + pf.write.len())
                     .map(|n| Port::Buf(n as u16))
                     .collect(),
             },

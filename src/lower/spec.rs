@@ -70,4 +70,7 @@ pub struct ProgramExtras {
     /// Full-matrix ports that are only prefetched into L2 (the next row block of an input a
     /// later pass reads from memory), one prefetch per 64 bytes of their rows.
     pub prefetch: Vec<Port>,
+    /// Full-matrix ports that are only prefetched for writing (this row block of an output a
+    /// later pass stores), one prefetch per 64 bytes of their rows.
+    pub prefetch_write: Vec<Port>,
 }
