@@ -25,6 +25,7 @@ impl<A> Exec<A> for Jit<A> {
 pub(super) fn install<A: 'static>(name: &str, bytes: Vec<u8>) -> Option<Box<dyn Exec<A>>> {
     arena::dump(name, &bytes);
     let code = arena::install(&bytes).ok()?;
+    arena::perf_map(code, name);
     // SAFETY: the generators emit a complete function taking one pointer, and the arena made
     // it executable (and, on aarch64, visible to instruction fetch).
     let entry =
@@ -56,5 +57,6 @@ pub(super) fn install_or_decline<A: 'static, E: std::fmt::Display>(
 pub(super) fn install_part(name: &str, bytes: &[u8]) -> Result<u64, String> {
     arena::dump(name, bytes);
     let code = arena::install(bytes).map_err(|e| e.to_string())?;
+    arena::perf_map(code, name);
     Ok(code.ptr() as u64)
 }

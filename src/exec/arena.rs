@@ -137,9 +137,56 @@ pub fn dump(name: &str, bytes: &[u8]) {
     }
 }
 
+/// With `TPP_PERF_MAP` set (not `0`), appends `code` as `name` to `/tmp/perf-<pid>.map`, the
+/// file `perf report` reads to name JIT code: sampling profiles (`perf record -e cpu-clock`)
+/// then show each kernel by name instead of an anonymous address. Failures are logged once,
+/// never fatal.
+pub fn perf_map(code: Code, name: &str) {
+    use std::io::Write;
+    static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+    if !std::env::var("TPP_PERF_MAP").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return;
+    }
+    let mut file = FILE.lock().unwrap_or_else(|e| e.into_inner());
+    if file.is_none() {
+        let path = format!("/tmp/perf-{}.map", std::process::id());
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => *file = Some(f),
+            Err(e) => {
+                eprintln!("tpp: TPP_PERF_MAP could not open {path}: {e}");
+                return;
+            }
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.write_all(perf_map_line(code, name).as_bytes());
+    }
+}
+
+/// One line of a perf map: start and size in hex, then the name (kernel names carry no
+/// spaces or newlines: they are built from identifiers and numbers).
+fn perf_map_line(code: Code, name: &str) -> String {
+    format!("{:x} {:x} {name}\n", code.ptr() as usize, code.len())
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perf_map_lines_name_the_code_range() {
+        let code = install(&[0xc3]).unwrap();
+        let line = perf_map_line(code, "gemm_avx512_f32_m1n1k1");
+        let f: Vec<&str> = line.trim_end().split(' ').collect();
+        assert_eq!(line.matches('\n').count(), 1);
+        assert_eq!(usize::from_str_radix(f[0], 16), Ok(code.ptr() as usize));
+        assert_eq!(usize::from_str_radix(f[1], 16), Ok(code.len()));
+        assert_eq!(f[2], "gemm_avx512_f32_m1n1k1");
+    }
 
     #[test]
     fn installed_code_runs_and_is_not_writable() {
