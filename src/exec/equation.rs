@@ -479,8 +479,9 @@ impl EquationKernel {
         }
     }
 
-    /// Number of passes that prefetch the next row block's inputs while they compute (0 when
-    /// the equation fits one block, has one pass per group, or `TPP_EQ_PREFETCH=0`).
+    /// Number of passes that prefetch while they compute, the next row block's inputs or this
+    /// block's outputs for writing (0 when the equation fits one block, has one pass per
+    /// group, or `TPP_EQ_PREFETCH=0`).
     pub fn prefetching_passes(&self) -> usize {
         match &self.inner.runner {
             Runner::Reference => 0,
@@ -766,26 +767,25 @@ impl Run<'_> {
             _ => 0,
         };
         if wide > 0 {
-            self.run_pass(q, row0, wide, base, offsets, ptrs, true);
+            self.run_pass(q, row0..row0 + wide, base, offsets, ptrs, true);
         }
         if n > wide {
-            self.run_pass(q, row0 + wide, n - wide, base, offsets, ptrs, false);
+            self.run_pass(q, row0 + wide..row0 + n, base, offsets, ptrs, false);
         }
     }
 
-    /// [`Self::pass`] with one kernel: the pass's own (`n` rows), or with `across` its
-    /// variant over groups of [`ROW_LANES`] rows (`n` a multiple of them).
-    #[allow(clippy::too_many_arguments)]
+    /// [`Self::pass`] with one kernel on `rows`: the pass's own, or with `across` its variant
+    /// over groups of [`ROW_LANES`] rows (a whole number of them).
     unsafe fn run_pass(
         &self,
         q: usize,
-        row0: usize,
-        n: usize,
+        rows: std::ops::Range<usize>,
         base: *mut f32,
         offsets: &[usize],
         ptrs: &mut Vec<*mut c_void>,
         across: bool,
     ) {
+        let (row0, n) = (rows.start, rows.len());
         let pass = &self.plan.passes[q];
         ptrs.clear();
         for port in &pass.ports {

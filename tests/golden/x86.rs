@@ -412,7 +412,8 @@ fn sweep() -> Vec<X86> {
 }
 
 /// The forms of equation passes: stack-resident port pointers, row accumulators and their
-/// horizontal fold, streaming stores with their fence, and the next-block prefetch.
+/// horizontal fold, streaming stores with their fence, the next-block prefetch and the
+/// write prefetch of a later pass's outputs.
 fn equation_passes() -> Vec<X86> {
     vec![
         c("add qword ptr [rsp+0x8], rdx", |a| {
@@ -471,6 +472,25 @@ fn equation_passes() -> Vec<X86> {
         }),
         c("prefetcht1 byte ptr [r12+rcx*4]", |a| {
             a.prefetcht1(byte_ptr(r12 + rcx * 4))
+        }),
+        // The write prefetch, likewise.
+        c("prefetchw byte ptr [r9+rcx*4]", |a| {
+            a.prefetchw(byte_ptr(r9 + rcx * 4))
+        }),
+        c("prefetchw byte ptr [r9+rcx*4+0x40]", |a| {
+            a.prefetchw(byte_ptr(r9 + rcx * 4 + 0x40))
+        }),
+        c("prefetchw byte ptr [r9+rcx*4+0x80]", |a| {
+            a.prefetchw(byte_ptr(r9 + rcx * 4 + 0x80))
+        }),
+        c("prefetchw byte ptr [r13+rcx*2+0x0]", |a| {
+            a.prefetchw(byte_ptr(r13 + rcx * 2))
+        }),
+        c("prefetchw byte ptr [rbx+rcx*2]", |a| {
+            a.prefetchw(byte_ptr(rbx + rcx * 2))
+        }),
+        c("prefetchw byte ptr [rbp+rcx*4+0x0]", |a| {
+            a.prefetchw(byte_ptr(rbp + rcx * 4))
         }),
     ]
 }
