@@ -98,31 +98,15 @@ fn ready_made_equations_match_the_reference() {
     eprintln!("ready-made equations: {jit} JIT kernels compared");
 }
 
-/// A pass over rows only (an online softmax's statistics: new maximum, rescaling factor, new
+/// A pass over rows only (the online softmax's statistics: new maximum, rescaling factor, new
 /// sum) runs on groups of 16 rows side by side, then row by row for the rest: row counts
-/// below, at and past multiples of 16, each output dtype, against the reference.
+/// below, at and past multiples of 16, each dtype of `P`, against the reference.
 #[test]
 fn passes_over_rows_only_match_the_reference() {
     let mut across = 0;
     for rows in [5, 16, 37, 70] {
         for dt in DTYPES {
-            let f = DType::F32;
-            let mut eq = Equation::new(rows, 77);
-            let s = eq.input(f, Broadcast::None);
-            let m = eq.input(f, Broadcast::Col);
-            let l = eq.input(f, Broadcast::Col);
-            let row_max = eq.reduce(ReduceOp::Max, ReduceAxis::PerRow, s);
-            let mx = eq.max(row_max, m);
-            let d = eq.sub(s, mx);
-            let p = eq.unary(UnaryOp::Exp, d);
-            let dm = eq.sub(m, mx);
-            let corr = eq.unary(UnaryOp::Exp, dm);
-            let sum = eq.reduce(ReduceOp::Sum, ReduceAxis::PerRow, p);
-            let l2 = eq.ternary(TernaryOp::MulAdd, corr, l, sum);
-            eq.output(p, dt)
-                .output(mx, f)
-                .output(l2, dt)
-                .output(corr, f);
+            let eq = equations::online_softmax(rows, 77, 80, dt);
             check_all(&eq, rows as u64, -3.0, 3.0)
                 .unwrap_or_else(|e| panic!("{rows} rows, {dt:?}: {e}"));
             across += kernels(&eq)

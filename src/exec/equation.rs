@@ -163,7 +163,9 @@ fn generate_on(backend: &'static dyn Backend, eq: &Equation) -> Option<EquationK
         let mut streaming = Vec::new();
         let mut across = Vec::new();
         for (pass, prefetch) in plan.passes.iter().zip(&prefetch) {
-            across.push(across_rows(pass).and_then(|wide| {
+            // (Fewer rows than one group: the variant would never run.)
+            let wide = across_rows(pass).filter(|_| eq.rows() >= ROW_LANES);
+            across.push(wide.and_then(|wide| {
                 backend.program(&ProgramSpec {
                     pass: &wide,
                     cols: ROW_LANES,

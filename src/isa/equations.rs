@@ -137,6 +137,33 @@ pub fn softmax(rows: usize, cols: usize, dtype: DType) -> Equation {
     eq
 }
 
+/// The online softmax update (flash attention's) of one block of scores `S` (`rows × cols`, f32, already masked,
+/// rows `ld` apart), as one equation: `m' = max(m, rowmax S)`, `P = exp(S − m')` (in `dtype`,
+/// rows `ld` apart), `c = exp(m − m')`, `l' = c·l + rowsum exp(S − m')` (the f32 values,
+/// before P is rounded).
+///
+/// Inputs: `S`, `m`, `l` (`rows`, f32). Outputs: `P`, `m'`, `l'`, `c` (`rows`, f32).
+pub fn online_softmax(rows: usize, cols: usize, ld: usize, dtype: DType) -> Equation {
+    let f = F32;
+    let mut eq = Equation::new(rows, cols);
+    let s = eq.input_ld(f, Broadcast::None, ld);
+    let m = eq.input(f, Broadcast::Col);
+    let l = eq.input(f, Broadcast::Col);
+    let row_max = eq.reduce(ReduceOp::Max, ReduceAxis::PerRow, s);
+    let mx = eq.max(row_max, m);
+    let d = eq.sub(s, mx);
+    let p = eq.unary(UnaryOp::Exp, d);
+    let dm = eq.sub(m, mx);
+    let corr = eq.unary(UnaryOp::Exp, dm);
+    let sum = eq.reduce(ReduceOp::Sum, ReduceAxis::PerRow, p);
+    let l2 = eq.ternary(TernaryOp::MulAdd, corr, l, sum);
+    eq.output_ld(p, dtype, ld)
+        .output(mx, f)
+        .output(l2, f)
+        .output(corr, f);
+    eq
+}
+
 /// Backward of [`softmax`]: `dx = y·(dy − Σⱼ dy·y)`.
 ///
 /// Inputs: `dy`, `y`. Outputs: `dx` (all `rows × cols`, `dtype`).

@@ -13,7 +13,7 @@
 //!
 //! Per key block: `S = scale·Q·Kᵀ` (a GEMM on the head's transposed keys), the masked tail
 //! set to −∞, then [`online_softmax_step`] (row max, `exp(S − m)`, row sum and the rescaling
-//! factor as one equation, [`online_softmax`]; it replaced a chain of nine unary, binary and
+//! factor as one equation, [`online_softmax`](crate::equations::online_softmax); it replaced a chain of nine unary, binary and
 //! reduce calls and measured 5–10% faster over the whole attention at sequence 512 on Zen 4),
 //! the accumulator rescaled, then `acc += P·V` (a GEMM, f32 accumulation); finally
 //! `O = acc / l`.
@@ -28,10 +28,8 @@ use super::loops::{spec_or, LoopNest, LoopSpec};
 use super::raw::{binary, check_len, fits, unary, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::exec::{EquationArgs, EquationKernel, GemmArgs};
-use crate::isa::{
-    BinaryDesc, BinaryOp, Broadcast, DType, Equation, GemmDesc, Layout, ReduceAxis, ReduceOp,
-    TernaryOp, UnaryDesc, UnaryOp,
-};
+use crate::isa::equations::online_softmax;
+use crate::isa::{BinaryDesc, BinaryOp, Broadcast, DType, GemmDesc, Layout, UnaryDesc, UnaryOp};
 use crate::{BinaryKernel, GemmKernel, UnaryKernel};
 use std::marker::PhantomData;
 use std::sync::Mutex;
@@ -557,33 +555,6 @@ impl<T: OpElem> Attention<T> {
         }
         Ok(())
     }
-}
-
-/// The online softmax update of one block of scores `S` (`rows × cols`, f32, already masked,
-/// rows `ld` apart), as one equation: `m' = max(m, rowmax S)`, `P = exp(S − m')` (in `dtype`,
-/// rows `ld` apart), `c = exp(m − m')`, `l' = c·l + rowsum exp(S − m')` (the f32 values,
-/// before P is rounded).
-///
-/// Inputs: `S`, `m`, `l`. Outputs: `P`, `m'`, `l'`, `c`.
-fn online_softmax(rows: usize, cols: usize, ld: usize, dtype: DType) -> Equation {
-    let f = DType::F32;
-    let mut eq = Equation::new(rows, cols);
-    let s = eq.input_ld(f, Broadcast::None, ld);
-    let m = eq.input(f, Broadcast::Col);
-    let l = eq.input(f, Broadcast::Col);
-    let row_max = eq.reduce(ReduceOp::Max, ReduceAxis::PerRow, s);
-    let mx = eq.max(row_max, m);
-    let d = eq.sub(s, mx);
-    let p = eq.unary(UnaryOp::Exp, d);
-    let dm = eq.sub(m, mx);
-    let corr = eq.unary(UnaryOp::Exp, dm);
-    let sum = eq.reduce(ReduceOp::Sum, ReduceAxis::PerRow, p);
-    let l2 = eq.ternary(TernaryOp::MulAdd, corr, l, sum);
-    eq.output_ld(p, dtype, ld)
-        .output(mx, f)
-        .output(l2, f)
-        .output(corr, f);
-    eq
 }
 
 /// One online softmax step ([`online_softmax`]), then `acc = c·acc`.
