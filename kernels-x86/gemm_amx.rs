@@ -22,8 +22,8 @@
 
 use super::amx::{TileConfig, TileDot, Tmm, TILE_ROWS, TILE_ROW_BYTES};
 use super::asm::*;
-use super::gemm::{call_epilogue, EpilogueRegs};
 use super::gemm_blocking::tile_shapes;
+use super::gemm_epilogue::{call_epilogue, EpilogueRegs};
 use crate::exec::GemmArgs;
 use crate::isa::{BatchReduce, GemmDesc};
 use iced_x86::code_asm::*;

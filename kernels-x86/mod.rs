@@ -11,6 +11,7 @@ pub mod eltwise;
 pub mod gemm;
 pub mod gemm_amx;
 pub mod gemm_blocking;
+mod gemm_epilogue;
 pub mod reduce;
 pub mod transpose;
 pub mod vnni;

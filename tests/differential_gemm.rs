@@ -128,7 +128,11 @@ fn flags_on_edges() {
                 .output(DType::BF16)
                 .beta(1.0),
         );
+        // None and relu without a mask finish on the accumulator registers; the others
+        // through the epilogue kernel.
         for act in [
+            Activation::None,
+            Activation::Relu { mask: false },
             Activation::Relu { mask: true },
             Activation::Gelu,
             Activation::Sigmoid,

@@ -46,7 +46,8 @@ pub(super) fn generate(backend: &str, d: &GemmDesc) -> Option<Box<dyn Exec<GemmA
         return decline("leading dimensions too large for 32-bit displacements");
     }
     let plain = d.epilogue.bias.is_none() && d.epilogue.activation == Activation::None;
-    let direct = plain && matches!(d.c_dtype, DType::F32 | DType::F64 | DType::I32);
+    let direct = (plain && matches!(d.c_dtype, DType::F32 | DType::F64 | DType::I32))
+        || gemm::fits_in_registers(d, arith);
     let mut epilogues = vec![];
     if !direct {
         let Some(program) = lower::eltwise::epilogue(&d.epilogue) else {
