@@ -60,14 +60,18 @@ impl Blocking {
     /// (5 when that covers it), then as many rows as the remaining registers hold, balanced
     /// over the row blocks.
     ///
-    /// Except on Intel cores for an f32 batch-reduce: there the batch's B matrices stream from
-    /// L2 once per row block, and tiles of 2 vectors × up to 14 rows halve that traffic
-    /// (measured on Sapphire Rapids, `cargo bench --bench gemm`: BRGEMM 64³×16 from 64% to 78%
-    /// of the same-run FMA peak, 3×3-conv 56×64×64×9 from 0.83× to 1.08× LIBXSMM; Zen 4 keeps
-    /// the wide tiles it reaches its peak with). Only when the wide tile would need two row
-    /// blocks or more: one that covers every row reads B once already. Not when A's rows lie
-    /// a multiple of 4 KiB apart: twice as many rows would then share too few L1 sets (the
-    /// large GEMM's A read in place measured 7% slower so).
+    /// Except on Intel cores for an f32 batch-reduce of few rows (7 to 14 for n ≥ 32): there
+    /// the batch's B matrices stream from L2 once per row block, and one tall tile of
+    /// 2 vectors × all the rows reads them once where wide tiles would take two or three row
+    /// blocks. Not for more rows: a tall tile then reads A twice (once per column block) and
+    /// feeds each A line to half as many multiplies, which costs most when A comes cold from
+    /// L3, as a conv's input does between layers. Xeon (model 207), 1 thread, ratio to oneDNN
+    /// with the two interleaved, tall → wide: 1×1 convs at 56×56 (m = 64) 0.74× → 0.88–0.97×,
+    /// 3×3 at 56×56 (m = 56) 0.77× → 0.83×, 28×28 (m = 28) level, and 14×14 (m = 14)
+    /// 0.77× → 0.72×; BRGEMM 64³×16 against LIBXSMM in one run level (0.87–0.97× tall,
+    /// 0.99–1.01× wide). Not when A's rows lie a multiple of 4 KiB apart: twice as many rows
+    /// would then share too few L1 sets (the large GEMM's A read in place measured 7% slower
+    /// so).
     pub fn of(d: &GemmDesc, arith: Arith, vendor: Vendor) -> Blocking {
         let lanes = arith.lanes();
         let nv = d.n.div_ceil(lanes);
@@ -97,6 +101,7 @@ impl Blocking {
             && !d.trans_a
             && nv >= 2
             && d.m > max_rows_of(wide)
+            && d.m <= max_rows_of(2)
             && !a_row_bytes.is_multiple_of(4096);
         let vectors = if tall { 2 } else { wide };
         let max_rows = max_rows_of(vectors);
