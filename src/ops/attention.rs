@@ -24,6 +24,7 @@
 //! Masks: causal (query `i` sees keys `j ≤ i + (S_kv − S_q)`) and per-batch key lengths
 //! (padding: keys at or beyond the length are ignored, never read).
 
+use super::aligned::AlignedVec;
 use super::loops::{spec_or, LoopNest, LoopSpec};
 use super::raw::{binary, check_len, fits, unary, OpElem, Shared};
 use crate::error::{Error, Result};
@@ -113,17 +114,17 @@ struct Step {
 /// Per-thread scratch: one block's scores and probabilities, the running statistics and
 /// accumulator, and the current head's transposed keys (and packed values for bf16).
 struct Scratch<T> {
-    s: Vec<f32>,
-    p: Vec<T>,
-    acc: Vec<f32>,
-    m: Vec<f32>,
-    l: Vec<f32>,
-    mx: Vec<f32>,
-    lx: Vec<f32>,
-    corr: Vec<f32>,
-    q: Vec<T>,
-    kt: Vec<T>,
-    v: Vec<T>,
+    s: AlignedVec<f32>,
+    p: AlignedVec<T>,
+    acc: AlignedVec<f32>,
+    m: AlignedVec<f32>,
+    l: AlignedVec<f32>,
+    mx: AlignedVec<f32>,
+    lx: AlignedVec<f32>,
+    corr: AlignedVec<f32>,
+    q: AlignedVec<T>,
+    kt: AlignedVec<T>,
+    v: AlignedVec<T>,
     head: Option<(usize, usize)>,
     extra: Vec<((usize, usize), Step)>,
 }
@@ -403,17 +404,17 @@ impl<T: OpElem> Attention<T> {
         let head_len = o.seq_kv.next_multiple_of(2) * d;
         self.nest.run_with(
             |_| Scratch::<T> {
-                s: vec![0.0; bq * bkv],
-                p: vec![T::default(); bq * bkv],
-                acc: vec![0.0; bq * d],
-                m: vec![0.0; bq],
-                l: vec![0.0; bq],
-                mx: vec![0.0; bq],
-                lx: vec![0.0; bq],
-                corr: vec![0.0; bq],
-                q: vec![T::default(); bq * d],
-                kt: vec![T::default(); head_len],
-                v: vec![T::default(); head_len],
+                s: AlignedVec::filled(bq * bkv),
+                p: AlignedVec::filled(bq * bkv),
+                acc: AlignedVec::filled(bq * d),
+                m: AlignedVec::filled(bq),
+                l: AlignedVec::filled(bq),
+                mx: AlignedVec::filled(bq),
+                lx: AlignedVec::filled(bq),
+                corr: AlignedVec::filled(bq),
+                q: AlignedVec::filled(bq * d),
+                kt: AlignedVec::filled(head_len),
+                v: AlignedVec::filled(head_len),
                 head: None,
                 extra: vec![],
             },

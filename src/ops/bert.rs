@@ -35,6 +35,7 @@
 //! (The attention's per-thread block scratch is the attention plan's, made per run.) Use one
 //! plan per concurrent caller.
 
+use super::aligned::AlignedVec;
 use super::attention::{Attention, AttentionOptions};
 use super::layout::WeightLayout;
 use super::linear::{Linear, LinearOptions};
@@ -111,7 +112,7 @@ pub struct BertWeights<'a, T> {
 #[derive(Debug, Default)]
 struct Params<T> {
     /// Blocked weights: fused query-key-value, attention output, up, down.
-    w: [Vec<T>; 4],
+    w: [AlignedVec<T>; 4],
     /// Their biases.
     b: [Vec<f32>; 4],
     /// gamma and beta of the two layer norms.
@@ -123,11 +124,11 @@ struct Params<T> {
 #[derive(Debug)]
 struct Buffers<T> {
     /// `[B·S][3·H]`: the query, key and value of each token, side by side.
-    qkv: Vec<T>,
-    ctx: Vec<T>,
-    proj: Vec<T>,
-    h: Vec<T>,
-    inter: Vec<T>,
+    qkv: AlignedVec<T>,
+    ctx: AlignedVec<T>,
+    proj: AlignedVec<T>,
+    h: AlignedVec<T>,
+    inter: AlignedVec<T>,
     masks: [Vec<u8>; 2],
 }
 
@@ -283,23 +284,23 @@ impl<T: OpElem> BertLayer<T> {
             down.weight_layout(),
         ];
         let params = Params {
-            w: wl.map(|l| vec![T::default(); l.len()]),
+            w: wl.map(|l| AlignedVec::filled(l.len())),
             b: [h3, o.hidden, o.intermediate, o.hidden].map(|len| vec![0.0; len]),
             norm: [(); 4].map(|_| vec![0.0; o.hidden]),
             set: false,
         };
-        let act = || vec![T::default(); n * o.hidden];
+        let act = || AlignedVec::filled(n * o.hidden);
         let mask_len = if o.dropout > 0.0 {
             bitmask::bytes(n, o.hidden, bitmask::default_ld(o.hidden))
         } else {
             0
         };
         let buf = Buffers {
-            qkv: vec![T::default(); n * h3],
+            qkv: AlignedVec::filled(n * h3),
             ctx: act(),
             proj: act(),
             h: act(),
-            inter: vec![T::default(); n * o.intermediate],
+            inter: AlignedVec::filled(n * o.intermediate),
             masks: [vec![0; mask_len], vec![0; mask_len]],
         };
         Ok(BertLayer {
@@ -345,7 +346,7 @@ impl<T: OpElem> BertLayer<T> {
         let t = std::mem::size_of::<T>();
         let p = &self.params;
         let b = &self.buf;
-        t * (p.w.iter().map(Vec::len).sum::<usize>()
+        t * (p.w.iter().map(|w| w.len()).sum::<usize>()
             + [&b.qkv, &b.ctx, &b.proj, &b.h, &b.inter]
                 .iter()
                 .map(|v| v.len())

@@ -1,6 +1,12 @@
 //! Operators: higher-dimensional computations written in generic Rust as loops over TPP
 //! kernel calls, parallel with rayon.
+//!
+//! Any slice works, but operands that start on a 64-byte line run faster: the kernels move
+//! 64-byte vectors, which straddle two lines otherwise (and a `Vec` of a few hundred KiB
+//! starts 16 bytes past a page). The plans keep their own weights, activations and scratch
+//! aligned so.
 
+mod aligned;
 mod attention;
 mod attention_bwd;
 mod bert;
