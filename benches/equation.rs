@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::ffi::c_void;
 use std::time::Instant;
 use tpp::*;
-use tpp_peers::dnnl;
+use tpp_peers::{dnnl, Aligned};
 
 #[path = "peers/equation_chains.rs"]
 mod chains;
@@ -159,32 +159,6 @@ impl Which {
                 (1e-4, 1e-4),
             ],
         }
-    }
-}
-
-/// A vector whose first element is 64-byte aligned, as frameworks allocate activations (and
-/// as tpp's streaming stores and the memcpy of the copy ceiling like them).
-struct Aligned<T> {
-    buf: Vec<T>,
-    off: usize,
-    len: usize,
-}
-
-impl<T: Copy> Aligned<T> {
-    fn new(values: impl Iterator<Item = T>, len: usize, pad: T) -> Aligned<T> {
-        let per = 64 / std::mem::size_of::<T>();
-        let mut buf: Vec<T> = Vec::with_capacity(len + per);
-        buf.resize(per, pad);
-        let off = buf.as_ptr().align_offset(64).min(per);
-        buf.truncate(off);
-        buf.extend(values);
-        Aligned { buf, off, len }
-    }
-    fn get(&self) -> &[T] {
-        &self.buf[self.off..self.off + self.len]
-    }
-    fn get_mut(&mut self) -> &mut [T] {
-        &mut self.buf[self.off..self.off + self.len]
     }
 }
 

@@ -28,6 +28,7 @@ use tpp::ops::{
 use tpp::Activation;
 use tpp_peers::dnnl;
 use tpp_peers::gemm::{peak, Peak};
+use tpp_peers::Aligned;
 
 /// ResNet-50 v1.5 convolutions: (name, C, H=W, K, R=S, stride, pad) of each distinct layer
 /// (the 3×3 stride lives in the bottleneck's second conv in v1.5).
@@ -167,15 +168,18 @@ fn conv_row<T: OpElem>(
         ..ConvOptions::default()
     };
     let conv = Conv2d::<T>::new(shape, opts).expect("a valid layer");
-    let x = vec![T::from_f32(0.5); conv.input_layout().len()];
-    let w = vec![T::from_f32(0.01); conv.weight_layout().len()];
+    let x = Aligned::filled(T::from_f32(0.5), conv.input_layout().len());
+    let w = Aligned::filled(T::from_f32(0.01), conv.weight_layout().len());
     let b = vec![0.1f32; k];
-    let mut y = vec![T::default(); conv.output_layout().len()];
+    let mut y = Aligned::filled(T::default(), conv.output_layout().len());
     let bf = (T::DTYPE.size() == 2) as i32;
     let d = |v: usize| v as i64;
     // SAFETY: the shim builds its own memories.
     let (tpp, dnnl) = timed_with_dnnl(
-        || conv.forward(&x, &w, Some(&b), &mut y).unwrap(),
+        || {
+            conv.forward(x.get(), w.get(), Some(&b), y.get_mut())
+                .unwrap()
+        },
         || unsafe {
             dnnl::tpp_dnnl_conv(
                 bf,
@@ -219,15 +223,18 @@ fn linear_row<T: OpElem>(
         ..LinearOptions::default()
     };
     let lin = Linear::<T>::new(seq, c, k, opts).expect("a valid layer");
-    let x = vec![T::from_f32(0.5); seq * c];
-    let w = vec![T::from_f32(0.01); lin.weight_layout().len()];
+    let x = Aligned::filled(T::from_f32(0.5), seq * c);
+    let w = Aligned::filled(T::from_f32(0.01), lin.weight_layout().len());
     let b = vec![0.1f32; k];
-    let mut y = vec![T::default(); seq * k];
+    let mut y = Aligned::filled(T::default(), seq * k);
     let relu = (name == "ffn_up") as i32;
     let bf = (T::DTYPE.size() == 2) as i32;
     // SAFETY: the shim builds its own memories.
     let (tpp, dnnl) = timed_with_dnnl(
-        || lin.forward(&x, &w, Some(&b), &mut y).unwrap(),
+        || {
+            lin.forward(x.get(), w.get(), Some(&b), y.get_mut())
+                .unwrap()
+        },
         || unsafe { dnnl::tpp_dnnl_inner_product(bf, seq as i64, c as i64, k as i64, relu) },
         threads,
     );
@@ -243,10 +250,13 @@ fn linear_row<T: OpElem>(
 fn attention_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
     let att = Attention::<T>::new(AttentionOptions::new(1, 12, seq, 64)).expect("a valid shape");
     let (lq, lkv) = att.lens();
-    let q = vec![T::from_f32(0.1); lq];
-    let kv = vec![T::from_f32(0.1); lkv];
-    let mut o = vec![T::default(); lq];
-    let tpp = time(|| att.forward(&q, &kv, &kv, None, &mut o).unwrap());
+    let q = Aligned::filled(T::from_f32(0.1), lq);
+    let kv = Aligned::filled(T::from_f32(0.1), lkv);
+    let mut o = Aligned::filled(T::default(), lq);
+    let tpp = time(|| {
+        att.forward(q.get(), kv.get(), kv.get(), None, o.get_mut())
+            .unwrap()
+    });
     Row {
         label: format!("bert_attention/s{seq}/h12/{}/{threads}t", T::DTYPE),
         flops: att.flops() as f64,
@@ -302,24 +312,29 @@ fn bert_layer_row<T: OpElem>(seq: usize, threads: usize, peak: f64) -> Row {
             out_norm: (&ones, &bh),
         })
         .expect("weights of the right sizes");
-    let x: Vec<T> = (0..layer.len())
-        .map(|i| T::from_f32(((i % 97) as f32 - 48.0) / 48.0))
-        .collect();
-    let mut y = vec![T::default(); layer.len()];
+    let x = Aligned::new(
+        (0..layer.len()).map(|i| T::from_f32(((i % 97) as f32 - 48.0) / 48.0)),
+        layer.len(),
+        T::default(),
+    );
+    let mut y = Aligned::filled(T::default(), layer.len());
     let bf = (T::DTYPE.size() == 2) as i32;
     // SAFETY: the shim builds its own memories.
     let peer = dnnl::with_threads(threads, || unsafe {
         dnnl::tpp_dnnl_bert_layer(bf, 1, seq as i64, h as i64, 12, im as i64)
     });
     let (tpp, dnnl) = if peer.is_null() {
-        (time(|| layer.run(&x, None, &mut y).unwrap()), None)
+        (
+            time(|| layer.run(x.get(), None, y.get_mut()).unwrap()),
+            None,
+        )
     } else {
         // SAFETY: a layer of the shim, run on its own memory.
         let imp = unsafe { CStr::from_ptr(dnnl::tpp_dnnl_bert_impl(peer)) }
             .to_string_lossy()
             .into_owned();
         let (t, d) = time_interleaved(
-            || layer.run(&x, None, &mut y).unwrap(),
+            || layer.run(x.get(), None, y.get_mut()).unwrap(),
             // SAFETY: as above.
             || assert_eq!(unsafe { dnnl::tpp_dnnl_bert_run(peer, threads as i32) }, 0),
         );
@@ -359,15 +374,15 @@ fn conv_backward_rows(
         ..ConvOptions::default()
     };
     let conv = Conv2d::<f32>::new(shape, opts).expect("a valid layer");
-    let x = vec![0.5f32; conv.input_layout().len()];
-    let w = vec![0.01f32; conv.weight_layout().len()];
-    let dy = vec![0.1f32; conv.output_layout().len()];
-    let mut dx = vec![0f32; conv.input_layout().len()];
-    let mut dw = vec![0f32; conv.weight_grad_layout().len()];
+    let x = Aligned::filled(0.5f32, conv.input_layout().len());
+    let w = Aligned::filled(0.01f32, conv.weight_layout().len());
+    let dy = Aligned::filled(0.1f32, conv.output_layout().len());
+    let mut dx = Aligned::filled(0f32, conv.input_layout().len());
+    let mut dw = Aligned::filled(0f32, conv.weight_grad_layout().len());
     let mut db = vec![0f32; k];
-    let data = time(|| conv.backward_data(&dy, &w, &mut dx).unwrap());
+    let data = time(|| conv.backward_data(dy.get(), w.get(), dx.get_mut()).unwrap());
     let weights = time(|| {
-        conv.backward_weights(&x, &dy, &mut dw, Some(&mut db))
+        conv.backward_weights(x.get(), dy.get(), dw.get_mut(), Some(&mut db))
             .unwrap()
     });
     let row = |what: &str, t: f64| Row {
