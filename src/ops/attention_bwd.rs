@@ -9,6 +9,7 @@
 //! elementwise step a unary, binary or reduce kernel. A task owns a whole head (its `dK`, `dV`
 //! accumulate over every query block), so tasks never share an output.
 
+use super::aligned::AlignedVec;
 use super::attention::Attention;
 use super::loops::{LoopNest, LoopSpec};
 use super::raw::{binary, check_len, reduce, unary, OpElem, Shared};
@@ -40,17 +41,17 @@ struct Step {
 /// Per-thread scratch: the head's transposed keys and values, its `dK`/`dV` accumulators, and
 /// one block's scores, probabilities and gradients.
 struct Scratch<T> {
-    kt: Vec<T>,
-    vt: Vec<T>,
-    dk: Vec<f32>,
-    dv: Vec<f32>,
-    s: Vec<f32>,
-    p: Vec<T>,
-    dp: Vec<f32>,
-    ds: Vec<T>,
-    dq: Vec<f32>,
-    tmp: Vec<f32>,
-    dvec: Vec<f32>,
+    kt: AlignedVec<T>,
+    vt: AlignedVec<T>,
+    dk: AlignedVec<f32>,
+    dv: AlignedVec<f32>,
+    s: AlignedVec<f32>,
+    p: AlignedVec<T>,
+    dp: AlignedVec<f32>,
+    ds: AlignedVec<T>,
+    dq: AlignedVec<f32>,
+    tmp: AlignedVec<f32>,
+    dvec: AlignedVec<f32>,
     steps: Vec<((usize, usize), Step)>,
 }
 
@@ -196,17 +197,17 @@ impl<T: OpElem> Attention<T> {
         let head_len = o.seq_kv * d;
         nest.run_with(
             |_| Scratch::<T> {
-                kt: vec![T::default(); head_len],
-                vt: vec![T::default(); head_len],
-                dk: vec![0.0; head_len],
-                dv: vec![0.0; head_len],
-                s: vec![0.0; bq * ldp],
-                p: vec![T::default(); bq * ldp],
-                dp: vec![0.0; bq * ldp],
-                ds: vec![T::default(); bq * ldp],
-                dq: vec![0.0; bq * d],
-                tmp: vec![0.0; bq * d],
-                dvec: vec![0.0; bq],
+                kt: AlignedVec::filled(head_len),
+                vt: AlignedVec::filled(head_len),
+                dk: AlignedVec::filled(head_len),
+                dv: AlignedVec::filled(head_len),
+                s: AlignedVec::filled(bq * ldp),
+                p: AlignedVec::filled(bq * ldp),
+                dp: AlignedVec::filled(bq * ldp),
+                ds: AlignedVec::filled(bq * ldp),
+                dq: AlignedVec::filled(bq * d),
+                tmp: AlignedVec::filled(bq * d),
+                dvec: AlignedVec::filled(bq),
                 steps: vec![],
             },
             |st, _, ind| {
