@@ -343,6 +343,10 @@
 // SGD with momentum.
 #define TPP_EQ_SGD_MOMENTUM 10
 
+// One online-softmax step of flash attention over a block of f32 scores `S` (`rows × cols`,
+// contiguous): inputs `S`, `m`, `l`; outputs `P` (`dtype`, contiguous), `m'`, `l'`, `c`.
+#define TPP_EQ_ONLINE_SOFTMAX 11
+
 // A BERT layer (`tpp_bert_layer *` in C): an id, never dereferenced.
 typedef struct tpp_bert_layer tpp_bert_layer;
 

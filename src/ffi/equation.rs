@@ -53,6 +53,9 @@ pub const TPP_EQ_SILU_GATE: i32 = 8;
 pub const TPP_EQ_ADAMW: i32 = 9;
 /// SGD with momentum.
 pub const TPP_EQ_SGD_MOMENTUM: i32 = 10;
+/// One online-softmax step of flash attention over a block of f32 scores `S` (`rows × cols`,
+/// contiguous): inputs `S`, `m`, `l`; outputs `P` (`dtype`, contiguous), `m'`, `l'`, `c`.
+pub const TPP_EQ_ONLINE_SOFTMAX: i32 = 11;
 
 /// The tag in the top byte of builder ids ('e'); ids are never reused.
 const TAG: u64 = 0x65 << 56;
@@ -166,9 +169,10 @@ pub unsafe extern "C" fn tpp_equation_create_ready(
             TPP_EQ_SILU_GATE => equations::silu_gate(r, c, d),
             TPP_EQ_ADAMW => equations::adamw(r, c, d),
             TPP_EQ_SGD_MOMENTUM => equations::sgd_momentum(r, c, d),
+            TPP_EQ_ONLINE_SOFTMAX => equations::online_softmax(r, c, c, d),
             _ => {
                 return Err(Fail::arg(format!(
-                    "kind = {kind} is not a code of TPP_EQ_* (0..=10)"
+                    "kind = {kind} is not a code of TPP_EQ_* (0..=11)"
                 )))
             }
         };

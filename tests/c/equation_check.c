@@ -117,6 +117,49 @@ static void test_softmax(void) {
   tpp_kernel_release(k);
 }
 
+/* Two online-softmax steps over the two halves of each row give the softmax of the row. */
+static void test_online_softmax(void) {
+  enum { R = 3, C = 5 };
+  tpp_equation *eq = NULL;
+  CHECK(tpp_equation_create_ready(TPP_EQ_ONLINE_SOFTMAX, R, C, TPP_DTYPE_F32, 0.0f, &eq) ==
+            TPP_OK,
+        "ready: %s", tpp_last_error());
+  tpp_kernel *k = NULL;
+  CHECK(tpp_equation_dispatch(eq, &k) == TPP_OK, "dispatch: %s", tpp_last_error());
+  tpp_equation_destroy(eq);
+  float s[2][R * C], p[2][R * C], m[3][R], l[3][R], c[2][R];
+  for (int h = 0; h < 2; h++)
+    for (int i = 0; i < R * C; i++) s[h][i] = (float)((i * 7 + h * 3) % 11) * 0.5f - 2.0f;
+  for (int i = 0; i < R; i++) {
+    m[0][i] = -INFINITY;
+    l[0][i] = 0.0f;
+  }
+  for (int h = 0; h < 2; h++) {
+    const void *ins[3] = {s[h], m[h], l[h]};
+    void *outs[4] = {p[h], m[h + 1], l[h + 1], c[h]};
+    tpp_equation_args args = {ins, outs, NULL, 0};
+    CHECK(tpp_equation_call(k, &args) == TPP_OK, "call: %s", tpp_last_error());
+  }
+  int bad = 0;
+  for (int i = 0; i < R; i++) {
+    double mx = -INFINITY, sum = 0;
+    for (int h = 0; h < 2; h++)
+      for (int j = 0; j < C; j++) mx = fmax(mx, s[h][i * C + j]);
+    for (int h = 0; h < 2; h++)
+      for (int j = 0; j < C; j++) sum += exp(s[h][i * C + j] - mx);
+    if (m[2][i] != (float)mx) bad++;
+    if (fabs(l[2][i] - sum) > 1e-5 * sum) bad++;
+    if (c[0][i] != 0.0f) bad++; /* exp(-inf - m') */
+    /* P of the last step, over the final l, is the softmax of those scores. */
+    for (int j = 0; j < C; j++) {
+      double want = exp(s[1][i * C + j] - mx) / sum;
+      if (fabs(p[1][i * C + j] / l[2][i] - want) > 1e-5) bad++;
+    }
+  }
+  CHECK(bad == 0, "online softmax: %d values wrong", bad);
+  tpp_kernel_release(k);
+}
+
 static void test_errors(void) {
   tpp_equation *eq = NULL;
   int32_t n;
@@ -150,6 +193,7 @@ static void test_errors(void) {
 int main(void) {
   test_layer_norm();
   test_softmax();
+  test_online_softmax();
   test_errors();
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
