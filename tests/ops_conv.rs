@@ -446,6 +446,18 @@ fn conv_block_edges_and_1x1() {
             },
             None,
         ),
+        // Padding beyond the filter's reach: output rows 0, 1, 4 and 5 read only the zero
+        // border (their forward has no batch members at all: bias and activation only).
+        (
+            Case {
+                s: base(1, 8, 2, 6, 6, 1, 3),
+                stride: (1, 1),
+                pad: (2, 1),
+                dil: (1, 1),
+                groups: 1,
+            },
+            None,
+        ),
     ];
     for (i, (case, blocks)) in cases.into_iter().enumerate() {
         check::<f32>(case, i as u64 + 7, i % 2 == 0, blocks);

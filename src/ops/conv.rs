@@ -20,6 +20,7 @@
 //! The backward passes take the gradient of the convolution's output *before* the fused
 //! activation (apply the activation's backward unary op first).
 
+use super::conv_taps::{FwdTaps, TapGeometry};
 use super::layout::{default_block, ActLayout, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
 use super::raw::{check_len, fits, unary, OpElem, Shared};
@@ -149,9 +150,8 @@ pub struct Conv2d<T: OpElem> {
     /// Input-channel blocks per chunk, and chunks.
     chunk: usize,
     chunks: usize,
-    /// Forward batch offsets of A (input) and B (weights) over (input block, r, s).
-    a_off: Vec<u64>,
-    b_off: Vec<u64>,
+    /// Forward batch members over (input block, r, s), per class of output rows.
+    taps: FwdTaps,
     /// Kept between runs: the zero-bordered input (its border written once), the backward
     /// pass's f32 padded gradient, and its transposed weights.
     padded_x: Reusable<T>,
@@ -330,8 +330,7 @@ impl<T: OpElem> Conv2d<T> {
             fwd: vec![],
             chunk,
             chunks,
-            a_off: vec![],
-            b_off: vec![],
+            taps: FwdTaps::default(),
             padded_x: Reusable::default(),
             grad_acc: Reusable::default(),
             weights_t: Reusable::default(),
@@ -353,18 +352,20 @@ impl<T: OpElem> Conv2d<T> {
             };
             conv.fwd.push((full, ragged));
         }
-        let plane = walk.plane;
-        for cb in 0..cbg {
-            for ri in 0..r {
-                for si in 0..s {
-                    let a = cb * plane
-                        + ri * conv.opts.dilation.0 * wp * bc
-                        + si * conv.opts.dilation.1 * bc;
-                    conv.a_off.push(a as u64);
-                    conv.b_off.push(weights.block(0, cb, ri, si) as u64);
-                }
-            }
-        }
+        let geometry = TapGeometry {
+            cbs: cbg,
+            r,
+            s,
+            dilation: conv.opts.dilation,
+            stride: conv.opts.stride.0,
+            pad_top: conv.opts.padding.0,
+            h,
+            row: wp * bc,
+            pixel: bc,
+            plane: walk.plane,
+            rows,
+        };
+        conv.taps = FwdTaps::new(&geometry, &weights);
         Ok(conv)
     }
 
@@ -529,7 +530,6 @@ impl<T: OpElem> Conv2d<T> {
         let (xs, ws, ys) = (Shared::of(xp), Shared::of(w), Shared::of_mut(y));
         let bs = bias.map(Shared::of);
         let (kb_all, cb_all) = (self.output.cb(), self.input.cb());
-        let taps = self.shape.r * self.shape.s;
         self.nest.run(|_, ind| {
             let (n, gk, p, q0, e) = (ind[0], ind[1], ind[2], ind[3], ind[4]);
             let g = gk / kbg;
@@ -546,7 +546,9 @@ impl<T: OpElem> Conv2d<T> {
             } else {
                 pair.1.as_ref().expect("edge kernel")
             };
-            let members = e * self.chunk * taps..((e + 1) * self.chunk).min(cbg) * taps;
+            let (a_off, b_off) = self
+                .taps
+                .members(p, e * self.chunk..((e + 1) * self.chunk).min(cbg));
             // (A row p only exists unflattened, where the walk reads the padded input.)
             let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * px;
             let c = ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
@@ -557,9 +559,9 @@ impl<T: OpElem> Conv2d<T> {
                     a: xs.at(a).cast_const().cast(),
                     b: ws.at(self.weights.block(gk, 0, 0, 0)).cast_const().cast(),
                     c: ys.at(c).cast(),
-                    a_offsets: self.a_off[members.start..].as_ptr(),
-                    b_offsets: self.b_off[members.start..].as_ptr(),
-                    batch: members.len() as u64,
+                    a_offsets: a_off.as_ptr(),
+                    b_offsets: b_off.as_ptr(),
+                    batch: a_off.len() as u64,
                     bias: bs.map_or(std::ptr::null(), |b| b.at(gk * bk).cast_const().cast()),
                     ..GemmArgs::default()
                 };

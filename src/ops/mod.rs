@@ -11,6 +11,7 @@ mod attention;
 mod attention_bwd;
 mod bert;
 mod conv;
+mod conv_taps;
 mod gemm;
 pub mod layout;
 mod linear;
