@@ -226,16 +226,16 @@
 // Unpack from the VNNI `layout`.
 #define TPP_UNARY_VNNI_UNPACK 30
 
-// out(i, :) = in(idx[i], :).
+// `out(i, :) = in(idx[i], :)`.
 #define TPP_UNARY_GATHER_ROWS 31
 
-// out(i, j) = in(i, idx[j]).
+// `out(i, j) = in(i, idx[j])`.
 #define TPP_UNARY_GATHER_COLS 32
 
-// out(idx[i], :) = in(i, :).
+// `out(idx[i], :) = in(i, :)`.
 #define TPP_UNARY_SCATTER_ROWS 33
 
-// out(i, idx[j]) = in(i, j).
+// `out(i, idx[j]) = in(i, j)`.
 #define TPP_UNARY_SCATTER_COLS 34
 
 // Binary ops.

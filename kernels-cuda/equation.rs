@@ -14,7 +14,7 @@
 //!   of the group in turn): rows fold by warp shuffles, columns into shared-memory partials
 //!   per block, then one global atomic per column and block.
 //!
-//! Host code here only computes: the device API ([`crate::cuda`] under the `cuda` feature)
+//! Host code here only computes: the device API (`crate::cuda` under the `cuda` feature)
 //! and the test-only PTX interpreter both run an [`EquationKernels`] the same way, through
 //! [`PassLaunch::args`].
 

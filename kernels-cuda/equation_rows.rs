@@ -92,7 +92,7 @@ pub fn staging_bytes(spec: &RowKernelSpec) -> usize {
     }
 }
 
-/// The launch geometry: one warp per row, at most [`MAX_BLOCKS`] blocks.
+/// The launch geometry: one warp per row, at most `MAX_BLOCKS` blocks.
 pub fn launch(spec: &RowKernelSpec) -> Launch {
     Launch {
         grid: (

@@ -11,7 +11,7 @@
 //!                 backend choice (registry order, TPP_TARGET) ─► generate ─► cache
 //! ```
 //!
-//! Layers: [`isa`] (descriptors and their semantics) · [`dispatch`] (validation, cache,
+//! Layers: [`isa`] (descriptors and their semantics) · [`mod@dispatch`] (validation, cache,
 //! backend registry) · [`exec`] (kernel handles, `#[repr(C)]` ABIs, checked calls) ·
 //! [`backend`] (the reference oracle and the glue to JIT generators) · [`ops`] (operators
 //! built from kernel calls: the large GEMM, convolution, fully connected layers and MLPs,

@@ -1,5 +1,5 @@
 //! Backends: things that generate kernels for (some) descriptors. The one list of them lives in
-//! [`crate::dispatch`]; each JIT backend is thin glue here over its `kernels-<target>` generator.
+//! [`mod@crate::dispatch`]; each JIT backend is thin glue here over its `kernels-<target>` generator.
 
 #[cfg(target_arch = "x86_64")]
 pub mod amx;

@@ -40,8 +40,8 @@ enum Runner {
         streaming: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
         /// Per pass, what it prefetches (see [`prefetches`]).
         prefetch: Vec<Prefetch>,
-        /// Per pass over rows only, the same program across [`ROW_LANES`] rows at a time
-        /// (see [`across_rows`]).
+        /// Per pass over rows only, the same program across `ROW_LANES` rows at a time
+        /// (see `across_rows`).
         across: Vec<Option<Box<dyn Exec<ProgramArgs>>>>,
         /// Which outputs are full matrices (the ones streaming stores write).
         full: Vec<bool>,
@@ -472,8 +472,8 @@ impl EquationKernel {
         }
     }
 
-    /// Number of passes over rows only that also have a variant running [`ROW_LANES`] rows
-    /// side by side (see [`across_rows`]).
+    /// Number of passes over rows only that also have a variant running `ROW_LANES` rows
+    /// side by side (see `across_rows`).
     pub fn passes_across_rows(&self) -> usize {
         match &self.inner.runner {
             Runner::Reference => 0,
@@ -753,7 +753,7 @@ impl Run<'_> {
         }
     }
 
-    /// Runs pass `q` on rows `row0..row0 + n`: a pass over rows only on [`ROW_LANES`] rows
+    /// Runs pass `q` on rows `row0..row0 + n`: a pass over rows only on `ROW_LANES` rows
     /// at a time as far as they go, when it has that variant.
     unsafe fn pass(
         &self,
@@ -777,7 +777,7 @@ impl Run<'_> {
     }
 
     /// [`Self::pass`] with one kernel on `rows`: the pass's own, or with `across` its variant
-    /// over groups of [`ROW_LANES`] rows (a whole number of them).
+    /// over groups of `ROW_LANES` rows (a whole number of them).
     unsafe fn run_pass(
         &self,
         q: usize,

@@ -150,13 +150,13 @@ pub const TPP_UNARY_TRANSPOSE: i32 = 28;
 pub const TPP_UNARY_VNNI_PACK: i32 = 29;
 /// Unpack from the VNNI `layout`.
 pub const TPP_UNARY_VNNI_UNPACK: i32 = 30;
-/// out(i, :) = in(idx[i], :).
+/// `out(i, :) = in(idx[i], :)`.
 pub const TPP_UNARY_GATHER_ROWS: i32 = 31;
-/// out(i, j) = in(i, idx[j]).
+/// `out(i, j) = in(i, idx[j])`.
 pub const TPP_UNARY_GATHER_COLS: i32 = 32;
-/// out(idx[i], :) = in(i, :).
+/// `out(idx[i], :) = in(i, :)`.
 pub const TPP_UNARY_SCATTER_ROWS: i32 = 33;
-/// out(i, idx[j]) = in(i, j).
+/// `out(i, idx[j]) = in(i, j)`.
 pub const TPP_UNARY_SCATTER_COLS: i32 = 34;
 
 /// Binary ops.

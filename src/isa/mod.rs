@@ -1,7 +1,7 @@
 //! The virtual tensor ISA: descriptors of 2D primitives and their exact semantics.
 //!
 //! A TPP is a descriptor — shapes, leading dimensions, dtypes, op and flags — that is validated
-//! and turned into a kernel once by [`crate::dispatch`], then called many times. All operands
+//! and turned into a kernel once by [`crate::dispatch()`], then called many times. All operands
 //! are row-major (see [`matrix`]); column-major callers use the transpose flags.
 
 mod activation;
