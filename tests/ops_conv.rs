@@ -446,6 +446,18 @@ fn conv_block_edges_and_1x1() {
             },
             None,
         ),
+        // Enough output rows (20 × 60 pixels of 64 + 64 channels: 30 KiB each) that the
+        // weight gradient reduces them in more than one chunk (a quarter of L2 each).
+        (
+            Case {
+                s: base(1, 64, 20, 60, 64, 3, 3),
+                stride: (1, 1),
+                pad: (1, 1),
+                dil: (1, 1),
+                groups: 1,
+            },
+            None,
+        ),
         // Padding beyond the filter's reach: output rows 0, 1, 4 and 5 read only the zero
         // border (their forward has no batch members at all: bias and activation only).
         (
