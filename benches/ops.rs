@@ -3,7 +3,8 @@
 //! 128 and 512, f32 and bf16, on 1 and 2 threads, interleaved in one process, with the FMA and
 //! `vdpbf16ps` peaks measured in the same run. oneDNN runs with every tensor in the layout it
 //! prefers (format `any`), tpp on its blocked layouts: layout conversion is outside both
-//! timings. oneDNN uses OpenMP: the shim sets its thread count to tpp's rayon pool size per
+//! timings. Both run on 64-byte-aligned operands (oneDNN allocates its own so; tpp's are
+//! `tpp_peers::Aligned`, as a framework's allocator would give). oneDNN uses OpenMP: the shim sets its thread count to tpp's rayon pool size per
 //! call. Attention has no oneDNN 2.6 primitive, and the shim builds no backward primitive:
 //! those are reported against the FMA peak alone.
 //!

@@ -108,6 +108,7 @@ pub(super) fn in_registers(
     }
     Ok(())
 }
+
 /// The registers [`call_epilogue`] reads (`args`, `i0`, `j0`, `ctile`) and clobbers (`t`,
 /// `t2`).
 pub(super) struct EpilogueRegs {

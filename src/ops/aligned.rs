@@ -51,8 +51,13 @@ impl<T: Copy + Default> AlignedVec<T> {
             .expect("a size that fits in memory");
         self.lines.clear();
         self.lines.resize(bytes.div_ceil(64), Line([0; 64]));
+        let p = self.lines.as_mut_ptr().cast::<T>();
+        for i in 0..len {
+            // SAFETY: element i lies inside the lines (they hold `len` of them) and is
+            // aligned (T's alignment divides 64 and its size); written before any read.
+            unsafe { p.add(i).write(T::default()) };
+        }
         self.len = len;
-        self.fill(T::default());
     }
 }
 

@@ -5,18 +5,20 @@
 //!   the input-channel blocks of the group and the `R×S` filter taps by offsets (the input is
 //!   read through a zero-padded copy, so every tap is a plain shifted view: rows `stride·bc`
 //!   apart; output rows at the top and bottom leave out the filter rows that would read only
-//!   the border, `conv_taps`). Bias and activation are the BRGEMM's fused epilogue. A 1×1 convolution with
-//!   stride 1 and no padding is a GEMM over the flattened `H·W` pixels; with a stride, over
-//!   the flattened pixels of a copy that holds only those it reads (each tile then reads
-//!   consecutive rows of A, and the small late-stage images make 64-pixel tiles instead of
-//!   one 7- or 14-pixel tile per output row). The copies are kept by the plan between runs.
+//!   the border, `conv_taps`). Bias and activation are the BRGEMM's fused epilogue. A 1×1
+//!   convolution with stride 1 and no padding is a GEMM over the flattened `H·W` pixels; with
+//!   a stride, over the flattened pixels of a copy that holds only those it reads (each tile
+//!   then reads consecutive rows of A, and the small late-stage images make 64-pixel tiles
+//!   instead of one 7- or 14-pixel tile per output row). The copies are kept by the plan
+//!   between runs.
 //! - **Backward data**: for each output row and tap, `dX_pad[rows at stride] += dY·Wᵀ`, a BRGEMM
 //!   over the output-channel blocks into an f32 padded gradient (strided C rows), which then
 //!   becomes `dX` (converted, padding dropped). Each task owns one `(image, input block)`
 //!   slab, so the accumulations never race.
-//! - **Backward weights**: each weight block `[bc][bk]` of each tap is one BRGEMM with a
+//! - **Backward weights**: each weight block `[bc][bk]` of each tap is a BRGEMM with a
 //!   transposed A (input pixels × channels), reduced over every `(image, output row)` by
-//!   offsets. The bias gradient is a column reduction of `dY`.
+//!   offsets, in chunks of rows that fit a quarter of L2. The bias gradient is a column
+//!   reduction of `dY`.
 //!
 //! The backward passes take the gradient of the convolution's output *before* the fused
 //! activation (apply the activation's backward unary op first).

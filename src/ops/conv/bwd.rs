@@ -190,10 +190,10 @@ impl<T: OpElem> Conv2d<T> {
                 let (ri, si) = (tap / s, tap % s);
                 let g = gk / kbg;
                 let a = (g * cbg + cb) * plane + ri * dh * self.wp * bc + si * dwl * bc;
-                // SAFETY: the offsets walk this tap's rows of the padded input and the output rows
-                // of block gk; the weight block belongs to this task.
                 for c0 in (0..a_off.len()).step_by(chunk) {
                     let k = if c0 == 0 { &k_first } else { &k_more };
+                    // SAFETY: the offsets walk this tap's rows of the padded input and the
+                    // output rows of block gk; the weight block belongs to this task.
                     unsafe {
                         let args = GemmArgs {
                             a: xs.at(a).cast_const().cast(),
