@@ -13,7 +13,7 @@ use super::asm::*;
 use super::convert;
 use super::gemm::Arith;
 use crate::exec::{EpilogueArgs, GemmArgs};
-use crate::isa::{Activation, BiasBroadcast, DType, GemmDesc};
+use crate::isa::{Activation, Bias, BiasBroadcast, DType, GemmDesc};
 use iced_x86::code_asm::*;
 use std::mem::offset_of;
 
@@ -64,16 +64,7 @@ pub(super) fn in_registers(
         a.vpxord(zero.z(), zero.z(), zero.z())?;
     }
     if let Some(b) = ep.bias {
-        // r.t = the bias at the tile's first column (row broadcast) or row (column broadcast).
-        let idx = match b.broadcast {
-            BiasBroadcast::Row => r.j0,
-            BiasBroadcast::Col => r.i0,
-        };
-        a.imul_3(r.t.q(), idx.q(), b.dtype.size() as i32)?;
-        a.add(
-            r.t.q(),
-            qword_ptr(r.args.q() + offset_of!(GemmArgs, bias) as i32),
-        )?;
+        bias_at_tile(a, b, r)?;
         if b.broadcast == BiasBroadcast::Row {
             for (v, &reg) in bias_regs.iter().enumerate() {
                 let at = ptr(r.t.q() + (v * 16 * b.dtype.size()) as i32);
@@ -107,6 +98,19 @@ pub(super) fn in_registers(
         }
     }
     Ok(())
+}
+
+/// `r.t` = the bias at the tile's first column (row broadcast) or row (column broadcast).
+fn bias_at_tile(a: &mut CodeAssembler, b: Bias, r: &EpilogueRegs) -> AsmResult<()> {
+    let idx = match b.broadcast {
+        BiasBroadcast::Row => r.j0,
+        BiasBroadcast::Col => r.i0,
+    };
+    a.imul_3(r.t.q(), idx.q(), b.dtype.size() as i32)?;
+    a.add(
+        r.t.q(),
+        qword_ptr(r.args.q() + offset_of!(GemmArgs, bias) as i32),
+    )
 }
 
 /// The registers [`call_epilogue`] reads (`args`, `i0`, `j0`, `ctile`) and clobbers (`t`,
@@ -146,15 +150,7 @@ pub(super) fn call_epilogue(
         r.ctile.q(),
     )?;
     if let Some(bias) = d.epilogue.bias {
-        let idx = match bias.broadcast {
-            crate::isa::BiasBroadcast::Row => r.j0,
-            crate::isa::BiasBroadcast::Col => r.i0,
-        };
-        a.imul_3(r.t.q(), idx.q(), bias.dtype.size() as i32)?;
-        a.add(
-            r.t.q(),
-            qword_ptr(r.args.q() + offset_of!(GemmArgs, bias) as i32),
-        )?;
+        bias_at_tile(a, bias, &r)?;
         a.mov(
             qword_ptr(rsp + at + offset_of!(EpilogueArgs, bias) as i32),
             r.t.q(),

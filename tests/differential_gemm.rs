@@ -152,6 +152,13 @@ fn flags_on_edges() {
                         .bias(bias, DType::F32)
                         .activation(act),
                 );
+                descs.push(
+                    GemmDesc::new(m, n, k, DType::F16)
+                        .output(DType::F16)
+                        .beta(0.5)
+                        .bias(bias, DType::F16)
+                        .activation(act),
+                );
             }
         }
     }

@@ -137,8 +137,8 @@ pub fn softmax(rows: usize, cols: usize, dtype: DType) -> Equation {
     eq
 }
 
-/// The online softmax update (flash attention's) of one block of scores `S` (`rows × cols`, f32, already masked,
-/// rows `ld` apart), as one equation: `m' = max(m, rowmax S)`, `P = exp(S − m')` (in `dtype`,
+/// The online softmax update (flash attention's) of one block of scores `S` (`rows × cols`,
+/// f32, already masked, rows `ld` apart), as one equation: `m' = max(m, rowmax S)`, `P = exp(S − m')` (in `dtype`,
 /// rows `ld` apart), `c = exp(m − m')`, `l' = c·l + rowsum exp(S − m')` (the f32 values,
 /// before P is rounded).
 ///

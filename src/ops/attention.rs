@@ -13,8 +13,8 @@
 //!
 //! Per key block: `S = scale·Q·Kᵀ` (a GEMM on the head's transposed keys), the masked tail
 //! set to −∞, then [`online_softmax_step`] (row max, `exp(S − m)`, row sum and the rescaling
-//! factor as one equation, [`online_softmax`](crate::equations::online_softmax); it replaced a chain of nine unary, binary and
-//! reduce calls and measured 5–10% faster over the whole attention at sequence 512 on Zen 4),
+//! factor as one equation, [`online_softmax`](crate::equations::online_softmax); it replaced
+//! a chain of nine unary, binary and reduce calls and measured 5–10% faster over the whole attention at sequence 512 on Zen 4),
 //! the accumulator rescaled, then `acc += P·V` (a GEMM, f32 accumulation); finally
 //! `O = acc / l`.
 //!
