@@ -26,7 +26,7 @@
 use super::conv_taps::{FwdTaps, TapGeometry};
 use super::layout::{default_block, ActLayout, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
-use super::raw::{check_len, fits, unary, OpElem, Shared};
+use super::raw::{check_bias_given, check_len, fits, unary, OpElem, Shared};
 use super::scratch::Reusable;
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
@@ -577,21 +577,14 @@ impl<T: OpElem> Conv2d<T> {
 
     /// The caller's `K` bias values spread over the padded output blocks.
     fn blocked_bias(&self, bias: Option<&[f32]>) -> Result<Option<Vec<f32>>> {
-        match (self.opts.bias, bias) {
-            (false, None) => Ok(None),
-            (true, Some(b)) => {
-                check_len("bias", b.len(), self.shape.k)?;
-                let mut out = vec![0.0; self.output.cb() * self.output.bc];
-                for blk in 0..self.output.cb() {
-                    let (c0, cnt) = self.output.channels(blk);
-                    out[blk * self.output.bc..][..cnt].copy_from_slice(&b[c0..c0 + cnt]);
-                }
-                Ok(Some(out))
-            }
-            (want, _) => Err(Error::operand(
-                "bias",
-                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
-            )),
+        check_bias_given("bias", self.opts.bias, bias.is_some())?;
+        let Some(b) = bias else { return Ok(None) };
+        check_len("bias", b.len(), self.shape.k)?;
+        let mut out = vec![0.0; self.output.cb() * self.output.bc];
+        for blk in 0..self.output.cb() {
+            let (c0, cnt) = self.output.channels(blk);
+            out[blk * self.output.bc..][..cnt].copy_from_slice(&b[c0..c0 + cnt]);
         }
+        Ok(Some(out))
     }
 }

@@ -17,7 +17,7 @@
 
 use super::layout::{default_block, WeightLayout};
 use super::loops::{spec_or, LoopNest, LoopSpec};
-use super::raw::{check_len, fits, unary, unary_aux, OpElem, Shared};
+use super::raw::{check_bias_given, check_len, fits, unary, unary_aux, OpElem, Shared};
 use crate::error::{Error, Result};
 use crate::exec::GemmArgs;
 use crate::isa::{
@@ -324,14 +324,8 @@ impl<T: OpElem> Linear<T> {
     }
 
     fn check_bias(&self, bias: Option<&[f32]>) -> Result<()> {
-        match (self.opts.bias, bias) {
-            (true, Some(b)) => check_len("bias", b.len(), self.k),
-            (false, None) => Ok(()),
-            (want, _) => Err(Error::operand(
-                "bias",
-                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
-            )),
-        }
+        check_bias_given("bias", self.opts.bias, bias.is_some())?;
+        bias.map_or(Ok(()), |b| check_len("bias", b.len(), self.k))
     }
 
     fn run_fwd(
@@ -487,6 +481,10 @@ impl<T: OpElem> Linear<T> {
         check_len("x", x.len(), self.n * self.c)?;
         check_len("dz", dz.len(), self.n * self.k)?;
         check_len("dw", dw.len(), gl.len())?;
+        check_bias_given("db", self.opts.bias, db.is_some())?;
+        if let Some(db) = &db {
+            check_len("db", db.len(), self.k)?;
+        }
         let (bc, bk) = (gl.bc, gl.bk);
         let kernel = |m: usize, nn: usize| {
             GemmDesc::new(m, nn, self.n, T::DTYPE)
@@ -532,17 +530,7 @@ impl<T: OpElem> Linear<T> {
                     k.call_raw(&args);
                 }
             });
-        match (self.opts.bias, db) {
-            (true, Some(db)) => {
-                check_len("db", db.len(), self.k)?;
-                bias_grad::<T>(dz, self.n, self.k, db)
-            }
-            (false, None) => Ok(()),
-            (want, _) => Err(Error::operand(
-                "db",
-                format!("the plan {} a bias", if want { "needs" } else { "has no" }),
-            )),
-        }
+        db.map_or(Ok(()), |db| bias_grad::<T>(dz, self.n, self.k, db))
     }
 }
 

@@ -136,6 +136,24 @@ pub(crate) fn check_len(operand: &'static str, have: usize, need: usize) -> crat
     Ok(())
 }
 
+/// An error unless the caller gives a bias (or its gradient) exactly when the plan has one.
+pub(crate) fn check_bias_given(
+    operand: &'static str,
+    planned: bool,
+    given: bool,
+) -> crate::Result<()> {
+    if planned == given {
+        return Ok(());
+    }
+    Err(crate::Error::operand(
+        operand,
+        format!(
+            "the plan {} a bias",
+            if planned { "needs" } else { "has no" }
+        ),
+    ))
+}
+
 /// The product of `parts` when a tensor of that many elements (of at most 8 bytes) can exist:
 /// sizes from callers (the C API among them) must never wrap around in the index arithmetic.
 pub(crate) fn fits(
@@ -155,4 +173,20 @@ pub(crate) fn fits(
                 "a tensor that fits in memory",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_bias_given;
+
+    #[test]
+    fn a_bias_is_given_exactly_when_planned() {
+        assert!(check_bias_given("bias", true, true).is_ok());
+        assert!(check_bias_given("bias", false, false).is_ok());
+        for (planned, word) in [(true, "needs"), (false, "has no")] {
+            let e = check_bias_given("db", planned, !planned).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("db") && text.contains(word), "{text}");
+        }
+    }
 }

@@ -135,15 +135,7 @@ impl<T: OpElem> Conv2d<T> {
         check_len("x", x.len(), self.input.len())?;
         check_len("dy", dy.len(), self.output.len())?;
         check_len("dw", dw.len(), gl.len())?;
-        if self.opts.bias != db.is_some() {
-            return Err(Error::operand(
-                "db",
-                format!(
-                    "the plan {} a bias",
-                    if self.opts.bias { "needs" } else { "has no" }
-                ),
-            ));
-        }
+        check_bias_given("db", self.opts.bias, db.is_some())?;
         let (bc, bk) = (self.input.bc, self.output.bc);
         let (cbg, kbg) = (self.weights.cbg(), self.weights.kbg());
         let (u, v) = self.opts.stride;
