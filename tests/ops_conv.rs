@@ -370,7 +370,8 @@ proptest! {
 
 /// Shapes where the channel blocks are ragged, several per group, and the pixel rows split
 /// into GEMM tiles (more than 56 output columns), plus 1×1 layers (the flattened GEMM path,
-/// with and without a stride) and a conv1-like layer.
+/// with and without a stride), a conv1-like layer and a 7×7 layer whose rows split into
+/// column groups.
 #[test]
 fn conv_block_edges_and_1x1() {
     let base = |n, c, h, w, k, r, s| ConvShape {
@@ -457,6 +458,19 @@ fn conv_block_edges_and_1x1() {
                 groups: 1,
             },
             None,
+        ),
+        // A res5-like 3×3 layer on 7×7 pixels: its rows split into column groups (the
+        // border columns leave out the filter column in the padding), over five input blocks
+        // in chunks (seed 14: 3 chunks).
+        (
+            Case {
+                s: base(2, 40, 7, 7, 24, 3, 3),
+                stride: (1, 1),
+                pad: (1, 1),
+                dil: (1, 1),
+                groups: 1,
+            },
+            Some((8, 8)),
         ),
         // Padding beyond the filter's reach: output rows 0, 1, 4 and 5 read only the zero
         // border (their forward has no batch members at all: bias and activation only).

@@ -5,7 +5,9 @@
 //!   the input-channel blocks of the group and the `R×S` filter taps by offsets (the input is
 //!   read through a zero-padded copy, so every tap is a plain shifted view: rows `stride·bc`
 //!   apart; output rows at the top and bottom leave out the filter rows that would read only
-//!   the border, `conv_taps`). Bias and activation are the BRGEMM's fused epilogue. A 1×1
+//!   the border, and on small images the border columns the filter columns, `conv_taps`:
+//!   such a row takes one BRGEMM per group of filter columns, over the columns it reaches).
+//!   Bias and activation are the fused epilogue of the row's last BRGEMM. A 1×1
 //!   convolution with stride 1 and no padding is a GEMM over the flattened `H·W` pixels; with
 //!   a stride, over the flattened pixels of a copy that holds only those it reads (each tile
 //!   then reads consecutive rows of A, and the small late-stage images make 64-pixel tiles
@@ -126,6 +128,29 @@ struct FwdWalk {
     subsampled: bool,
 }
 
+/// One forward BRGEMM call per pixel block of an output row: the members of one column group
+/// ([`FwdTaps`]), or half of them, over the group's columns.
+#[derive(Debug)]
+struct FwdCall {
+    /// The kernel of a full pixel block, and of the ragged last one (walks whose column
+    /// groups were not split, the only ones with several blocks per row).
+    kernel: GemmKernel,
+    ragged: Option<GemmKernel>,
+    group: usize,
+    part: Part,
+}
+
+/// Which of a column group's members (of a chunk of the reduction) a call takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    All,
+    /// The first half (by a call with beta 0, so every column is written before the trimmed
+    /// groups add to theirs) and the second (by the call with the epilogue, so it sees every
+    /// column's sum).
+    FirstHalf,
+    SecondHalf,
+}
+
 /// A convolution plan: built once from shapes, dtypes and options (validated, kernels
 /// dispatched), then run many times on blocked slices. `T` is f32 or bf16 (f32 accumulation;
 /// the output has the input's type).
@@ -149,12 +174,12 @@ pub struct Conv2d<T: OpElem> {
     output: ActLayout,
     weights: WeightLayout,
     nest: LoopNest,
-    /// Forward kernels (full pixel block, ragged one) of the first, middle and last chunk of
-    /// the channel reduction (one entry when it is not chunked).
-    fwd: Vec<(GemmKernel, Option<GemmKernel>)>,
-    /// Input-channel blocks per chunk, and chunks.
+    /// The forward BRGEMM calls of a pixel block over one chunk of the channel reduction, in
+    /// order, indexed by [`stage`]: whether the chunk is the first (beta 0) and whether it is
+    /// the last (the epilogue).
+    fwd: [Vec<FwdCall>; 4],
+    /// Input-channel blocks per chunk.
     chunk: usize,
-    chunks: usize,
     /// Forward batch members over (input block, r, s), per class of output rows.
     taps: FwdTaps,
     /// Kept between runs: the zero-bordered input (its border written once), the backward
@@ -163,6 +188,12 @@ pub struct Conv2d<T: OpElem> {
     grad_acc: Reusable<f32>,
     weights_t: Reusable<T>,
     _t: PhantomData<T>,
+}
+
+/// The index into [`Conv2d::fwd`] of a unit that is (or is not) the first and the last of the
+/// reduction.
+fn stage(first: bool, last: bool) -> usize {
+    2 * first as usize + last as usize
 }
 
 fn bad(field: &'static str, value: impl std::fmt::Display, allowed: impl Into<String>) -> Error {
@@ -332,45 +363,65 @@ impl<T: OpElem> Conv2d<T> {
             output,
             weights,
             nest,
-            fwd: vec![],
+            fwd: Default::default(),
             chunk,
-            chunks,
             taps: FwdTaps::default(),
             padded_x: Reusable::default(),
             grad_acc: Reusable::default(),
             weights_t: Reusable::default(),
             _t: PhantomData,
         };
-        let edge = cols % fqb;
-        // (beta, epilogue) of the first, middle and last chunk; one kernel pair unchunked.
-        let stages: &[(f64, bool)] = if chunks == 1 {
-            &[(0.0, true)]
-        } else {
-            &[(0.0, false), (1.0, false), (1.0, true)]
-        };
-        for &(beta, epi) in stages {
-            let full = conv.fwd_kernel(fqb, beta, epi)?;
-            let ragged = if edge > 0 {
-                Some(conv.fwd_kernel(edge, beta, epi)?)
-            } else {
-                None
-            };
-            conv.fwd.push((full, ragged));
-        }
         let geometry = TapGeometry {
             cbs: cbg,
             r,
             s,
             dilation: conv.opts.dilation,
-            stride: conv.opts.stride.0,
-            pad_top: conv.opts.padding.0,
+            stride: conv.opts.stride,
+            pad: conv.opts.padding,
             h,
+            w,
             row: wp * bc,
             pixel: bc,
             plane: walk.plane,
             rows,
+            cols,
+            // The trimmed groups add partial sums to the output tile, which must be f32
+            // (bf16 would round them); one pixel block per row keeps one kernel per group.
+            split_cols: !T::VNNI2 && rows == p && cols == fqb,
         };
         conv.taps = FwdTaps::new(&geometry, &weights);
+        let edge = cols % fqb;
+        for (first, last) in [(false, false), (false, true), (true, false), (true, true)] {
+            let beta = if first { 0.0 } else { 1.0 };
+            let groups = conv.taps.groups();
+            let calls = if groups.len() == 1 {
+                let ragged = (edge > 0)
+                    .then(|| conv.fwd_kernel(edge, beta, last))
+                    .transpose()?;
+                vec![FwdCall {
+                    kernel: conv.fwd_kernel(fqb, beta, last)?,
+                    ragged,
+                    group: 0,
+                    part: Part::All,
+                }]
+            } else {
+                let call = |m, beta, epi, group, part| -> Result<FwdCall> {
+                    Ok(FwdCall {
+                        kernel: conv.fwd_kernel(m, beta, epi)?,
+                        ragged: None,
+                        group,
+                        part,
+                    })
+                };
+                let mut calls = vec![call(cols, beta, false, 0, Part::FirstHalf)?];
+                for (gi, cg) in groups.iter().enumerate().skip(1) {
+                    calls.push(call(cg.cols.len(), 1.0, false, gi, Part::All)?);
+                }
+                calls.push(call(cols, 1.0, last, 0, Part::SecondHalf)?);
+                calls
+            };
+            conv.fwd[stage(first, last)] = calls;
+        }
         Ok(conv)
     }
 
@@ -539,38 +590,46 @@ impl<T: OpElem> Conv2d<T> {
             let (n, gk, p, q0, e) = (ind[0], ind[1], ind[2], ind[3], ind[4]);
             let g = gk / kbg;
             let qn = qb.min(cols - q0);
-            // The chunk's kernels (first: beta 0; last: the epilogue) and its batch members.
-            let stage = match (self.chunks, e) {
-                (1, _) | (_, 0) => 0,
-                (c, e) if e + 1 == c => 2,
-                _ => 1,
-            };
-            let pair = &self.fwd[stage];
-            let k = if qn == qb {
-                &pair.0
-            } else {
-                pair.1.as_ref().expect("edge kernel")
-            };
-            let (a_off, b_off) = self
-                .taps
-                .members(p, e * self.chunk..((e + 1) * self.chunk).min(cbg));
-            // (A row p only exists unflattened, where the walk reads the padded input.)
-            let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * px;
-            let c = ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
-            // SAFETY: every offset stays inside the padded input and the weights (built from
-            // their layouts); the output tile belongs to this point of the nest alone.
-            unsafe {
-                let args = GemmArgs {
-                    a: xs.at(a).cast_const().cast(),
-                    b: ws.at(self.weights.block(gk, 0, 0, 0)).cast_const().cast(),
-                    c: ys.at(c).cast(),
-                    a_offsets: a_off.as_ptr(),
-                    b_offsets: b_off.as_ptr(),
-                    batch: a_off.len() as u64,
-                    bias: bs.map_or(std::ptr::null(), |b| b.at(gk * bk).cast_const().cast()),
-                    ..GemmArgs::default()
+            // The chunk's calls (first: beta 0; last: the epilogue).
+            let cbs = e * self.chunk..((e + 1) * self.chunk).min(cbg);
+            for call in &self.fwd[stage(e == 0, cbs.end == cbg)] {
+                let k = if qn == qb {
+                    &call.kernel
+                } else {
+                    call.ragged.as_ref().expect("edge kernel")
                 };
-                k.call_raw(&args);
+                let (a_off, b_off) = self.taps.members(p, call.group, cbs.clone());
+                let half = a_off.len() / 2;
+                let part = match call.part {
+                    Part::All => 0..a_off.len(),
+                    Part::FirstHalf => 0..half,
+                    Part::SecondHalf => half..a_off.len(),
+                };
+                let (a_off, b_off) = (&a_off[part.clone()], &b_off[part]);
+                // The group's first column (0 when unsplit, the one pixel block when
+                // split).
+                let q0 = q0 + self.taps.groups()[call.group].cols.start;
+                // (A row p only exists unflattened, where the walk reads the padded
+                // input.)
+                let a = (n * cb_all + g * cbg) * plane + p * u * self.wp * bc + q0 * px;
+                let c =
+                    ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
+                // SAFETY: every offset stays inside the padded input and the weights
+                // (built from their layouts); the output tile belongs to this point of
+                // the nest alone, and its calls run in order.
+                unsafe {
+                    let args = GemmArgs {
+                        a: xs.at(a).cast_const().cast(),
+                        b: ws.at(self.weights.block(gk, 0, 0, 0)).cast_const().cast(),
+                        c: ys.at(c).cast(),
+                        a_offsets: a_off.as_ptr(),
+                        b_offsets: b_off.as_ptr(),
+                        batch: a_off.len() as u64,
+                        bias: bs.map_or(std::ptr::null(), |b| b.at(gk * bk).cast_const().cast()),
+                        ..GemmArgs::default()
+                    };
+                    k.call_raw(&args);
+                }
             }
         });
     }
