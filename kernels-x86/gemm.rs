@@ -227,7 +227,7 @@ fn needs(spec: &GemmSpec) -> Needs {
     Needs {
         calls: !spec.epilogues.is_empty(),
         n_loop: d.n / blk.cols() > 1,
-        m_loop: d.m / blk.rows > 1,
+        m_loop: blk.row_blocks(d.m).iter().any(|&(count, _)| count > 1),
         k_loop: d.k / spec.arith.k_step() / blk.unroll > 1,
         batch: d.batch != BatchReduce::None,
     }
@@ -321,7 +321,6 @@ impl Gen<'_> {
         let (m, n) = (d.m, d.n);
         let full_c = blk.cols();
         let (nfull, nedge) = (n / full_c, n % full_c);
-        let (mfull, medge) = (m / blk.rows, m % blk.rows);
         let r = self.r;
         self.a.xor(r.j0.d(), r.j0.d())?;
         self.a.xor(r.i0.d(), r.i0.d())?;
@@ -331,15 +330,13 @@ impl Gen<'_> {
                 self.j0_known = j_next.filter(|_| ncount == 1);
                 let mut ntop = loop_top(&mut self.a, r.nblk, ncount)?;
                 let mut i_next = Some(0);
-                for (mcount, rows) in [(mfull, blk.rows), (usize::from(medge > 0), medge)] {
-                    for _ in 0..usize::from(mcount > 0) {
-                        self.i0_known = i_next.filter(|_| mcount == 1);
-                        let mut mtop = loop_top(&mut self.a, r.mblk, mcount)?;
-                        self.tile(rows, cols)?;
-                        self.a.add(r.i0.q(), rows as i32)?;
-                        loop_end(&mut self.a, r.mblk, &mut mtop)?;
-                        i_next = i_next.map(|i| i + mcount * rows);
-                    }
+                for (mcount, rows) in blk.row_blocks(m) {
+                    self.i0_known = i_next.filter(|_| mcount == 1);
+                    let mut mtop = loop_top(&mut self.a, r.mblk, mcount)?;
+                    self.tile(rows, cols)?;
+                    self.a.add(r.i0.q(), rows as i32)?;
+                    loop_end(&mut self.a, r.mblk, &mut mtop)?;
+                    i_next = i_next.map(|i| i + mcount * rows);
                 }
                 self.a.xor(r.i0.d(), r.i0.d())?;
                 self.a.add(r.j0.q(), cols as i32)?;

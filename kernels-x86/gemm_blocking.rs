@@ -134,10 +134,43 @@ impl Blocking {
         self.vectors * self.lanes
     }
 
+    /// The row blocks of an `m`-row C: `(count, rows)`, the taller first.
+    pub fn row_blocks(&self, m: usize) -> Vec<(usize, usize)> {
+        row_blocks(m, self.rows)
+    }
+
     /// Every tile shape `(rows, cols)` an `m × n` kernel visits.
     pub fn tiles(&self, m: usize, n: usize) -> Vec<(usize, usize)> {
-        tile_shapes(m, n, self.rows, self.cols())
+        let c = self.cols();
+        let widths = [
+            (n >= c).then_some(c),
+            (!n.is_multiple_of(c)).then_some(n % c),
+        ];
+        let heights = self.row_blocks(m);
+        widths
+            .into_iter()
+            .flatten()
+            .flat_map(|w| heights.iter().map(move |&(_, h)| (h, w)))
+            .collect()
     }
+}
+
+/// The blocks of `m` rows under tiles of at most `r` rows: `(count, rows)`, the taller first,
+/// balanced so that no block is more than one row shorter than another. A short edge block
+/// runs far below the full tiles' rate (its few rows share each B load): Xeon (model 207),
+/// BRGEMM m×64×64 over 9 taps in the conv's access pattern, min of 400 runs against m = 54
+/// (9 × 6) in the same process: m = 56 (9 × 6 + 2 → 6 × 6 + 4 × 5) 0.94 → 0.96, m = 26
+/// (4 × 6 + 2 → 2 × 6 + 3 × 5) 0.88 → 0.92.
+pub fn row_blocks(m: usize, r: usize) -> Vec<(usize, usize)> {
+    let blocks = m.div_ceil(r.max(1));
+    if blocks == 0 {
+        return vec![];
+    }
+    let (base, extra) = (m / blocks, m % blocks);
+    [(extra, base + 1), (blocks - extra, base)]
+        .into_iter()
+        .filter(|&(count, _)| count > 0)
+        .collect()
 }
 
 /// Every shape `(rows, cols)` that tiles of `r × c` (full ones, then the edges) take over an
@@ -156,4 +189,25 @@ pub fn tile_shapes(m: usize, n: usize, r: usize, c: usize) -> Vec<(usize, usize)
         .flatten()
         .flat_map(|w| heights.into_iter().flatten().map(move |h| (h, w)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_blocks;
+
+    #[test]
+    fn row_blocks_are_balanced_and_cover_m() {
+        assert_eq!(row_blocks(56, 6), [(6, 6), (4, 5)]);
+        assert_eq!(row_blocks(54, 6), [(9, 6)]);
+        assert_eq!(row_blocks(4, 6), [(1, 4)]);
+        assert_eq!(row_blocks(0, 6), []);
+        for m in 1..200 {
+            for r in 1..25 {
+                let b = row_blocks(m, r);
+                assert_eq!(b.iter().map(|&(c, h)| c * h).sum::<usize>(), m);
+                assert!(b.iter().all(|&(_, h)| h >= 1 && h <= r));
+                assert!(b.len() == 1 || b[0].1 == b[1].1 + 1);
+            }
+        }
+    }
 }
