@@ -537,6 +537,13 @@ typedef struct tpp_gemm_args {
   const void *bias;
   // Relu bitmask written by the epilogue.
   uint8_t *relu_mask;
+  // A hint, never dereferenced (any address, or null for none): bytes to pull into L2
+  // while the kernel runs, one 64-byte line per trip of its k loop, in increasing addresses
+  // from here. Typically the next call's B: a loop over output blocks then reads this
+  // call's B from L2 while the next one's arrives from memory, instead of waiting for it
+  // at the next call's first tile (LIBXSMM's prefetch pointers are the prior art). The
+  // AVX-512 kernels with a general-purpose register to spare follow it; the others ignore it.
+  const void *prefetch;
 } tpp_gemm_args;
 
 // Arguments of a unary kernel.

@@ -801,3 +801,37 @@ fn reduce_operand_extents() {
     refused(per_col.call(&x[..], &mut out[..4]), "out");
     per_col.call(&x[..], &mut out[..5]).unwrap();
 }
+
+/// The prefetch hint takes any slice (of any dtype or length: only its address is used) and
+/// never changes the result, on a kernel whose k loop walks it.
+#[test]
+fn gemm_prefetch_hint_changes_nothing() {
+    let (m, n, k) = (6, 32, 64);
+    let d = GemmDesc::new(m, n, k, F32)
+        .beta(0.0)
+        .batch(BatchReduce::Offsets);
+    let kern = d.dispatch().unwrap();
+    let (a, b) = (vals(2 * m * k), vals(2 * k * n));
+    let next = [0u8; 3];
+    let mut got = [vec![POISON; m * n], vec![POISON; m * n]];
+    for (i, c) in got.iter_mut().enumerate() {
+        let inputs = GemmInputs::Offsets {
+            a: (&a[..]).into(),
+            b: (&b[..]).into(),
+            a_offsets: &[0, (m * k) as u64],
+            b_offsets: &[0, (k * n) as u64],
+        };
+        let call = GemmCall::new(inputs, &mut c[..]);
+        let call = if i == 0 {
+            call
+        } else {
+            call.prefetch(&next[..])
+        };
+        kern.run(call).unwrap();
+    }
+    let mut want = vec![0.0; m * n];
+    matmul_acc(&mut want, (m, n, k), &a, k, &b, n);
+    matmul_acc(&mut want, (m, n, k), &a[m * k..], k, &b[k * n..], n);
+    assert_eq!(got[0], want);
+    assert_eq!(got[1], want);
+}

@@ -27,6 +27,13 @@ pub struct GemmArgs {
     pub bias: *const c_void,
     /// Relu bitmask written by the epilogue.
     pub relu_mask: *mut u8,
+    /// A hint, never dereferenced (any address, or null for none): bytes to pull into L2
+    /// while the kernel runs, one 64-byte line per trip of its k loop, in increasing addresses
+    /// from here. Typically the next call's B: a loop over output blocks then reads this
+    /// call's B from L2 while the next one's arrives from memory, instead of waiting for it
+    /// at the next call's first tile (LIBXSMM's prefetch pointers are the prior art). The
+    /// AVX-512 kernels with a general-purpose register to spare follow it; the others ignore it.
+    pub prefetch: *const c_void,
 }
 
 impl Default for GemmArgs {
@@ -40,6 +47,7 @@ impl Default for GemmArgs {
             batch: 1,
             bias: ptr::null(),
             relu_mask: ptr::null_mut(),
+            prefetch: ptr::null(),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct GemmCall<'a> {
     pub bias: Option<In<'a>>,
     /// The relu bitmask output, when the epilogue writes one.
     pub relu_mask: Option<&'a mut [u8]>,
+    /// Data to pull into L2 meanwhile (see [`GemmArgs::prefetch`]): only its address is used.
+    pub prefetch: Option<In<'a>>,
 }
 
 impl<'a> GemmCall<'a> {
@@ -68,6 +70,7 @@ impl<'a> GemmCall<'a> {
             c: c.into(),
             bias: None,
             relu_mask: None,
+            prefetch: None,
         }
     }
     /// Adds the bias vector.
@@ -78,6 +81,13 @@ impl<'a> GemmCall<'a> {
     /// Adds the relu mask output.
     pub fn relu_mask(mut self, mask: &'a mut [u8]) -> Self {
         self.relu_mask = Some(mask);
+        self
+    }
+    /// Asks the kernel to pull `data` (typically the next call's B) into L2 while it runs, as
+    /// far as its k loop reaches (see [`GemmArgs::prefetch`]): a hint that never changes the
+    /// result.
+    pub fn prefetch(mut self, data: impl Into<In<'a>>) -> Self {
+        self.prefetch = Some(data.into());
         self
     }
 }
@@ -225,6 +235,9 @@ impl Kernel<Gemm> {
                 bitmask::bytes(d.m, d.n, d.epilogue.mask_ld),
             )?;
             args.relu_mask = mask.as_mut_ptr();
+        }
+        if let Some(p) = call.prefetch {
+            args.prefetch = p.as_ptr();
         }
         // SAFETY: every pointer was checked above against the extents the descriptor implies.
         unsafe { self.call_raw(&args) };

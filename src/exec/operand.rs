@@ -72,6 +72,11 @@ impl<'a> In<'a> {
         self.dtype
     }
 
+    /// The address (never dereferenced through this: for prefetch hints).
+    pub(crate) fn as_ptr(&self) -> *const c_void {
+        self.ptr
+    }
+
     /// The pointer, after checking dtype and that at least `need` elements are present.
     pub(crate) fn check(
         &self,

@@ -164,6 +164,17 @@ impl Product {
         let bias = bias.map_or(std::ptr::null(), |b| {
             b.at(j * self.bwidth).cast_const().cast()
         });
+        // The next output block's weights, split over the row blocks that precede it in the
+        // default order ("BA"), go to L2 meanwhile. Xeon (model 207), `cargo bench --bench ops`
+        // against oneDNN's inner product, BERT-base at sequence 128, f32, before → after:
+        // 1 thread 0.94–1.02× → 1.04–1.11×, 2 threads 0.63–0.97× → 0.97–1.08×.
+        let block = kb * self.bdepth * self.bwidth;
+        let prefetch = if j + 1 < self.n.div_ceil(self.bwidth) {
+            let share = block / self.m.div_ceil(self.bm);
+            w.at((j + 1) * block + i * share).cast_const().cast()
+        } else {
+            std::ptr::null()
+        };
         if kfull > 0 {
             let args = GemmArgs {
                 a: a.cast_const().cast(),
@@ -171,6 +182,7 @@ impl Product {
                 c: c.cast(),
                 batch: kfull as u64,
                 bias: if kedge == 0 { bias } else { std::ptr::null() },
+                prefetch,
                 ..GemmArgs::default()
             };
             tiles.get(rows, cols, false).call_raw(&args);

@@ -307,7 +307,7 @@ static tpp_kernel *make(int family) {
 
 /* Calls `k` as `family` with valid operands. */
 static tpp_status call(int family, const tpp_kernel *k) {
-  tpp_gemm_args ga = {buf_a, buf_b, buf_c, NULL, NULL, 1, NULL, NULL};
+  tpp_gemm_args ga = {buf_a, buf_b, buf_c, NULL, NULL, 1, NULL, NULL, NULL};
   tpp_unary_args ua = {buf_a, NULL, NULL, buf_c, NULL, NULL, 0};
   tpp_binary_args ba = {buf_a, buf_b, buf_c};
   tpp_ternary_args ta = {buf_a, buf_b, buf_d, NULL, buf_c};
@@ -404,9 +404,9 @@ static void call_bad_pointers(void) {
   void *bad[] = {NULL, zero_page, mis};
   for (int i = 0; i < 3; i++) {
     void *p = bad[i];
-    tpp_gemm_args g1 = {p, buf_b, buf_c, NULL, NULL, 1, NULL, NULL};
-    tpp_gemm_args g2 = {buf_a, p, buf_c, NULL, NULL, 1, NULL, NULL};
-    tpp_gemm_args g3 = {buf_a, buf_b, p, NULL, NULL, 1, NULL, NULL};
+    tpp_gemm_args g1 = {p, buf_b, buf_c, NULL, NULL, 1, NULL, NULL, NULL};
+    tpp_gemm_args g2 = {buf_a, p, buf_c, NULL, NULL, 1, NULL, NULL, NULL};
+    tpp_gemm_args g3 = {buf_a, buf_b, p, NULL, NULL, 1, NULL, NULL, NULL};
     BAD(tpp_gemm_call(k[GEMM], &g1), ARG);
     BAD(tpp_gemm_call(k[GEMM], &g2), ARG);
     BAD(tpp_gemm_call(k[GEMM], &g3), ARG);
@@ -475,7 +475,7 @@ static void call_bad_pointers(void) {
   gd.bias = TPP_BIAS_ROW;
   gd.activation = TPP_ACT_RELU_MASK;
   OK(tpp_gemm_dispatch(&gd, &kk));
-  tpp_gemm_args ga = {buf_a, buf_b, buf_c, NULL, NULL, 1, NULL, mask_buf};
+  tpp_gemm_args ga = {buf_a, buf_b, buf_c, NULL, NULL, 1, NULL, mask_buf, NULL};
   BAD(tpp_gemm_call(kk, &ga), ARG); /* bias */
   ga.bias = mis;
   BAD(tpp_gemm_call(kk, &ga), ARG);
@@ -500,7 +500,7 @@ static void absurd_batches(void) {
     d.batch = form;
     d.stride_a = d.stride_b = 64;
     OK(tpp_gemm_dispatch(&d, &k));
-    tpp_gemm_args a = {buf_a, buf_b, buf_c, NULL, NULL, 0, NULL, NULL};
+    tpp_gemm_args a = {buf_a, buf_b, buf_c, NULL, NULL, 0, NULL, NULL, NULL};
     if (form == TPP_BATCH_OFFSETS) a.a_offsets = a.b_offsets = offsets;
     if (form == TPP_BATCH_ADDRESSES) a.a = addr_a, a.b = addr_b;
     for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {

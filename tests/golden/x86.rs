@@ -214,6 +214,18 @@ fn scalar() -> Vec<X86> {
         c("prefetcht0 byte ptr [rsi+0x40]", |a| {
             a.prefetcht0(byte_ptr(rsi + 0x40))
         }),
+        // The GEMM's prefetch cursor and its fallback to B.
+        c("prefetcht2 byte ptr [r15]", |a| a.prefetcht2(byte_ptr(r15))),
+        c("prefetcht2 byte ptr [r13+0x0]", |a| {
+            a.prefetcht2(byte_ptr(r13))
+        }),
+        c("prefetcht2 byte ptr [rbx]", |a| a.prefetcht2(byte_ptr(rbx))),
+        c("cmove r13, qword ptr [rdi+0x8]", |a| {
+            a.cmove(r13, qword_ptr(rdi + 8))
+        }),
+        c("cmove rbx, qword ptr [r12+0x8]", |a| {
+            a.cmove(rbx, qword_ptr(r12 + 8))
+        }),
         // Loops: short and near, backward and forward.
         c("%top: dec rcx\njnz %top", |a| {
             let mut top = a.create_label();
