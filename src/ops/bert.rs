@@ -244,8 +244,8 @@ impl<T: OpElem> BertLayer<T> {
         // The down projection reduces over `intermediate` (3072) with rows that far apart.
         // On AMD, 32-wide output blocks, 128-deep reduction blocks and 32-row tiles measured up
         // to 1.3× faster than the defaults for f32 at sequence 512 (Zen 4; bf16 within noise);
-        // on Intel the defaults are faster: Xeon (model 207), 1 thread, the two layers
-        // interleaved in one process, +3% (sequence 512) and +2.5% (128) for the whole layer.
+        // on Intel (and other cores) the defaults: Xeon (model 207), 1 thread, the two layers
+        // interleaved in one process, the whole layer +3% (sequence 512) and +2.5% (128).
         let amd = crate::dispatch::caps::x86().vendor == crate::dispatch::caps::Vendor::Amd;
         let down_opts = if amd {
             LinearOptions {

@@ -190,8 +190,8 @@ pub struct Conv2d<T: OpElem> {
     _t: PhantomData<T>,
 }
 
-/// The index into [`Conv2d::fwd`] of a unit that is (or is not) the first and the last of the
-/// reduction.
+/// The index into [`Conv2d::fwd`] of a chunk that is (or is not) the first and the last of
+/// the channel reduction.
 fn stage(first: bool, last: bool) -> usize {
     2 * first as usize + last as usize
 }
@@ -391,7 +391,11 @@ impl<T: OpElem> Conv2d<T> {
         };
         conv.taps = FwdTaps::new(&geometry, &weights);
         let edge = cols % fqb;
-        for (first, last) in [(false, false), (false, true), (true, false), (true, true)] {
+        // The (first, last) kinds of chunk this reduction has.
+        let kinds = (0..chunks).map(|e| (e == 0, e + 1 == chunks));
+        let mut kinds: Vec<(bool, bool)> = kinds.collect();
+        kinds.dedup();
+        for (first, last) in kinds {
             let beta = if first { 0.0 } else { 1.0 };
             let groups = conv.taps.groups();
             let calls = if groups.len() == 1 {
@@ -598,12 +602,13 @@ impl<T: OpElem> Conv2d<T> {
             // The chunk's calls (first: beta 0; last: the epilogue).
             let cbs = e * self.chunk..((e + 1) * self.chunk).min(cbg);
             let calls = &self.fwd[stage(e == 0, cbs.end == cbg)];
+            debug_assert!(!calls.is_empty(), "no calls for chunk {e}");
             let next = self.weights.block(gk + 1, cbs.start, 0, 0);
             let share = cbs.len() * self.weights.r * self.weights.s * self.weights.block_len()
                 / (parts * calls.len()).max(1);
             for (ci, call) in calls.iter().enumerate() {
-                let part = (p * cols.div_ceil(qb) + q0 / qb) * calls.len() + ci;
-                let at = next + part * share;
+                let slot = (p * cols.div_ceil(qb) + q0 / qb) * calls.len() + ci;
+                let at = next + slot * share;
                 let prefetch = if gk + 1 < kb_all && at < w.len() {
                     // SAFETY: inside the weights (checked).
                     unsafe { ws.at(at).cast_const().cast() }
