@@ -13,6 +13,10 @@
 //!   form a group. A row's pixels are then covered by one BRGEMM per group, each over its own
 //!   columns, accumulating into the same output tile: the centre group's (every column) first
 //!   with beta 0, the trimmed groups' with beta 1 over their columns alone.
+//!
+//! With no member in the border, the convolution reads its input in place ([`FwdTaps::in_image`]);
+//! the A offsets count from the pixel of each list's first filter row and column (its
+//! origin), so that they stay non-negative there too.
 
 use super::layout::WeightLayout;
 use std::ops::Range;
@@ -52,9 +56,17 @@ pub(super) struct ColGroup {
     taps: Vec<usize>,
 }
 
-/// Members over one class of rows and one group of columns: A offsets, B offsets, and
-/// members per input-channel block.
-type Members = (Vec<u64>, Vec<u64>, usize);
+/// The members over one class of rows and one group of columns.
+#[derive(Debug)]
+struct Members {
+    /// A offsets (from the origin tap's input pixel) and B offsets.
+    a: Vec<u64>,
+    b: Vec<u64>,
+    /// Members per input-channel block.
+    per: usize,
+    /// The first filter row and column (the origin of the A offsets).
+    origin: (usize, usize),
+}
 
 /// The members of every class of output rows and group of filter columns.
 #[derive(Debug, Default)]
@@ -99,6 +111,25 @@ impl FwdTaps {
         taps
     }
 
+    /// Whether every member reads inside the image, so that the input can be read in place
+    /// rather than through a zero-bordered copy: the rows always do (each class leaves out
+    /// the filter rows in the border), the columns where every group's filter columns stay
+    /// inside over the group's output columns.
+    pub fn in_image(g: &TapGeometry) -> bool {
+        Self::col_groups(g).iter().all(|cg| {
+            let last = cg.cols.end.saturating_sub(1);
+            cg.taps
+                .iter()
+                .all(|&si| Self::col_inside(g, cg.cols.start, si) && Self::col_inside(g, last, si))
+        })
+    }
+
+    /// Whether output column `q` reads inside the image through filter column `si`.
+    fn col_inside(g: &TapGeometry, q: usize, si: usize) -> bool {
+        let iw = q * g.stride.1 + si * g.dilation.1;
+        iw >= g.pad.1 && iw - g.pad.1 < g.w
+    }
+
     /// The column groups: one of every filter column unless `g.split_cols` and some filter
     /// column reaches every output column (it leads; columns that reach none are left out).
     fn col_groups(g: &TapGeometry) -> Vec<ColGroup> {
@@ -109,10 +140,7 @@ impl FwdTaps {
         if !g.split_cols {
             return vec![all];
         }
-        let inside = |q: usize, si: usize| {
-            let iw = q * g.stride.1 + si * g.dilation.1;
-            iw >= g.pad.1 && iw - g.pad.1 < g.w
-        };
+        let inside = |q: usize, si: usize| Self::col_inside(g, q, si);
         let mut groups: Vec<ColGroup> = vec![];
         for si in 0..g.s {
             let lo = (0..g.cols).find(|&q| inside(q, si)).unwrap_or(g.cols);
@@ -128,35 +156,36 @@ impl FwdTaps {
                 }),
             }
         }
-        // Splitting pays only where the border columns are a large share of a row: Xeon
-        // (model 207), 1 thread, interleaved, split against one call per row: 3×3 on 7×7
-        // (9.5% of the taps trimmed) +7–12%; 14×14 (4.8%) level; stride 2 to 7 columns (4.8%)
-        // +1–2%; 28×28 and 56×56 (2.4%, 1.2%) 1–5% slower (each group rereads the row's
-        // input).
-        let kept: usize = groups.iter().map(|cg| cg.cols.len() * cg.taps.len()).sum();
-        let full = groups.iter().position(|cg| cg.cols == (0..g.cols));
-        match full {
-            Some(full) if 12 * (g.cols * g.s - kept) >= g.cols * g.s => {
+        match groups.iter().position(|cg| cg.cols == (0..g.cols)) {
+            Some(full) => {
                 groups.swap(0, full);
                 groups
             }
-            _ => vec![all],
+            None => vec![all],
         }
     }
 
-    /// The members over filter rows `rows` and columns `cols`, for every input-channel block.
+    /// The members over filter rows `rows` and columns `cols` (ascending), for every
+    /// input-channel block, their A offsets from the first row's and column's pixel.
     fn list(g: &TapGeometry, w: &WeightLayout, rows: Range<usize>, cols: &[usize]) -> Members {
         let (mut a, mut b) = (vec![], vec![]);
+        let origin = (rows.start, cols.first().copied().unwrap_or(0));
         for cb in 0..g.cbs {
             for ri in rows.clone() {
                 for &si in cols {
-                    let at = cb * g.plane + ri * g.dilation.0 * g.row + si * g.dilation.1 * g.pixel;
+                    let (dr, ds) = (ri - origin.0, si - origin.1);
+                    let at = cb * g.plane + dr * g.dilation.0 * g.row + ds * g.dilation.1 * g.pixel;
                     a.push(at as u64);
                     b.push(w.block(0, cb, ri, si) as u64);
                 }
             }
         }
-        (a, b, rows.len() * cols.len())
+        Members {
+            a,
+            b,
+            per: rows.len() * cols.len(),
+            origin,
+        }
     }
 
     /// The column groups; the first reaches every column.
@@ -165,11 +194,17 @@ impl FwdTaps {
     }
 
     /// The A and B offsets of output row `p`'s members in column group `group` over
-    /// input-channel blocks `cbs`.
+    /// input-channel blocks `cbs` (A's from the pixel of their [`origin`](Self::origin)).
     pub fn members(&self, p: usize, group: usize, cbs: Range<usize>) -> (&[u64], &[u64]) {
-        let (a, b, per) = &self.classes[self.row_class[p]][group];
-        let at = cbs.start * per..cbs.end * per;
-        (&a[at.clone()], &b[at])
+        let m = &self.classes[self.row_class[p]][group];
+        let at = cbs.start * m.per..cbs.end * m.per;
+        (&m.a[at.clone()], &m.b[at])
+    }
+
+    /// The filter row and column whose input pixel the A offsets of output row `p` in column
+    /// group `group` count from.
+    pub fn origin(&self, p: usize, group: usize) -> (usize, usize) {
+        self.classes[self.row_class[p]][group].origin
     }
 }
 
@@ -219,14 +254,17 @@ mod tests {
         // of zeros each; the centre column group holds one filter column.
         let t = taps((7, 7), 3, 1, 1, (7, 7));
         assert_eq!(counts(&t, 0, 0..2, 7), [4, 6, 6, 6, 6, 6, 4]);
-        // Row 0 starts at filter row 1 (input row 0) of block 0; block 1 follows.
+        // Row 0 starts at filter row 1 (input row 0), the centre group at filter column 1:
+        // the offsets count from that pixel, block 1's one plane on.
         let (a, _) = t.members(0, 0, 1..2);
-        assert_eq!(a[0], 10_000 + 100 + 16);
+        assert_eq!(a[0], 10_000);
+        assert_eq!(t.origin(0, 0), (1, 1));
+        assert_eq!(t.origin(3, 2), (0, 2));
         assert_eq!(t.classes.len(), 3);
-        // Stride 2 (14 → 7): only the first row reaches the top padding (one group of every
-        // column: too few border columns to split for).
+        // Stride 2 (14 → 7): only the first row reaches the top padding (the centre group
+        // holds filter columns 1 and 2: only the first column reaches the left padding).
         let t = taps((14, 14), 3, 2, 1, (7, 7));
-        assert_eq!(counts(&t, 0, 0..1, 7), [6, 9, 9, 9, 9, 9, 9]);
+        assert_eq!(counts(&t, 0, 0..1, 7), [4, 6, 6, 6, 6, 6, 6]);
     }
 
     #[test]
@@ -250,8 +288,35 @@ mod tests {
         let groups: Vec<_> = t.groups().iter().map(|g| g.cols.clone()).collect();
         assert_eq!(groups, [0..3, 1..3]);
         assert_eq!(t.groups()[0].taps, [1, 2]);
-        // 14×14: the border columns are too small a share to split for.
-        assert_eq!(taps((14, 14), 3, 1, 1, (14, 14)).groups().len(), 1);
+        // Without column padding nothing splits.
+        assert_eq!(taps((14, 16), 3, 1, 0, (14, 14)).groups().len(), 1);
+    }
+
+    #[test]
+    fn members_read_in_the_image_where_the_columns_split() {
+        let g = |w: usize, pad: usize, cols: usize, split_cols: bool| TapGeometry {
+            cbs: 1,
+            r: 3,
+            s: 3,
+            dilation: (1, 1),
+            stride: (1, 1),
+            pad: (pad, pad),
+            h: 7,
+            w,
+            row: 100,
+            pixel: 16,
+            plane: 10_000,
+            rows: 7,
+            cols,
+            split_cols,
+        };
+        // Split groups stay inside; one group of every column reads the border.
+        assert!(FwdTaps::in_image(&g(7, 1, 7, true)));
+        assert!(!FwdTaps::in_image(&g(7, 1, 7, false)));
+        // Without column padding every column is inside either way (rows never matter).
+        assert!(FwdTaps::in_image(&g(9, 0, 7, false)));
+        // No group reaches every column: no split, the border is read.
+        assert!(!FwdTaps::in_image(&g(2, 2, 4, true)));
     }
 
     #[test]
