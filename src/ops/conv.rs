@@ -680,9 +680,10 @@ impl<T: OpElem> Conv2d<T> {
                 };
                 let c =
                     ((n * kb_all + gk) * self.output.h * self.output.w + p * self.q) * bk + q0 * bk;
-                // SAFETY: every offset stays inside the padded input and the weights
-                // (built from their layouts); the output tile belongs to this point of
-                // the nest alone, and its calls run in order.
+                // SAFETY: every offset stays inside the walked input (the zero-bordered copy,
+                // or the input itself where no member reads the border) and the weights
+                // (built from their layouts); the output tile belongs to this point of the
+                // nest alone, and its calls run in order.
                 unsafe {
                     let args = GemmArgs {
                         a: xs.at(a).cast_const().cast(),
