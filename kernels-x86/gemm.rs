@@ -182,28 +182,11 @@ impl Regs {
         let t2 = if n.calls { ARG0 } else { take(true, t) };
         // Only with a k loop to place the prefetches in, and no calls that could clobber it.
         let pf = (n.k_loop && !n.calls && !free.is_empty()).then(|| free.remove(0));
-        let used = [
-            args,
-            ctile,
-            nblk,
-            mblk,
-            j0,
-            i0,
-            abase,
-            bbase,
-            aptr,
-            bptr,
-            batch,
-            bi,
-            kcnt,
-            t,
-            t2,
-            pf.unwrap_or(t),
-        ];
+        // The callee-saved registers taken above (every register taken is used).
         let mut saved = [None; 6];
         for (slot, g) in saved
             .iter_mut()
-            .zip(callee.iter().filter(|g| used.contains(g)))
+            .zip(callee.iter().filter(|g| !free.contains(g)))
         {
             *slot = Some(*g);
         }

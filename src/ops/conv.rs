@@ -125,11 +125,9 @@ struct FwdWalk {
     px: usize,
     row: usize,
     plane: usize,
-    /// The padding (top, left) of the walked buffer: (0, 0) for the zero-bordered copy, the
-    /// layer's own for the input read in place.
+    /// The padding (top, left) of the walked buffer: (0, 0) for the zero-bordered copy (or an
+    /// input without padding), the layer's own for the input read in place.
     pad: (usize, usize),
-    /// Whether the walk reads the input in place.
-    in_place: bool,
     /// Whether the input is first copied to `[N][C/bc][P][Q][bc]` (a 1×1 layer with a stride
     /// and no padding), so that the tiles read consecutive pixels: the TPP paper's
     /// "reduce to unit stride".
@@ -313,7 +311,6 @@ impl<T: OpElem> Conv2d<T> {
             row: wp * bc,
             plane: if subsampled { p * q * bc } else { hp * wp * bc },
             pad: (0, 0),
-            in_place: false,
             subsampled,
         };
         let (rows, cols, fqb) = (walk.rows, walk.cols, walk.qb);
@@ -414,7 +411,6 @@ impl<T: OpElem> Conv2d<T> {
                 row: w * bc,
                 plane: input.block_len(),
                 pad: conv.opts.padding,
-                in_place: true,
                 ..conv.walk
             };
             geometry.row = conv.walk.row;
@@ -571,7 +567,8 @@ impl<T: OpElem> Conv2d<T> {
         let mut body = |xp: &[T]| self.forward_walk(xp, w, bias.as_deref(), y);
         if self.walk.subsampled {
             self.with_subsampled(x, body)
-        } else if self.walk.in_place {
+        } else if self.walk.pad != (0, 0) {
+            // Read in place: no member reads the border.
             body(x);
             Ok(())
         } else {
